@@ -1,0 +1,91 @@
+// common.cuh: definitions shared by every RoboCache kernel source. The Rust kernel registry
+// (src/gpu/kernels.rs) prepends this file to each kernels/*.cu before NVRTC compiles it, so the
+// sources need no include paths and no CUDA headers. Parameter structs here are mirrored
+// #[repr(C)] in Rust, with a size check on the Rust side.
+#pragma once
+
+typedef unsigned long long rc_u64;
+typedef long long rc_i64;
+
+// ---- element conversions, no headers needed (PTX cvt for fp16; bit arithmetic for bf16) ----
+__device__ __forceinline__ float rc_h2f(unsigned short h) {
+  float f;
+  asm("{cvt.f32.f16 %0, %1;}" : "=f"(f) : "h"(h));
+  return f;
+}
+__device__ __forceinline__ unsigned short rc_f2h(float f) {
+  unsigned short h;
+  asm("{cvt.rn.f16.f32 %0, %1;}" : "=h"(h) : "f"(f));
+  return h;
+}
+__device__ __forceinline__ float rc_bf2f(unsigned short b) {
+  return __uint_as_float(((unsigned)b) << 16);
+}
+// Round to nearest even, NaN kept quiet: the same result as half::bf16::from_f32 on the CPU.
+__device__ __forceinline__ unsigned short rc_f2bf(float f) {
+  unsigned u = __float_as_uint(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return (unsigned short)(u >> 16);
+}
+
+// Element traits: storage bits, accumulator type, conversions.
+struct RcF32 {
+  typedef float bits; typedef float acc;
+  static __device__ __forceinline__ float load(float x) { return x; }
+  static __device__ __forceinline__ float store(float x) { return x; }
+  static __device__ __forceinline__ float nan() { return __int_as_float(0x7fc00000); }
+};
+struct RcF64 {
+  typedef double bits; typedef double acc;
+  static __device__ __forceinline__ double load(double x) { return x; }
+  static __device__ __forceinline__ double store(double x) { return x; }
+  static __device__ __forceinline__ double nan() { return __longlong_as_double(0x7ff8000000000000ll); }
+};
+struct RcF16 {
+  typedef unsigned short bits; typedef float acc;
+  static __device__ __forceinline__ float load(unsigned short x) { return rc_h2f(x); }
+  static __device__ __forceinline__ unsigned short store(float x) { return rc_f2h(x); }
+  static __device__ __forceinline__ unsigned short nan() { return 0x7e00; }
+};
+struct RcBF16 {
+  typedef unsigned short bits; typedef float acc;
+  static __device__ __forceinline__ float load(unsigned short x) { return rc_bf2f(x); }
+  static __device__ __forceinline__ unsigned short store(float x) { return rc_f2bf(x); }
+  static __device__ __forceinline__ unsigned short nan() { return 0x7fc0; }
+};
+
+// Vector loads of VB bytes through the read-only path.
+template <int VB> struct RcVec;
+template <> struct RcVec<16> { typedef uint4 type; };
+template <> struct RcVec<8> { typedef uint2 type; };
+template <> struct RcVec<4> { typedef unsigned int type; };
+template <> struct RcVec<2> { typedef unsigned short type; };
+
+// ---- resample ----
+// One descriptor per sample of the ragged batch (mirrors ResampleSampleDesc in src/ops/resample_gpu.rs).
+struct RcResampleSample {
+  rc_u64 data;        // const element*  [len, C]
+  rc_u64 out;         // element*        [num_out, C]
+  rc_u64 out_ts;      // double* or long long*  [num_out]
+  rc_u64 ts;          // const double* or const long long*  [len]
+  rc_u64 targets;     // explicit targets [num_out], or 0
+  rc_i64 len;         // T
+  rc_i64 num_out;     // N
+  rc_i64 tile_begin;  // first block of this sample in the launch
+  double a_f, b_f;    // grid ends, float64 seconds
+  rc_i64 a_i, b_i;    // grid ends, int64 nanoseconds
+};  // 96 bytes
+
+struct RcResampleParams {
+  double rate;        // target_rate (grid == 0)
+  rc_i64 count;       // num_samples (grid == 1)
+  int num_samples;    // samples in the batch
+  int vec_per_row;    // row bytes / vector bytes
+  int tile;           // targets per block
+  int method;         // 0 linear, 1 nearest, 2 previous
+  int extrapolate;    // 0 clamp, 1 nan, 2 error (checked on the host; behaves as clamp here)
+  int grid;           // 0 rate, 1 count, 2 explicit
+  int ts_int;         // 1: int64 nanoseconds, 0: float64 seconds
+  int pad;
+};  // 48 bytes

@@ -1,0 +1,47 @@
+//! The kernel registry: every CUDA C source in `kernels/`, embedded at build time, with the names of
+//! the kernels it defines. `common.cuh` is prepended to each source before NVRTC sees it.
+
+/// The shared header, prepended to every source.
+pub const COMMON: &str = include_str!("../../kernels/common.cuh");
+
+/// One embedded CUDA C source file.
+#[derive(Debug)]
+pub struct KernelSource {
+    /// File name under `kernels/` (also the NVRTC program name).
+    pub file: &'static str,
+    /// The source text, without `common.cuh`.
+    pub source: &'static str,
+    /// Every `extern "C"` kernel the file defines.
+    pub kernels: &'static [&'static str],
+}
+
+impl KernelSource {
+    /// `common.cuh` followed by the source, as NVRTC compiles it.
+    pub fn full_source(&self) -> String {
+        format!("{COMMON}\n#line 1 \"{}\"\n{}", self.file, self.source)
+    }
+}
+
+/// `kernels/resample.cu`.
+pub static RESAMPLE: KernelSource = KernelSource {
+    file: "resample.cu",
+    source: include_str!("../../kernels/resample.cu"),
+    kernels: &[
+        "resample_v16_f32",
+        "resample_v8_f32",
+        "resample_v4_f32",
+        "resample_v16_f64",
+        "resample_v8_f64",
+        "resample_v16_f16",
+        "resample_v8_f16",
+        "resample_v4_f16",
+        "resample_v2_f16",
+        "resample_v16_bf16",
+        "resample_v8_bf16",
+        "resample_v4_bf16",
+        "resample_v2_bf16",
+    ],
+};
+
+/// All sources, for the compile-everything test.
+pub static ALL: &[&KernelSource] = &[&RESAMPLE];

@@ -1,0 +1,5 @@
+//! Operator families. Each module holds its argument types, validation, output-shape planning and CPU
+//! implementation; GPU launches are in the `*_gpu` modules. Nothing here knows about DALI.
+
+pub mod resample;
+pub mod resample_gpu;

@@ -1,0 +1,283 @@
+//! GPU backend of `robocache.resample`: one launch of `kernels/resample.cu` per ragged batch.
+//! The host builds one descriptor per sample and packs descriptors, timestamps and explicit targets
+//! into one pinned buffer, which goes to the device in a single asynchronous copy on the caller's
+//! stream, followed by the launch. No host synchronisation.
+
+use std::ffi::c_void;
+
+use crate::dtype::{DType, Times};
+use crate::error::{Error, Result};
+use crate::gpu::{self, kernels, Stream};
+use crate::ops::resample::{plan_sample, Grid, Plan, ResampleArgs, Target, TimeVal, Window, OP};
+
+/// Targets per thread in phase 2 (`RC_ROWS` in the kernel).
+const ROWS_PER_THREAD: u32 = 4;
+/// Threads per block.
+const BLOCK_THREADS: u32 = 256;
+
+/// Mirror of `RcResampleSample` in `kernels/common.cuh`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ResampleSampleDesc {
+    data: u64,
+    out: u64,
+    out_ts: u64,
+    ts: u64,
+    targets: u64,
+    len: i64,
+    num_out: i64,
+    tile_begin: i64,
+    a_f: f64,
+    b_f: f64,
+    a_i: i64,
+    b_i: i64,
+}
+const _: () = assert!(std::mem::size_of::<ResampleSampleDesc>() == 96);
+
+/// Mirror of `RcResampleParams` in `kernels/common.cuh`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ResampleParams {
+    rate: f64,
+    count: i64,
+    num_samples: i32,
+    vec_per_row: i32,
+    tile: i32,
+    method: i32,
+    extrapolate: i32,
+    grid: i32,
+    ts_int: i32,
+    pad: i32,
+}
+const _: () = assert!(std::mem::size_of::<ResampleParams>() == 48);
+
+/// One sample of a GPU batch: device pointers for data and outputs, host slices for timestamps.
+#[derive(Clone, Copy, Debug)]
+pub struct GpuSample<'a> {
+    /// Device pointer to `[rows, C]` data.
+    pub data: u64,
+    /// Number of data rows (T).
+    pub rows: usize,
+    /// Device pointer to the `[N, C]` output.
+    pub out: u64,
+    /// Device pointer to the `[N]` output timestamps.
+    pub out_ts: u64,
+    /// Host timestamps.
+    pub times: Times<'a>,
+    /// Host explicit targets, for the `target_timestamps` form.
+    pub targets: Option<Times<'a>>,
+    /// Per-sample window.
+    pub window: Window,
+}
+
+const fn align16(x: usize) -> usize {
+    (x + 15) & !15
+}
+
+/// Bytes of pinned host and device scratch [`run_gpu`] needs for this batch.
+pub fn scratch_bytes(samples: &[GpuSample<'_>]) -> usize {
+    let mut n = align16(samples.len() * std::mem::size_of::<ResampleSampleDesc>());
+    for s in samples {
+        n += align16(s.times.len() * 8);
+        n += align16(s.targets.map_or(0, |t| t.len()) * 8);
+    }
+    n
+}
+
+fn times_bytes<'a>(t: &Times<'a>) -> &'a [u8] {
+    match *t {
+        // SAFETY: f64 and i64 slices are plain data; viewing them as bytes is always valid.
+        Times::Seconds(s) => unsafe {
+            std::slice::from_raw_parts(s.as_ptr() as *const u8, std::mem::size_of_val(s))
+        },
+        // SAFETY: as above.
+        Times::Nanos(s) => unsafe {
+            std::slice::from_raw_parts(s.as_ptr() as *const u8, std::mem::size_of_val(s))
+        },
+    }
+}
+
+fn plan_for(
+    args: &ResampleArgs,
+    i: usize,
+    s: &GpuSample<'_>,
+    d: &mut ResampleSampleDesc,
+) -> Result<i64> {
+    fn fill<T: TimeVal>(p: &Plan<T>, a: &mut T, b: &mut T) {
+        match p.grid {
+            Grid::Rate { a: x, b: y, .. } | Grid::Count { a: x, b: y, .. } => {
+                *a = x;
+                *b = y;
+            }
+            Grid::Explicit => {}
+        }
+    }
+    let explicit = args.target == Target::Timestamps;
+    match (s.times, s.targets) {
+        (Times::Seconds(t), tg) => {
+            let tg = match tg {
+                Some(Times::Seconds(x)) => Some(x),
+                _ if explicit => {
+                    return Err(Error::sample(
+                        OP,
+                        i,
+                        "target_timestamps must be float64 like the timestamps",
+                    ))
+                }
+                _ => None,
+            };
+            let p = plan_sample(args, i, s.rows, t, s.window, tg, |_| Ok(()))?;
+            fill(&p, &mut d.a_f, &mut d.b_f);
+            Ok(p.n)
+        }
+        (Times::Nanos(t), tg) => {
+            let tg = match tg {
+                Some(Times::Nanos(x)) => Some(x),
+                _ if explicit => {
+                    return Err(Error::sample(
+                        OP,
+                        i,
+                        "target_timestamps must be int64 like the timestamps",
+                    ))
+                }
+                _ => None,
+            };
+            let p = plan_sample(args, i, s.rows, t, s.window, tg, |_| Ok(()))?;
+            fill(&p, &mut d.a_i, &mut d.b_i);
+            Ok(p.n)
+        }
+    }
+}
+
+/// Resamples a whole ragged batch on the GPU with one kernel launch on `stream`.
+///
+/// Samples must have been validated (timestamps strictly increasing) by the caller's setup step;
+/// this re-plans grids (cheap) but does not re-scan timestamps.
+///
+/// # Safety
+/// Device pointers in `samples` must be valid for the shapes planned; `host` must be pinned memory
+/// of at least [`scratch_bytes`] bytes that stays valid until the copy ran on `stream`; `dev` must
+/// be device memory of the same size, valid until the kernel ran.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn run_gpu(
+    args: &ResampleArgs,
+    dtype: DType,
+    channels: usize,
+    samples: &[GpuSample<'_>],
+    host: &mut [u8],
+    dev: u64,
+    stream: Stream,
+) -> Result<()> {
+    if samples.is_empty() {
+        return Ok(());
+    }
+    let need = scratch_bytes(samples);
+    if host.len() < need {
+        return Err(Error::Batch {
+            op: OP,
+            msg: format!("scratch of {} bytes given, {need} needed", host.len()),
+        });
+    }
+    if channels == 0 {
+        return Err(Error::sample(OP, 0, "data has 0 channels (C == 0)"));
+    }
+    let esize = dtype.size();
+    let row_bytes = channels * esize;
+    let ts_int = matches!(samples[0].times, Times::Nanos(_));
+
+    // Vector width: the widest that divides the row and every sample's data and output pointer.
+    let mut vb = 16usize;
+    while vb > esize
+        && (row_bytes % vb != 0
+            || samples
+                .iter()
+                .any(|s| s.data % vb as u64 != 0 || s.out % vb as u64 != 0))
+    {
+        vb /= 2;
+    }
+    let vpr = (row_bytes / vb) as u32;
+    let bx = vpr.min(BLOCK_THREADS);
+    let by = (BLOCK_THREADS / bx).max(1);
+    let tile = by * ROWS_PER_THREAD;
+
+    let desc_bytes = align16(samples.len() * std::mem::size_of::<ResampleSampleDesc>());
+    let mut descs = vec![ResampleSampleDesc::default(); samples.len()];
+    let mut off = desc_bytes;
+    let mut tiles: i64 = 0;
+    for (i, (s, d)) in samples.iter().zip(descs.iter_mut()).enumerate() {
+        if matches!(s.times, Times::Nanos(_)) != ts_int {
+            return Err(Error::sample(
+                OP,
+                i,
+                "timestamps dtype differs from sample 0's; one batch must use one timestamp dtype",
+            ));
+        }
+        if s.rows > i32::MAX as usize {
+            return Err(Error::sample(
+                OP,
+                i,
+                format!("{} rows, more than 2^31 - 1", s.rows),
+            ));
+        }
+        let n = plan_for(args, i, s, d)?;
+        let tb = times_bytes(&s.times);
+        host[off..off + tb.len()].copy_from_slice(tb);
+        d.ts = dev + off as u64;
+        off += align16(tb.len());
+        if let Some(tg) = s.targets.filter(|_| args.target == Target::Timestamps) {
+            let b = times_bytes(&tg);
+            host[off..off + b.len()].copy_from_slice(b);
+            d.targets = dev + off as u64;
+            off += align16(b.len());
+        }
+        d.data = s.data;
+        d.out = s.out;
+        d.out_ts = s.out_ts;
+        d.len = s.rows as i64;
+        d.num_out = n;
+        d.tile_begin = tiles;
+        tiles += (n + tile as i64 - 1) / tile as i64;
+    }
+    if tiles == 0 {
+        return Ok(());
+    }
+    if tiles > i32::MAX as i64 {
+        return Err(Error::Batch {
+            op: OP,
+            msg: format!("batch needs {tiles} blocks, more than 2^31 - 1; split the batch"),
+        });
+    }
+    // SAFETY: descriptors are plain #[repr(C)] data.
+    let db = std::slice::from_raw_parts(
+        descs.as_ptr() as *const u8,
+        std::mem::size_of_val(descs.as_slice()),
+    );
+    host[..db.len()].copy_from_slice(db);
+
+    let (grid, rate, count) = match args.target {
+        Target::Rate(r) => (0, r, 0),
+        Target::Count(n) => (1, 0.0, n),
+        Target::Timestamps => (2, 0.0, 0),
+    };
+    let mut params = ResampleParams {
+        rate,
+        count,
+        num_samples: samples.len() as i32,
+        vec_per_row: vpr as i32,
+        tile: tile as i32,
+        method: args.method as i32,
+        extrapolate: args.extrapolate as i32,
+        grid,
+        ts_int: ts_int as i32,
+        pad: 0,
+    };
+    let name = format!("resample_v{vb}_{}", dtype.suffix());
+    let f = gpu::function(&kernels::RESAMPLE, &name)?;
+    gpu::copy_to_device(dev, &host[..off], stream)?;
+    let mut dev_descs = dev;
+    let mut p: [*mut c_void; 2] = [
+        &mut dev_descs as *mut u64 as *mut c_void,
+        &mut params as *mut ResampleParams as *mut c_void,
+    ];
+    gpu::launch(f, (tiles as u32, 1, 1), (bx, by, 1), stream, &mut p)
+}
