@@ -212,16 +212,17 @@ void RobocacheResample<GPUBackend>::RunImpl(Workspace &ws) {
   }
   auto samples = rust::Slice<const robocache::ffi::ResampleSampleIn>(samples_.data(), n);
   size_t bytes = 0;
-  ROBOCACHE_CALL(bytes = robocache::ffi::resample_gpu_scratch_bytes(*op_, batch_, samples));
+  auto lens = rust::Slice<const int64_t>(out_lens_.data(), n);
+  ROBOCACHE_CALL(bytes = robocache::ffi::resample_gpu_scratch_bytes(*op_, batch_, samples, lens));
   if (bytes == 0) return;
   kernels::DynamicScratchpad scratch(AccessOrder(ws.stream()));
   uint8_t *host = scratch.AllocatePinned<uint8_t>(bytes, 64);
   uint8_t *dev = scratch.AllocateGPU<uint8_t>(bytes, 64);
   ROBOCACHE_CALL(robocache::ffi::resample_run_gpu(
-      *op_, batch_, samples,
+      *op_, batch_, samples, lens,
       rust::Slice<const robocache::ffi::ResampleOut>(outs.data(), n),
       reinterpret_cast<size_t>(host), bytes, reinterpret_cast<size_t>(dev),
-      reinterpret_cast<size_t>(ws.stream())));
+      reinterpret_cast<size_t>(ws.stream()), /*phase: all*/ 0));
 }
 
 DALI_REGISTER_OPERATOR(robocache__Resample, RobocacheResample<CPUBackend>, CPU);

@@ -1,8 +1,8 @@
 // resample.cu: trajectory resampling, one launch per ragged batch.
 // common.cuh is prepended by the Rust kernel registry (src/gpu/kernels.rs).
 //
-// Each block takes one tile of `tile` consecutive targets of one sample (blocks are mapped to
-// samples through RcResampleSample::tile_begin). Phase 1: one thread per target computes the target
+// Each block takes one tile of `tile` consecutive targets of one sample (`tile_sample[blockIdx.x]`
+// names the sample; RcResampleSample::tile_begin its first block). Phase 1: one thread per target computes the target
 // time (the same float64/int64 arithmetic as the Rust CPU backend, compiled with --fmad=false so the
 // two agree bit for bit), binary-searches the timestamps and leaves (i0, i1, w) in shared memory.
 // Phase 2: the block streams the rows: threadIdx.x over VB-byte vectors of a row, threadIdx.y over
@@ -44,7 +44,23 @@ __device__ __forceinline__ void rc_locate(const TS *__restrict__ ts, int n, TS t
     i0 = i1 = (t < first) ? 0 : n - 1;
     return;
   }
-  int lo = 0, hi = n - 1;  // invariant: ts[lo] <= t, answer in [lo, hi]
+  // Interpolation guess (exact for uniform sampling, off by a few for jittered), then an
+  // exponential search around it and a binary search inside the bracket: O(log distance) loads.
+  double span = rc_diff(last, first);
+  int g = span > 0.0 ? (int)(rc_diff(t, first) / span * (double)(n - 1)) : 0;
+  g = g < 0 ? 0 : (g > n - 1 ? n - 1 : g);
+  int lo, hi;  // answer (last index with ts <= t) in [lo, hi], ts[lo] <= t
+  if (__ldg(ts + g) <= t) {
+    lo = g;
+    int step = 1;
+    while (lo + step <= n - 1 && __ldg(ts + lo + step) <= t) { lo += step; step <<= 1; }
+    hi = lo + step - 1 < n - 1 ? lo + step - 1 : n - 1;
+  } else {
+    hi = g - 1;  // ts[g] > t, and g > 0 because ts[0] <= t
+    int step = 1;
+    while (hi - step >= 0 && __ldg(ts + hi - step + 1) > t) { hi -= step; step <<= 1; }
+    lo = hi - step + 1 > 0 ? hi - step + 1 : 0;
+  }
   while (lo < hi) {
     int mid = (lo + hi + 1) >> 1;
     if (__ldg(ts + mid) <= t) lo = mid; else hi = mid - 1;
@@ -97,6 +113,7 @@ __device__ __forceinline__ void rc_phase1(const RcResampleSample &s, const RcRes
 
 template <typename E, int VB>
 __device__ __forceinline__ void rc_resample(const RcResampleSample *__restrict__ samples,
+                                            const int *__restrict__ tile_sample,
                                             RcResampleParams p) {
   typedef typename RcVec<VB>::type V;
   typedef typename E::bits B;
@@ -107,18 +124,7 @@ __device__ __forceinline__ void rc_resample(const RcResampleSample *__restrict__
   __shared__ int si0[RC_MAX_TILE];
   __shared__ int si1[RC_MAX_TILE];
   __shared__ double sw[RC_MAX_TILE];
-  __shared__ int s_sample;
-
-  if (threadIdx.x == 0 && threadIdx.y == 0) {
-    int lo = 0, hi = p.num_samples - 1;  // last sample whose tile_begin <= blockIdx.x
-    while (lo < hi) {
-      int mid = (lo + hi + 1) >> 1;
-      if (samples[mid].tile_begin <= (rc_i64)blockIdx.x) lo = mid; else hi = mid - 1;
-    }
-    s_sample = lo;
-  }
-  __syncthreads();
-  const RcResampleSample s = samples[s_sample];
+  const RcResampleSample s = samples[__ldg(tile_sample + blockIdx.x)];
   const rc_i64 k0 = ((rc_i64)blockIdx.x - s.tile_begin) * p.tile;
   const rc_i64 left = s.num_out - k0;
   const int kcount = left < p.tile ? (int)left : p.tile;
@@ -173,8 +179,9 @@ __device__ __forceinline__ void rc_resample(const RcResampleSample *__restrict__
 #define RC_RESAMPLE(VB, E, SUFFIX)                                                      \
   extern "C" __global__ void __launch_bounds__(256)                                    \
       resample_v##VB##_##SUFFIX(const RcResampleSample *__restrict__ samples,          \
+                                const int *__restrict__ tile_sample,                   \
                                 RcResampleParams p) {                                  \
-    rc_resample<E, VB>(samples, p);                                                    \
+    rc_resample<E, VB>(samples, tile_sample, p);                                       \
   }
 
 RC_RESAMPLE(16, RcF32, f32)

@@ -87,17 +87,20 @@ mod bridge {
             op: &ResampleOp,
             batch: &ResampleBatchIn,
             samples: &[ResampleSampleIn],
+            out_lens: &[i64],
         ) -> Result<usize>;
         #[allow(clippy::too_many_arguments)]
         unsafe fn resample_run_gpu(
             op: &ResampleOp,
             batch: &ResampleBatchIn,
             samples: &[ResampleSampleIn],
+            out_lens: &[i64],
             outs: &[ResampleOut],
             host_scratch: usize,
             scratch_bytes: usize,
             dev_scratch: usize,
             stream: usize,
+            phase: u8,
         ) -> Result<()>;
         fn robocache_version() -> String;
     }
@@ -339,6 +342,7 @@ unsafe fn gpu_samples<'a>(
     samples: &'a [ResampleSampleIn],
     outs: &[ResampleOut],
     ts_int: bool,
+    num_out: &[i64],
 ) -> Vec<GpuSample<'a>> {
     samples
         .iter()
@@ -354,6 +358,7 @@ unsafe fn gpu_samples<'a>(
                 times,
                 targets,
                 window: window_of(s),
+                num_out: num_out.get(i).copied().unwrap_or(0).max(0) as usize,
             }
         })
         .collect()
@@ -363,11 +368,12 @@ fn resample_gpu_scratch_bytes(
     op: &ResampleOp,
     batch: &ResampleBatchIn,
     samples: &[ResampleSampleIn],
+    out_lens: &[i64],
 ) -> Result<usize> {
     guard(RESAMPLE, || {
         let ty = check_types(op, batch)?;
         // SAFETY: host timestamp pointers come from DALI's CPU inputs with their lengths.
-        let g = unsafe { gpu_samples(samples, &[], ty.ts_int) };
+        let g = unsafe { gpu_samples(samples, &[], ty.ts_int, out_lens) };
         Ok(rsg::scratch_bytes(&g))
     })
 }
@@ -377,11 +383,13 @@ unsafe fn resample_run_gpu(
     op: &ResampleOp,
     batch: &ResampleBatchIn,
     samples: &[ResampleSampleIn],
+    out_lens: &[i64],
     outs: &[ResampleOut],
     host_scratch: usize,
     scratch_bytes: usize,
     dev_scratch: usize,
     stream: usize,
+    phase: u8,
 ) -> Result<()> {
     guard(RESAMPLE, || {
         let ty = check_types(op, batch)?;
@@ -391,17 +399,15 @@ unsafe fn resample_run_gpu(
                 msg: format!("{} outputs for {} samples", outs.len(), samples.len()),
             });
         }
-        let g = gpu_samples(samples, outs, ty.ts_int);
+        let g = gpu_samples(samples, outs, ty.ts_int, out_lens);
         let host = slice_mut::<u8>(host_scratch, scratch_bytes);
         let channels = samples.first().map_or(1, |s| s.channels.max(1) as usize);
-        rsg::run_gpu(
-            &op.args,
-            ty.data,
-            channels,
-            &g,
-            host,
-            dev_scratch as u64,
-            stream as crate::gpu::Stream,
-        )
+        let phase = match phase {
+            0 => rsg::Phase::All,
+            1 => rsg::Phase::Stage,
+            2 => rsg::Phase::Launch,
+            p => return Err(Error::arg(RESAMPLE, "phase", p, "0 (all), 1 (stage) or 2 (launch)")),
+        };
+        rsg::run_gpu(&op.args, ty.data, channels, &g, host, dev_scratch as u64, stream as crate::gpu::Stream, phase)
     })
 }

@@ -68,6 +68,30 @@ pub struct GpuSample<'a> {
     pub targets: Option<Times<'a>>,
     /// Per-sample window.
     pub window: Window,
+    /// The planned number of targets (from the setup step).
+    pub num_out: usize,
+}
+
+/// An upper bound of the blocks a batch launches (the smallest tile is `ROWS_PER_THREAD` targets),
+/// from the number of targets each sample will have: the planned length, bounded without timestamps
+/// by the explicit targets or by what `scratch_bytes`'s caller planned.
+fn max_tiles(samples: &[GpuSample<'_>]) -> usize {
+    samples.iter().map(|s| s.num_out.div_ceil(ROWS_PER_THREAD as usize)).sum()
+}
+
+/// Output bytes one block writes per tile, by default (`ROBOCACHE_RESAMPLE_TILE_BYTES` overrides it,
+/// for tuning): small enough for several waves of blocks, so that one block's search phase overlaps
+/// others' streaming phase.
+const TILE_BYTES: usize = 8192;
+
+/// Block shape `(bx, by)`: `bx` threads across a row's vectors, `by` rows of targets, each thread
+/// doing `ROWS_PER_THREAD` targets; at most `BLOCK_THREADS` threads.
+fn block_shape(vpr: u32, row_bytes: usize) -> (u32, u32) {
+    let tile_bytes = std::env::var("ROBOCACHE_RESAMPLE_TILE_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(TILE_BYTES);
+    let bx = vpr.min(BLOCK_THREADS);
+    let rows = (tile_bytes / row_bytes.max(1)).max(1) as u32;
+    let by = rows.div_ceil(ROWS_PER_THREAD).clamp(1, (BLOCK_THREADS / bx).max(1));
+    (bx, by)
 }
 
 const fn align16(x: usize) -> usize {
@@ -75,8 +99,10 @@ const fn align16(x: usize) -> usize {
 }
 
 /// Bytes of pinned host and device scratch [`run_gpu`] needs for this batch.
+/// (Includes a tile-to-sample map sized by [`max_tiles`].)
 pub fn scratch_bytes(samples: &[GpuSample<'_>]) -> usize {
     let mut n = align16(samples.len() * std::mem::size_of::<ResampleSampleDesc>());
+    n += align16(max_tiles(samples) * 4);
     for s in samples {
         n += align16(s.times.len() * 8);
         n += align16(s.targets.map_or(0, |t| t.len()) * 8);
@@ -149,6 +175,18 @@ fn plan_for(
     }
 }
 
+/// What [`run_gpu`] does: the whole operator, or one of its two halves (benchmarks time the launch
+/// alone, with the staged descriptors and timestamps already on the device).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Pack and copy descriptors and timestamps, then launch.
+    All,
+    /// Pack and copy only.
+    Stage,
+    /// Launch only (after a [`Phase::Stage`] of the same batch into the same scratch).
+    Launch,
+}
+
 /// Resamples a whole ragged batch on the GPU with one kernel launch on `stream`.
 ///
 /// Samples must have been validated (timestamps strictly increasing) by the caller's setup step;
@@ -167,6 +205,7 @@ pub unsafe fn run_gpu(
     host: &mut [u8],
     dev: u64,
     stream: Stream,
+    phase: Phase,
 ) -> Result<()> {
     if samples.is_empty() {
         return Ok(());
@@ -196,13 +235,15 @@ pub unsafe fn run_gpu(
         vb /= 2;
     }
     let vpr = (row_bytes / vb) as u32;
-    let bx = vpr.min(BLOCK_THREADS);
-    let by = (BLOCK_THREADS / bx).max(1);
+    let (bx, by) = block_shape(vpr, row_bytes);
     let tile = by * ROWS_PER_THREAD;
 
     let desc_bytes = align16(samples.len() * std::mem::size_of::<ResampleSampleDesc>());
+    let map_off = desc_bytes;
+    let map_cap = max_tiles(samples);
     let mut descs = vec![ResampleSampleDesc::default(); samples.len()];
-    let mut off = desc_bytes;
+    let mut tile_sample: Vec<i32> = Vec::new();
+    let mut off = desc_bytes + align16(map_cap * 4);
     let mut tiles: i64 = 0;
     for (i, (s, d)) in samples.iter().zip(descs.iter_mut()).enumerate() {
         if matches!(s.times, Times::Nanos(_)) != ts_int {
@@ -221,12 +262,16 @@ pub unsafe fn run_gpu(
         }
         let n = plan_for(args, i, s, d)?;
         let tb = times_bytes(&s.times);
-        host[off..off + tb.len()].copy_from_slice(tb);
+        if phase != Phase::Launch {
+            host[off..off + tb.len()].copy_from_slice(tb);
+        }
         d.ts = dev + off as u64;
         off += align16(tb.len());
         if let Some(tg) = s.targets.filter(|_| args.target == Target::Timestamps) {
             let b = times_bytes(&tg);
-            host[off..off + b.len()].copy_from_slice(b);
+            if phase != Phase::Launch {
+                host[off..off + b.len()].copy_from_slice(b);
+            }
             d.targets = dev + off as u64;
             off += align16(b.len());
         }
@@ -235,10 +280,17 @@ pub unsafe fn run_gpu(
         d.out_ts = s.out_ts;
         d.len = s.rows as i64;
         d.num_out = n;
+        if n as usize != s.num_out {
+            return Err(Error::sample(OP, i, format!("planned {} targets at setup but {n} now", s.num_out)));
+        }
         d.tile_begin = tiles;
-        tiles += (n + tile as i64 - 1) / tile as i64;
+        let t = (n + tile as i64 - 1) / tile as i64;
+        if phase != Phase::Launch {
+            tile_sample.extend(std::iter::repeat(i as i32).take(t as usize));
+        }
+        tiles += t;
     }
-    if tiles == 0 {
+    if tiles == 0 && phase != Phase::Stage {
         return Ok(());
     }
     if tiles > i32::MAX as i64 {
@@ -247,12 +299,23 @@ pub unsafe fn run_gpu(
             msg: format!("batch needs {tiles} blocks, more than 2^31 - 1; split the batch"),
         });
     }
-    // SAFETY: descriptors are plain #[repr(C)] data.
-    let db = std::slice::from_raw_parts(
-        descs.as_ptr() as *const u8,
-        std::mem::size_of_val(descs.as_slice()),
-    );
-    host[..db.len()].copy_from_slice(db);
+    if tiles as usize > map_cap {
+        return Err(Error::Batch {
+            op: OP,
+            msg: format!("internal: {tiles} blocks for a map of {map_cap}"),
+        });
+    }
+    if phase != Phase::Launch {
+        // SAFETY: descriptors are plain #[repr(C)] data.
+        let db = std::slice::from_raw_parts(
+            descs.as_ptr() as *const u8,
+            std::mem::size_of_val(descs.as_slice()),
+        );
+        host[..db.len()].copy_from_slice(db);
+        // SAFETY: as above, i32 values.
+        let mb = std::slice::from_raw_parts(tile_sample.as_ptr() as *const u8, tile_sample.len() * 4);
+        host[map_off..map_off + mb.len()].copy_from_slice(mb);
+    }
 
     let (grid, rate, count) = match args.target {
         Target::Rate(r) => (0, r, 0),
@@ -273,10 +336,17 @@ pub unsafe fn run_gpu(
     };
     let name = format!("resample_v{vb}_{}", dtype.suffix());
     let f = gpu::function(&kernels::RESAMPLE, &name)?;
-    gpu::copy_to_device(dev, &host[..off], stream)?;
+    if phase != Phase::Launch {
+        gpu::copy_to_device(dev, &host[..off], stream)?;
+    }
+    if phase == Phase::Stage || tiles == 0 {
+        return Ok(());
+    }
     let mut dev_descs = dev;
-    let mut p: [*mut c_void; 2] = [
+    let mut dev_map = dev + map_off as u64;
+    let mut p: [*mut c_void; 3] = [
         &mut dev_descs as *mut u64 as *mut c_void,
+        &mut dev_map as *mut u64 as *mut c_void,
         &mut params as *mut ResampleParams as *mut c_void,
     ];
     gpu::launch(f, (tiles as u32, 1, 1), (bx, by, 1), stream, &mut p)

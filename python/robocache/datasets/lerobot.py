@@ -460,14 +460,17 @@ class LeRobotDataset(Dataset):
             episode_stats=self.episode_stats.get(index, {}),
             attrs={"length": n, "codebase_version": self.version})
         if self.modality is not None:
-            streams, md.stats, md.episode_stats = self._groot_view(streams, ctx)
+            streams, md.stats, md.episode_stats = self._groot_view(streams, table, ts, ctx,
+                                                                   md.episode_stats)
         return Episode(index, streams, md)
 
-    def _groot_view(self, raw: dict, ctx: str) -> tuple:
+    def _groot_view(self, raw: dict, table: Any, ts: np.ndarray, ctx: str,
+                    episode_stats: dict) -> tuple:
+        """Streams, stats and episode stats in GR00T's modality.json view."""
         mod = self.modality or {}
         out: dict = {}
         used: set = set()
-        stats, ep_stats = dict(self.stats), {}
+        stats, ep_stats = dict(self.stats), dict(episode_stats)
         for group in ("state", "action"):
             for name, spec in as_mapping(mod.get(group)).items():
                 orig = spec.get("original_key", "observation.state" if group == "state" else "action")
@@ -481,9 +484,10 @@ class LeRobotDataset(Dataset):
                 vals = src.values.reshape(len(src), -1)[:, start:end]
                 out[key] = Stream.from_array(key, src.timestamps, vals, rate=src.rate, attrs=attrs,
                                              names=src.names[start:end] if src.names else None)
-                if orig in self.stats:
-                    stats[key] = {s: (v[..., start:end] if v.ndim and v.shape[-1] > 1 else v)
-                                  for s, v in self.stats[orig].items()}
+                for dst, srcst in ((stats, self.stats), (ep_stats, episode_stats)):
+                    if orig in srcst:  # per-channel stats sliced like the values; count kept
+                        dst[key] = {s: (v[..., start:end] if v.ndim and v.shape[-1] > 1 else v)
+                                    for s, v in srcst[orig].items()}
                 used.add(orig)
         for name, spec in as_mapping(mod.get("video")).items():
             orig = as_mapping(spec).get("original_key", f"observation.images.{name}")
@@ -493,16 +497,16 @@ class LeRobotDataset(Dataset):
             used.add(orig)
         for name, spec in as_mapping(mod.get("annotation")).items():
             orig = as_mapping(spec).get("original_key", f"annotation.{name}")
-            if orig not in raw:
+            if orig not in table.column_names:
                 raise MissingKeyError(f"{ctx}: annotation.{name} refers to column {orig!r}, which "
-                                      f"the episode does not have")
-            idx = raw[orig].values.reshape(-1).astype(np.int64)
+                                      f"the episode's table does not have")
+            idx = table.column(orig).to_numpy().reshape(-1).astype(np.int64)
             bad = [int(i) for i in idx if int(i) not in self.tasks]
             if bad:
                 raise CorruptDatasetError(f"{ctx}: {orig!r} refers to task index {bad[0]}, which "
                                           f"meta/tasks has not")
             out[f"annotation.{name}"] = Stream.from_array(
-                f"annotation.{name}", raw[orig].timestamps,
+                f"annotation.{name}", ts,
                 np.array([self.tasks[int(i)] for i in idx], object), kind="text",
                 attrs={"original_key": orig})
             used.add(orig)
