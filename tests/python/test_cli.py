@@ -46,8 +46,12 @@ def run(capsys, *argv) -> tuple:
 
 
 def grid_len(ts: np.ndarray, rate: float) -> int:
-    """Number of points of the operator's grid t0 + k / rate, k = 0..floor((tN - t0) rate + 1e-9)."""
-    return int(math.floor((ts[-1] - ts[0]) * rate + 1e-9)) + 1
+    """Points of the operator's grid t0 + k / rate, k = 0..floor((tN - t0) rate + 1e-6).
+
+    The 1e-6 slack (in grid steps) keeps the intended last point of float32-stored timestamps:
+    LeRobot's 13.0666666 s at 15 Hz is 195.999999 steps, and the grid still ends at 196.
+    """
+    return int(math.floor((ts[-1] - ts[0]) * rate + 1e-6)) + 1
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
