@@ -1,9 +1,6 @@
 //! Generates the C++ side of the `cxx` bridge (`src/ffi.rs`) and compiles its glue into the staticlib.
 fn main() {
-    cxx_build::bridge("src/ffi.rs")
-        .std("c++17")
-        .flag_if_supported("-fPIC")
-        .compile("robocache-bridge");
+    cxx_build::bridge("src/ffi.rs").std("c++17").flag_if_supported("-fPIC").compile("robocache-bridge");
     println!("cargo:rerun-if-changed=src/ffi.rs");
     for k in ["kernels/common.cuh", "kernels/resample.cu"] {
         println!("cargo:rerun-if-changed={k}");

@@ -6,9 +6,7 @@ use robocache::ops::resample::{run_any, ResampleArgs, Window};
 
 fn bench(c: &mut Criterion) {
     let (t, ch, n) = (2000usize, 64usize, 1000i64);
-    let ts: Vec<f64> = (0..t)
-        .map(|i| i as f64 * 0.005 + (i % 7) as f64 * 1e-4)
-        .collect();
+    let ts: Vec<f64> = (0..t).map(|i| i as f64 * 0.005 + (i % 7) as f64 * 1e-4).collect();
     let data: Vec<f32> = (0..t * ch).map(|i| (i as f32 * 0.37).sin()).collect();
     let data_bf: Vec<bf16> = data.iter().map(|&x| bf16::from_f32(x)).collect();
     let mut g = c.benchmark_group("resample_cpu_T2000_C64_to1000");

@@ -35,14 +35,21 @@ sys.path.insert(0, str(HERE.parent / "python"))
 from robocache.datasets.video import VideoSource, VideoWriter, gpu_count  # noqa: E402
 
 SHARED = Path(os.environ.get("ROBOCACHE_SHARED_DATA", HERE.parent.parent / "shared" / "data"))
-DEFAULT_VIDEO = (SHARED / "datasets" / "lerobot_v21_unitree_g1" / "videos" / "chunk-000" /
-                 "observation.images.cam_high" / "episode_000001.mp4")
+DEFAULT_VIDEO = (
+    SHARED
+    / "datasets"
+    / "lerobot_v21_unitree_g1"
+    / "videos"
+    / "chunk-000"
+    / "observation.images.cam_high"
+    / "episode_000001.mp4"
+)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Peak signal-to-noise ratio of two uint8 arrays, dB."""
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
 
 
 def main() -> int:
@@ -63,7 +70,7 @@ def main() -> int:
         src = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
         fps = float(c.streams.video[0].average_rate)
     if args.frames:
-        src = src[:args.frames]
+        src = src[: args.frames]
     h, w = src[0].shape[:2]
     tmp = Path(tempfile.mkdtemp(prefix="robocache_gpu_video_"))
     h264 = tmp / "reencode_h264.mp4"
@@ -91,22 +98,37 @@ def main() -> int:
 
     diff = np.abs(g_all.astype(np.int16) - c_all.astype(np.int16))
     res = {
-        "check": "gpu_video", "codec": "h264", "frames": n, "width": w, "height": h,
-        "gpus": gpu_count(), "backend": gpu.backend.name, "reason": gpu.backend.reason,
+        "check": "gpu_video",
+        "codec": "h264",
+        "frames": n,
+        "width": w,
+        "height": h,
+        "gpus": gpu_count(),
+        "backend": gpu.backend.name,
+        "reason": gpu.backend.reason,
         "cpu_matches_reference": bool(np.array_equal(c_all, ref)),
-        "max_abs_diff": int(diff.max()), "mean_abs_diff": float(diff.mean()),
+        "max_abs_diff": int(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
         "psnr_db": None if np.array_equal(g_all, c_all) else psnr(g_all, c_all),  # None: equal
         "window_max_abs_diff": int(np.abs(g_win.astype(np.int16) - c_win.astype(np.int16)).max()),
         "window_matches_full": bool(np.array_equal(g_win, g_all[window])),
-        "dali_gpu_s": gpu_s, "pyav_s": cpu_s, "encode_s": enc_s,
+        "dali_gpu_s": gpu_s,
+        "pyav_s": cpu_s,
+        "encode_s": enc_s,
     }
     print(f"backend: {res['backend']} ({res['reason']})")
-    print(f"{n} frames {w}x{h}: max |GPU - CPU| = {res['max_abs_diff']}, mean "
-          f"{res['mean_abs_diff']:.3f}, PSNR {res['psnr_db'] or float('inf'):.1f} dB; window max diff "
-          f"{res['window_max_abs_diff']}; GPU {gpu_s:.3f} s, PyAV {cpu_s:.3f} s")
+    print(
+        f"{n} frames {w}x{h}: max |GPU - CPU| = {res['max_abs_diff']}, mean "
+        f"{res['mean_abs_diff']:.3f}, PSNR {res['psnr_db'] or float('inf'):.1f} dB; "
+        f"window max diff {res['window_max_abs_diff']}; GPU {gpu_s:.3f} s, PyAV {cpu_s:.3f} s"
+    )
     print(json.dumps(res))
-    ok = (res["backend"] == "dali-gpu" and res["mean_abs_diff"] <= args.max_mean_diff
-          and res["window_matches_full"] and res["cpu_matches_reference"])
+    ok = (
+        res["backend"] == "dali-gpu"
+        and res["mean_abs_diff"] <= args.max_mean_diff
+        and res["window_matches_full"]
+        and res["cpu_matches_reference"]
+    )
     return 0 if ok else 1
 
 

@@ -122,12 +122,7 @@ fn dtype_of(t: ElemType) -> Option<DType> {
 }
 
 fn dtype_or_err(op: &'static str, what: &'static str, t: ElemType) -> Result<DType> {
-    dtype_of(t).ok_or_else(|| Error::UnsupportedDtype {
-        op,
-        what,
-        got: format!("{t:?}"),
-        expected: "a numeric type",
-    })
+    dtype_of(t).ok_or_else(|| Error::UnsupportedDtype { op, what, got: format!("{t:?}"), expected: "a numeric type" })
 }
 
 /// The crate version, for `robocache.__version__` checks.
@@ -161,9 +156,7 @@ struct Types {
 }
 
 fn check_types(op: &ResampleOp, b: &ResampleBatchIn) -> Result<Types> {
-    let data = op
-        .args
-        .data_dtype(dtype_or_err(RESAMPLE, "data", b.data_type)?)?;
+    let data = op.args.data_dtype(dtype_or_err(RESAMPLE, "data", b.data_type)?)?;
     let ts = dtype_or_err(RESAMPLE, "timestamps", b.ts_type)?;
     rs::check_times_dtype(RESAMPLE, "timestamps", ts)?;
     if op.args.target == rs::Target::Timestamps {
@@ -176,10 +169,7 @@ fn check_types(op: &ResampleOp, b: &ResampleBatchIn) -> Result<Types> {
             });
         }
     }
-    Ok(Types {
-        data,
-        ts_int: ts == DType::I64,
-    })
+    Ok(Types { data, ts_int: ts == DType::I64 })
 }
 
 /// # Safety
@@ -212,48 +202,37 @@ unsafe fn times_of<'a>(s: &ResampleSampleIn, ts_int: bool) -> (Times<'a>, Option
             Times::Seconds(slice(s.targets, s.targets_len))
         }
     });
-    let t = if ts_int {
-        Times::Nanos(slice(s.ts, s.ts_len))
-    } else {
-        Times::Seconds(slice(s.ts, s.ts_len))
-    };
+    let t = if ts_int { Times::Nanos(slice(s.ts, s.ts_len)) } else { Times::Seconds(slice(s.ts, s.ts_len)) };
     (t, tg)
 }
 
 fn window_of(s: &ResampleSampleIn) -> Window {
-    Window {
-        start: s.has_start.then_some(s.start),
-        end: s.has_end.then_some(s.end),
-    }
+    Window { start: s.has_start.then_some(s.start), end: s.has_end.then_some(s.end) }
 }
 
 fn check_shapes(op: &ResampleOp, i: usize, s: &ResampleSampleIn, channels: i64) -> Result<()> {
     if !(1..=2).contains(&s.data_ndim) {
-        return Err(Error::sample(
-            RESAMPLE,
-            i,
-            format!("data must be [T, C] or [T]; got {} dimensions", s.data_ndim),
-        ));
+        return Err(Error::sample(RESAMPLE, i, format!("data must be [T, C] or [T]; got {} dimensions", s.data_ndim)));
     }
     if s.ts_ndim != 1 {
-        return Err(Error::sample(
-            RESAMPLE,
-            i,
-            format!("timestamps must be 1-D [T]; got {} dimensions", s.ts_ndim),
-        ));
+        return Err(Error::sample(RESAMPLE, i, format!("timestamps must be 1-D [T]; got {} dimensions", s.ts_ndim)));
     }
     if op.args.target == rs::Target::Timestamps && s.targets_ndim != 1 {
         return Err(Error::sample(
             RESAMPLE,
             i,
-            format!(
-                "target_timestamps must be 1-D [N]; got {} dimensions",
-                s.targets_ndim
-            ),
+            format!("target_timestamps must be 1-D [N]; got {} dimensions", s.targets_ndim),
         ));
     }
     if s.channels != channels {
-        return Err(Error::sample(RESAMPLE, i, format!("data has C={} channels but sample 0 has C={channels}; C must be shared within a batch", s.channels)));
+        return Err(Error::sample(
+            RESAMPLE,
+            i,
+            format!(
+                "data has C={} channels but sample 0 has C={channels}; C must be shared within a batch",
+                s.channels
+            ),
+        ));
     }
     if s.channels == 0 && s.rows > 0 {
         return Err(Error::sample(RESAMPLE, i, "data has 0 channels (C == 0)"));
@@ -295,11 +274,8 @@ unsafe fn run_cpu_typed<E: Element>(
     let data: &[E] = slice(s.data, s.rows * c as i64);
     let o: &mut [E] = slice_mut(out.out, n * c);
     let (t, tg) = times_of(s, ts_int);
-    let ot = if ts_int {
-        TimesMut::Nanos(slice_mut(out.out_ts, n))
-    } else {
-        TimesMut::Seconds(slice_mut(out.out_ts, n))
-    };
+    let ot =
+        if ts_int { TimesMut::Nanos(slice_mut(out.out_ts, n)) } else { TimesMut::Seconds(slice_mut(out.out_ts, n)) };
     rs::run_any(&op.args, i, data, c, t, window_of(s), tg, o, ot)
 }
 
@@ -313,14 +289,7 @@ unsafe fn resample_run_cpu(
     guard(RESAMPLE, || {
         let ty = check_types(op, batch)?;
         let (t, tg) = times_of(sample, ty.ts_int);
-        let n = rs::plan_any(
-            &op.args,
-            index,
-            sample.rows as usize,
-            t,
-            window_of(sample),
-            tg,
-        )? as usize;
+        let n = rs::plan_any(&op.args, index, sample.rows as usize, t, window_of(sample), tg)? as usize;
         match ty.data {
             DType::F32 => run_cpu_typed::<f32>(op, index, sample, out, ty.ts_int, n),
             DType::F64 => run_cpu_typed::<f64>(op, index, sample, out, ty.ts_int, n),

@@ -6,7 +6,10 @@ use robocache::gpu::{self, kernels};
 #[test]
 fn every_kernel_source_compiles() {
     if !gpu::nvrtc_available() {
-        assert!(std::env::var("ROBOCACHE_REQUIRE_NVRTC").as_deref() != Ok("1"), "NVRTC required but not found on LD_LIBRARY_PATH");
+        assert!(
+            std::env::var("ROBOCACHE_REQUIRE_NVRTC").as_deref() != Ok("1"),
+            "NVRTC required but not found on LD_LIBRARY_PATH"
+        );
         eprintln!("NVRTC not found: kernel compile check not run");
         return;
     }

@@ -17,8 +17,9 @@ import argparse
 import json
 import shutil
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -47,10 +48,17 @@ def _video_report(ep: Episode, key: str) -> dict:
     out: dict = {"episode": ep.index, "path": str(src.path)}
     try:
         info = src.info
-        out.update(codec=info.codec, width=info.width, height=info.height, fps=info.fps,
-                   frames=info.num_frames, gpu_decodable=info.codec in GPU_CODECS,
-                   decoder=src.backend.name, decoder_reason=src.backend.reason,
-                   gpus=gpu_count())
+        out.update(
+            codec=info.codec,
+            width=info.width,
+            height=info.height,
+            fps=info.fps,
+            frames=info.num_frames,
+            gpu_decodable=info.codec in GPU_CODECS,
+            decoder=src.backend.name,
+            decoder_reason=src.backend.reason,
+            gpus=gpu_count(),
+        )
         src.check()
         out["status"] = "ok"
     except (DatasetError, ValueError) as e:
@@ -58,8 +66,13 @@ def _video_report(ep: Episode, key: str) -> dict:
     return out
 
 
-def inspect_dataset(path: str | Path, gap_factor: float = 2.0, gap_s: float | None = None,
-                    max_episodes: int | None = None, **open_kw: Any) -> dict:
+def inspect_dataset(
+    path: str | Path,
+    gap_factor: float = 2.0,
+    gap_s: float | None = None,
+    max_episodes: int | None = None,
+    **open_kw: Any,
+) -> dict:
     """Measure a dataset: episodes, stream rates and jitter, gaps, video codecs.
 
     Args:
@@ -77,11 +90,17 @@ def inspect_dataset(path: str | Path, gap_factor: float = 2.0, gap_s: float | No
         opened at all (problems with single episodes are reported, not raised).
     """
     ds = open_dataset(path, **open_kw)
-    report: dict = {"dataset": ds.describe(), "streams": {}, "videos": {}, "episodes": [],
-                    "problems": []}
+    report: dict = {
+        "dataset": ds.describe(),
+        "streams": {},
+        "videos": {},
+        "episodes": [],
+        "problems": [],
+    }
     if getattr(ds, "missing_episodes", None):
-        report["problems"].append(f"{len(ds.missing_episodes)} episodes listed in the metadata "
-                                  f"have no data file")
+        report["problems"].append(
+            f"{len(ds.missing_episodes)} episodes listed in the metadata " f"have no data file"
+        )
     dts: dict = {}
     indices = ds.episode_indices[:max_episodes] if max_episodes else ds.episode_indices
     for i in indices:
@@ -92,18 +111,30 @@ def inspect_dataset(path: str | Path, gap_factor: float = 2.0, gap_s: float | No
             continue
         erep = {"index": i, "task": ep.metadata.task, "streams": {}}
         for name, s in ep.streams.items():
-            st = report["streams"].setdefault(name, {
-                "kind": s.kind, "shape": list(s.shape), "dtype": str(s.dtype),
-                "time_unit": s.time_unit, "timestamps_derived": s.timestamps_derived,
-                "declared_rate": s.rate, "episodes": 0, "samples": 0, "gaps": []})
+            st = report["streams"].setdefault(
+                name,
+                {
+                    "kind": s.kind,
+                    "shape": list(s.shape),
+                    "dtype": str(s.dtype),
+                    "time_unit": s.time_unit,
+                    "timestamps_derived": s.timestamps_derived,
+                    "declared_rate": s.rate,
+                    "episodes": 0,
+                    "samples": 0,
+                    "gaps": [],
+                },
+            )
             st["episodes"] += 1
             st["samples"] += len(s)
             d = _dt(s.timestamps)
             dts.setdefault(name, []).append(d)
             r = measure_rate(s.timestamps)
-            erep["streams"][name] = {"samples": len(s),
-                                     "rate_hz": r.median_hz if r else None,
-                                     "duration_s": float(np.sum(d)) if len(d) else 0.0}
+            erep["streams"][name] = {
+                "samples": len(s),
+                "rate_hz": r.median_hz if r else None,
+                "duration_s": float(np.sum(d)) if len(d) else 0.0,
+            }
             if r is not None:
                 thr = gap_s if gap_s is not None else gap_factor / r.median_hz
                 for k, t, dur in find_gaps(s.timestamps, thr):
@@ -119,12 +150,15 @@ def inspect_dataset(path: str | Path, gap_factor: float = 2.0, gap_s: float | No
         st = report["streams"][name]
         if len(d):
             med = float(np.median(d))
-            st.update(rate_hz=1.0 / med if med > 0 else None, median_dt_s=med,
-                      jitter_s=float(np.std(d)), jitter_pct=100.0 * float(np.std(d)) / med
-                      if med > 0 else None, max_dt_s=float(d.max()))
+            st.update(
+                rate_hz=1.0 / med if med > 0 else None,
+                median_dt_s=med,
+                jitter_s=float(np.std(d)),
+                jitter_pct=100.0 * float(np.std(d)) / med if med > 0 else None,
+                max_dt_s=float(d.max()),
+            )
         else:
-            st.update(rate_hz=None, median_dt_s=None, jitter_s=None, jitter_pct=None,
-                      max_dt_s=None)
+            st.update(rate_hz=None, median_dt_s=None, jitter_s=None, jitter_pct=None, max_dt_s=None)
     return report
 
 
@@ -138,9 +172,12 @@ def format_report(rep: dict) -> str:
         str: several lines.
     """
     d = rep["dataset"]
-    lines = [f"format: {d['format']}", f"path: {d['path']}",
-             f"robot: {d.get('robot') or 'unknown'}",
-             f"declared rate: {_hz(d.get('declared_rate'))}"]
+    lines = [
+        f"format: {d['format']}",
+        f"path: {d['path']}",
+        f"robot: {d.get('robot') or 'unknown'}",
+        f"declared rate: {_hz(d.get('declared_rate'))}",
+    ]
     declared = d.get("declared_episodes")
     if declared and declared != d["episodes"]:
         lines.append(f"episodes: {d['episodes']} present of {declared} declared")
@@ -153,20 +190,26 @@ def format_report(rep: dict) -> str:
         lines.append(f"tasks: {len(tasks)} (e.g. {tasks[0]!r})")
     lines.append(f"streams (over {len(rep['episodes'])} episodes):")
     w = max([len(n) for n in rep["streams"]] + [6])
-    lines.append(f"  {'name':<{w}}  {'kind':<6} {'shape':<14} {'dtype':<8} {'samples':>8}  "
-                 f"{'rate (median)':>14}  {'jitter':>18}  gaps")
+    lines.append(
+        f"  {'name':<{w}}  {'kind':<6} {'shape':<14} {'dtype':<8} {'samples':>8}  "
+        f"{'rate (median)':>14}  {'jitter':>18}  gaps"
+    )
     for name, s in rep["streams"].items():
         jit = "-" if s["jitter_s"] is None else f"{_secs(s['jitter_s'])} ({s['jitter_pct']:.2f}%)"
         rate = _hz(s["rate_hz"]) + ("*" if s["timestamps_derived"] else "")
-        lines.append(f"  {name:<{w}}  {s['kind']:<6} {str(tuple(s['shape'])):<14} "
-                     f"{s['dtype']:<8} {s['samples']:>8}  {rate:>14}  {jit:>18}  "
-                     f"{len(s['gaps'])}")
+        lines.append(
+            f"  {name:<{w}}  {s['kind']:<6} {str(tuple(s['shape'])):<14} "
+            f"{s['dtype']:<8} {s['samples']:>8}  {rate:>14}  {jit:>18}  "
+            f"{len(s['gaps'])}"
+        )
     if any(s["timestamps_derived"] for s in rep["streams"].values()):
         lines.append("  * timestamps derived from the declared rate (the format stores none)")
     for name, s in rep["streams"].items():
         for g in s["gaps"][:3]:
-            lines.append(f"  gap: {name} episode {g['episode']} at t={g['t_s']:.3f} s: "
-                         f"{g['duration_s'] * 1e3:.1f} ms")
+            lines.append(
+                f"  gap: {name} episode {g['episode']} at t={g['t_s']:.3f} s: "
+                f"{g['duration_s'] * 1e3:.1f} ms"
+            )
         if len(s["gaps"]) > 3:
             lines.append(f"  gap: {name}: {len(s['gaps']) - 3} more")
     if rep["videos"]:
@@ -176,10 +219,12 @@ def format_report(rep: dict) -> str:
         head = ok[0] if ok else next((v for v in vids if "codec" in v), None)
         if head:
             gpu = "yes" if head["gpu_decodable"] else "no"
-            lines.append(f"  {key}: {head['codec']} {head['width']}x{head['height']} "
-                         f"{head['fps']:g} fps; GPU decode: {gpu}; decoder here: "
-                         f"{head['decoder']} ({head['decoder_reason']}); "
-                         f"{len(ok)} of {len(vids)} files ok")
+            lines.append(
+                f"  {key}: {head['codec']} {head['width']}x{head['height']} "
+                f"{head['fps']:g} fps; GPU decode: {gpu}; decoder here: "
+                f"{head['decoder']} ({head['decoder_reason']}); "
+                f"{len(ok)} of {len(vids)} files ok"
+            )
         else:
             lines.append(f"  {key}: no readable file ({len(vids)} missing or broken)")
     if rep["problems"]:
@@ -202,8 +247,9 @@ def _hz(x: float | None) -> str:
 _PIPES: dict = {}
 
 
-def resample(items: Sequence[tuple], rate: float, method: str = "linear",
-             batch_size: int = 8) -> list:
+def resample(
+    items: Sequence[tuple], rate: float, method: str = "linear", batch_size: int = 8
+) -> list:
     """Resample series onto ``t0 + k / rate`` with ``fn.robocache.resample`` in a CPU pipeline.
 
     Args:
@@ -219,43 +265,55 @@ def resample(items: Sequence[tuple], rate: float, method: str = "linear",
         ImportError: when the robocache DALI plugin is not available.
         ValueError: for fewer than two samples or timestamps that do not increase.
     """
+    from nvidia.dali import fn  # noqa: PLC0415
+
     import robocache  # noqa: F401, PLC0415 - loads the plugin
-    from nvidia.dali import fn, pipeline_def, types  # noqa: PLC0415
 
     if not hasattr(fn, "robocache") or not hasattr(fn.robocache, "resample"):
-        raise ImportError("robocache convert needs fn.robocache.resample: the robocache DALI "
-                          "plugin did not load")
+        raise ImportError(
+            "robocache convert needs fn.robocache.resample: the robocache DALI "
+            "plugin did not load"
+        )
     out: list = []
     for k in range(0, len(items), batch_size):
-        chunk = items[k:k + batch_size]
+        chunk = items[k : k + batch_size]
         tdt = chunk[0][1].dtype
         for data, ts in chunk:
             if ts.dtype != tdt:
                 raise ValueError("timestamps of one batch must share a dtype")
+            if np.ndim(data) != 2 or len(data) != len(ts):
+                raise ValueError(f"resample needs data [T, C] with T = {len(ts)} timestamps, "
+                                 f"got shape {np.shape(data)}")  # fmt: skip
             if len(ts) < 2 or not np.all(np.diff(ts) > 0):
-                raise ValueError(f"resample needs at least two strictly increasing timestamps "
-                                 f"(got {len(ts)})")
+                raise ValueError(
+                    f"resample needs at least two strictly increasing timestamps "
+                    f"(got {len(ts)})"
+                )
         key = (float(rate), method, str(tdt), batch_size)
         if key not in _PIPES:
-            dali_t = types.INT64 if tdt == np.int64 else types.FLOAT64
-
-            @pipeline_def(batch_size=batch_size, num_threads=2, device_id=None,
-                          prefetch_queue_depth=1)
-            def pipe():
-                d = fn.external_source(name="data", dtype=types.FLOAT, ndim=2)
-                t = fn.external_source(name="ts", dtype=dali_t, ndim=1)
-                v, g = fn.robocache.resample(d, t, target_rate=float(rate), method=method)
-                return v, g
-
-            p = pipe()
-            p.build()
-            _PIPES[key] = p
+            _PIPES[key] = _resample_pipe(float(rate), method, tdt == np.int64, batch_size)
         p = _PIPES[key]
         p.feed_input("data", [np.ascontiguousarray(d, np.float32) for d, _ in chunk])
         p.feed_input("ts", [np.ascontiguousarray(t) for _, t in chunk])
         v, g = p.run()
         out += [(np.array(v[j]), np.array(g[j])) for j in range(len(chunk))]
     return out
+
+
+def _resample_pipe(rate: float, method: str, ns: bool, batch_size: int):
+    """A built CPU pipeline: external data and timestamps into ``fn.robocache.resample``."""
+    from nvidia.dali import fn, pipeline_def, types  # noqa: PLC0415
+
+    @pipeline_def(batch_size=batch_size, num_threads=2, device_id=None, prefetch_queue_depth=1)
+    def pipe():
+        d = fn.external_source(name="data", dtype=types.FLOAT, ndim=2)
+        t = fn.external_source(name="ts", dtype=types.INT64 if ns else types.FLOAT64, ndim=1)
+        v, g = fn.robocache.resample(d, t, target_rate=rate, method=method)
+        return v, g
+
+    p = pipe()
+    p.build()
+    return p
 
 
 # --------------------------------------------------------------------------------------- convert
@@ -270,8 +328,9 @@ def _progress(it: Iterable, enabled: bool, **kw: Any) -> Iterable:
 
 
 def _is_camera(s: Any) -> bool:
-    return s.kind == "video" or (s.kind == "image" and s.dtype == np.uint8 and len(s.shape) == 3
-                                 and s.shape[-1] == 3)
+    return s.kind == "video" or (
+        s.kind == "image" and s.dtype == np.uint8 and len(s.shape) == 3 and s.shape[-1] == 3
+    )
 
 
 def _parse_episodes(text: str | None) -> list | None:
@@ -287,16 +346,26 @@ def _parse_episodes(text: str | None) -> list | None:
 def _frame_stats(frames: list) -> dict:
     """LeRobot-style per-channel image statistics (0..1), on frames subsampled 4x in space."""
     f = np.stack([fr[::4, ::4] for fr in frames]).astype(np.float32) / 255.0
-    out = {s: getattr(np, s)(f, axis=(0, 1, 2)).astype(np.float64).reshape(3, 1, 1)
-           for s in ("min", "max", "mean", "std")}
+    out = {
+        s: getattr(np, s)(f, axis=(0, 1, 2)).astype(np.float64).reshape(3, 1, 1)
+        for s in ("min", "max", "mean", "std")
+    }
     out["count"] = np.array([len(frames)])
     return out
 
 
-def convert_dataset(src: str | Path, dst: str | Path, rate: float, codec: str | None = None,
-                    episodes: Sequence[int] | None = None, overwrite: bool = False,
-                    progress: bool = True, video_method: str = "nearest", chunk: int = 64,
-                    **open_kw: Any) -> dict:
+def convert_dataset(
+    src: str | Path,
+    dst: str | Path,
+    rate: float,
+    codec: str | None = None,
+    episodes: Sequence[int] | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    video_method: str = "nearest",
+    chunk: int = 64,
+    **open_kw: Any,
+) -> dict:
     """Rewrite a dataset as LeRobot v2.1 at ``rate`` Hz.
 
     Args:
@@ -349,31 +418,36 @@ def convert_dataset(src: str | Path, dst: str | Path, rate: float, codec: str | 
         cams = [s for s in ep.streams.values() if _is_camera(s)]
         for s in ep.streams.values():
             if s not in lowdim and s not in cams and s.kind != "text":  # text -> tasks
-                summary["skipped"].append(f"episode {i}: {s.name} ({s.kind} {s.dtype} "
-                                          f"{tuple(s.shape)})")
+                summary["skipped"].append(
+                    f"episode {i}: {s.name} ({s.kind} {s.dtype} " f"{tuple(s.shape)})"
+                )
         ref = (lowdim or cams or [None])[0]
         if ref is None or len(ref) < 2:
             summary["skipped"].append(f"episode {i}: fewer than two samples")
             continue
         for s in lowdim + cams:
             if not np.array_equal(s.timestamps, ref.timestamps):
-                raise ValueError(f"{ep.metadata.source}: episode {i}: streams {ref.name!r} and "
-                                 f"{s.name!r} have different timestamps; convert needs one clock")
+                raise ValueError(
+                    f"{ep.metadata.source}: episode {i}: streams {ref.name!r} and "
+                    f"{s.name!r} have different timestamps; convert needs one clock"
+                )
         ts = ref.timestamps
         n = len(ts)
         columns: dict = {}
-        groups = (("linear", [s for s in lowdim if s.dtype.kind == "f"]),
-                  ("nearest", [s for s in lowdim if s.dtype.kind in "iub"]))
+        groups = (
+            ("linear", [s for s in lowdim if s.dtype.kind == "f"]),
+            ("nearest", [s for s in lowdim if s.dtype.kind in "iub"]),
+        )
         grid = None
         for method, streams in groups:
             if not streams:
                 continue
             data = np.concatenate([s.values.reshape(n, -1).astype(np.float32) for s in streams], 1)
-            (vals, grid), = resample([(data, ts)], rate, method)
+            ((vals, grid),) = resample([(data, ts)], rate, method)
             c = 0
             for s in streams:
                 w = int(np.prod(s.shape)) if s.shape else 1
-                v = vals[:, c:c + w].reshape((len(grid),) + (s.shape or (1,)))
+                v = vals[:, c : c + w].reshape((len(grid),) + (s.shape or (1,)))
                 c += w
                 if s.dtype.kind == "f":
                     v = v.astype(np.float32)
@@ -383,7 +457,7 @@ def convert_dataset(src: str | Path, dst: str | Path, rate: float, codec: str | 
                     v = np.rint(v).astype(s.dtype)
                 columns[f"src.{s.name}" if s.name in RESERVED else s.name] = v
         if grid is None:  # cameras only: the grid from a dummy series
-            (_, grid), = resample([(np.zeros((n, 1), np.float32), ts)], rate, "previous")
+            ((_, grid),) = resample([(np.zeros((n, 1), np.float32), ts)], rate, "previous")
         t_src = ref.seconds()
         t_out = grid.astype(np.float64) * (1e-9 if grid.dtype == np.int64 else 1.0)
         if video_method == "nearest":
@@ -400,24 +474,38 @@ def convert_dataset(src: str | Path, dst: str | Path, rate: float, codec: str | 
             sample: list = []
             with VideoWriter(path, out_codec, rate, w, h) as vw:
                 steps = range(0, len(sel), chunk)
-                for k in _progress(steps, progress, desc=f"  {cam.name}", unit="chunk",
-                                   leave=False):
-                    frames = _frames(cam, sel[k:k + chunk])
+                for k in _progress(
+                    steps, progress, desc=f"  {cam.name}", unit="chunk", leave=False
+                ):
+                    frames = _frames(cam, sel[k : k + chunk])
                     vw.write(frames)
-                    sample += [fr[::4, ::4].copy() for fr in frames[::max(len(sel) // 100, 1)]]
-            videos[cam.name] = {"height": h, "width": w, "codec": out_codec,
-                                "stats": _frame_stats(sample)}
+                    sample += [fr[::4, ::4].copy() for fr in frames[:: max(len(sel) // 100, 1)]]
+            videos[cam.name] = {
+                "height": h,
+                "width": w,
+                "codec": out_codec,
+                "stats": _frame_stats(sample),
+            }
             summary["videos"] += 1
         names = {s.name: s.names for s in lowdim if s.names}
         tasks = list(ep.metadata.language) or ([ep.metadata.task] if ep.metadata.task else [])
-        writer.add_episode(summary["episodes"], t_out - t_out[0], columns, tasks, videos,
-                           names, extra={"source_episode": i, "source_start_s": float(t_out[0])})
+        writer.add_episode(
+            summary["episodes"],
+            t_out - t_out[0],
+            columns,
+            tasks,
+            videos,
+            names,
+            extra={"source_episode": i, "source_start_s": float(t_out[0])},
+        )
         summary["episodes"] += 1
         summary["frames"] += len(grid)
     if summary["episodes"] == 0:
         shutil.rmtree(dst, ignore_errors=True)
-        raise ValueError(f"{src}: nothing to convert; every episode was skipped: "
-                         f"{'; '.join(summary['skipped'][-3:])}")
+        raise ValueError(
+            f"{src}: nothing to convert; every episode was skipped: "
+            f"{'; '.join(summary['skipped'][-3:])}"
+        )
     writer.close()
     if modality_file is not None:
         shutil.copy(modality_file, dst / "meta" / "modality.json")
@@ -441,8 +529,12 @@ def _parser() -> argparse.ArgumentParser:
     i = sub.add_parser("inspect", help="formats, episodes, stream rates, gaps, video codecs")
     i.add_argument("path")
     i.add_argument("--json", action="store_true", help="print the report as JSON")
-    i.add_argument("--gap-factor", type=float, default=2.0,
-                   help="report intervals longer than this many median intervals (default 2)")
+    i.add_argument(
+        "--gap-factor",
+        type=float,
+        default=2.0,
+        help="report intervals longer than this many median intervals (default 2)",
+    )
     i.add_argument("--gap", type=float, default=None, help="report intervals longer than SECONDS")
     i.add_argument("--max-episodes", type=int, default=None)
     i.add_argument("--strict", action="store_true", help="exit 1 when problems are found")
@@ -450,19 +542,32 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("src")
     c.add_argument("dst")
     c.add_argument("--rate", type=float, required=True, help="output rate in Hz")
-    c.add_argument("--codec", choices=["h264", "hevc", "vp9", "av1"], default=None,
-                   help="output video codec (default: the source's; h264 for still images)")
+    c.add_argument(
+        "--codec",
+        choices=["h264", "hevc", "vp9", "av1"],
+        default=None,
+        help="output video codec (default: the source's; h264 for still images)",
+    )
     c.add_argument("--episodes", default=None, help="e.g. 0,2,5-7 (default: all)")
     c.add_argument("--overwrite", action="store_true")
     c.add_argument("--no-progress", action="store_true")
     c.add_argument("--video-method", choices=["nearest", "previous"], default="nearest")
     for q in (i, c):
-        q.add_argument("--format", choices=["lerobot", "rlds", "robomimic", "calvin"],
-                       default=None, help="force the adapter")
-        q.add_argument("--source-rate", type=float, default=None,
-                       help="rate of formats without timestamps (RLDS, HDF5, CALVIN)")
-        q.add_argument("--video-backend", choices=["auto", "pyav", "dali-gpu", "dali-cpu"],
-                       default="auto")
+        q.add_argument(
+            "--format",
+            choices=["lerobot", "rlds", "robomimic", "calvin"],
+            default=None,
+            help="force the adapter",
+        )
+        q.add_argument(
+            "--source-rate",
+            type=float,
+            default=None,
+            help="rate of formats without timestamps (RLDS, HDF5, CALVIN)",
+        )
+        q.add_argument(
+            "--video-backend", choices=["auto", "pyav", "dali-gpu", "dali-cpu"], default="auto"
+        )
     return p
 
 
@@ -491,17 +596,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "inspect":
-            rep = inspect_dataset(args.path, gap_factor=args.gap_factor, gap_s=args.gap,
-                                  max_episodes=args.max_episodes, **_open_kw(args))
-            print(json.dumps(rep, indent=2, default=_json_default) if args.json
-                  else format_report(rep))
+            rep = inspect_dataset(
+                args.path,
+                gap_factor=args.gap_factor,
+                gap_s=args.gap,
+                max_episodes=args.max_episodes,
+                **_open_kw(args),
+            )
+            print(
+                json.dumps(rep, indent=2, default=_json_default)
+                if args.json
+                else format_report(rep)
+            )
             return 1 if args.strict and rep["problems"] else 0
-        summary = convert_dataset(args.src, args.dst, args.rate, codec=args.codec,
-                                  episodes=_parse_episodes(args.episodes),
-                                  overwrite=args.overwrite, progress=not args.no_progress,
-                                  video_method=args.video_method, **_open_kw(args))
-        print(f"wrote {summary['episodes']} episodes, {summary['frames']} frames, "
-              f"{summary['videos']} videos at {args.rate:g} Hz to {summary['dst']}")
+        summary = convert_dataset(
+            args.src,
+            args.dst,
+            args.rate,
+            codec=args.codec,
+            episodes=_parse_episodes(args.episodes),
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+            video_method=args.video_method,
+            **_open_kw(args),
+        )
+        print(
+            f"wrote {summary['episodes']} episodes, {summary['frames']} frames, "
+            f"{summary['videos']} videos at {args.rate:g} Hz to {summary['dst']}"
+        )
         for s in summary["skipped"][:10]:
             print(f"  skipped: {s}")
         return 0

@@ -36,16 +36,14 @@ pub fn nvrtc_version() -> Result<(i32, i32)> {
     }
     let (mut major, mut minor) = (0, 0);
     // SAFETY: NVRTC is loaded; the out-pointers are valid.
-    unsafe { nvrtc_sys::nvrtcVersion(&mut major, &mut minor) }
-        .result()
-        .map_err(|e| Error::cuda("nvrtcVersion", e))?;
+    unsafe { nvrtc_sys::nvrtcVersion(&mut major, &mut minor) }.result().map_err(|e| Error::cuda("nvrtcVersion", e))?;
     Ok((major, minor))
 }
 
-const NVRTC_MISSING: &str =
-    "NVRTC (libnvrtc.so.13) could not be loaded: `pip install nvidia-cuda-nvrtc==13.0.*`, \
+const NVRTC_MISSING: &str = "NVRTC (libnvrtc.so.13) could not be loaded: `pip install nvidia-cuda-nvrtc==13.0.*`, \
 or set ROBOCACHE_NVRTC to the library's path before `import robocache`";
-const DRIVER_MISSING: &str = "the CUDA driver (libcuda.so.1) could not be loaded: the GPU backend needs an NVIDIA GPU and driver";
+const DRIVER_MISSING: &str =
+    "the CUDA driver (libcuda.so.1) could not be loaded: the GPU backend needs an NVIDIA GPU and driver";
 
 /// Compiles `src` with NVRTC to CUBIN for `sm_{arch}` (e.g. 90). Needs NVRTC, not a GPU.
 ///
@@ -57,13 +55,8 @@ pub fn compile_cubin(src: &KernelSource, arch: u32) -> Result<Vec<u8>> {
     }
     let code = CString::new(src.full_source()).map_err(|e| Error::cuda("kernel source", e))?;
     let name = CString::new(src.file).map_err(|e| Error::cuda("kernel name", e))?;
-    let opts = [
-        format!("--gpu-architecture=sm_{arch}"),
-        "--fmad=false".to_string(),
-        "--std=c++17".to_string(),
-    ];
-    let prog = nvrtc_result::create_program(&code, Some(&name))
-        .map_err(|e| Error::cuda("nvrtcCreateProgram", e))?;
+    let opts = [format!("--gpu-architecture=sm_{arch}"), "--fmad=false".to_string(), "--std=c++17".to_string()];
+    let prog = nvrtc_result::create_program(&code, Some(&name)).map_err(|e| Error::cuda("nvrtcCreateProgram", e))?;
     // SAFETY: `prog` was just created and is destroyed exactly once below.
     unsafe {
         let compiled = nvrtc_result::compile_program(prog, &opts);
@@ -72,19 +65,11 @@ pub fn compile_cubin(src: &KernelSource, arch: u32) -> Result<Vec<u8>> {
             Err(_) => {
                 let log = nvrtc_result::get_program_log(prog)
                     .map(|l| {
-                        let bytes: Vec<u8> = l
-                            .iter()
-                            .take_while(|c| **c != 0)
-                            .map(|c| *c as u8)
-                            .collect();
+                        let bytes: Vec<u8> = l.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
                         String::from_utf8_lossy(&bytes).into_owned()
                     })
                     .unwrap_or_else(|e| format!("(no log: {e:?})"));
-                Err(Error::KernelCompile {
-                    name: src.file,
-                    arch: format!("sm_{arch}"),
-                    log,
-                })
+                Err(Error::KernelCompile { name: src.file, arch: format!("sm_{arch}"), log })
             }
         };
         let _ = nvrtc_result::destroy_program(prog);
@@ -96,13 +81,9 @@ pub fn compile_cubin(src: &KernelSource, arch: u32) -> Result<Vec<u8>> {
 /// `prog` must be a successfully compiled, live NVRTC program.
 unsafe fn get_cubin(prog: nvrtc_sys::nvrtcProgram) -> Result<Vec<u8>> {
     let mut size = 0usize;
-    nvrtc_sys::nvrtcGetCUBINSize(prog, &mut size)
-        .result()
-        .map_err(|e| Error::cuda("nvrtcGetCUBINSize", e))?;
+    nvrtc_sys::nvrtcGetCUBINSize(prog, &mut size).result().map_err(|e| Error::cuda("nvrtcGetCUBINSize", e))?;
     let mut buf = vec![0u8; size];
-    nvrtc_sys::nvrtcGetCUBIN(prog, buf.as_mut_ptr() as *mut _)
-        .result()
-        .map_err(|e| Error::cuda("nvrtcGetCUBIN", e))?;
+    nvrtc_sys::nvrtcGetCUBIN(prog, buf.as_mut_ptr() as *mut _).result().map_err(|e| Error::cuda("nvrtcGetCUBIN", e))?;
     Ok(buf)
 }
 
@@ -138,9 +119,7 @@ pub fn current_device() -> Result<i32> {
     // SAFETY: plain driver queries with valid out-pointers.
     unsafe {
         let mut cur: sys::CUcontext = std::ptr::null_mut();
-        sys::cuCtxGetCurrent(&mut cur)
-            .result()
-            .map_err(|e| Error::cuda("cuCtxGetCurrent", e))?;
+        sys::cuCtxGetCurrent(&mut cur).result().map_err(|e| Error::cuda("cuCtxGetCurrent", e))?;
         if cur.is_null() {
             return Err(Error::Cuda {
                 what: "cuCtxGetCurrent".into(),
@@ -148,29 +127,22 @@ pub fn current_device() -> Result<i32> {
             });
         }
         let mut dev: sys::CUdevice = 0;
-        sys::cuCtxGetDevice(&mut dev)
-            .result()
-            .map_err(|e| Error::cuda("cuCtxGetDevice", e))?;
+        sys::cuCtxGetDevice(&mut dev).result().map_err(|e| Error::cuda("cuCtxGetDevice", e))?;
         Ok(dev)
     }
 }
 
 /// Compute capability of `device` as `XY` (90 for Hopper).
 fn compute_capability(device: i32) -> Result<u32> {
-    let dev =
-        drv::device::get(device).map_err(|e| Error::cuda(format!("cuDeviceGet({device})"), e))?;
+    let dev = drv::device::get(device).map_err(|e| Error::cuda(format!("cuDeviceGet({device})"), e))?;
     // SAFETY: attribute queries on a valid device handle.
     unsafe {
-        let major = drv::device::get_attribute(
-            dev,
-            sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
-        )
-        .map_err(|e| Error::cuda("cuDeviceGetAttribute", e))?;
-        let minor = drv::device::get_attribute(
-            dev,
-            sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR,
-        )
-        .map_err(|e| Error::cuda("cuDeviceGetAttribute", e))?;
+        let major =
+            drv::device::get_attribute(dev, sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)
+                .map_err(|e| Error::cuda("cuDeviceGetAttribute", e))?;
+        let minor =
+            drv::device::get_attribute(dev, sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)
+                .map_err(|e| Error::cuda("cuDeviceGetAttribute", e))?;
         Ok((major * 10 + minor) as u32)
     }
 }
@@ -225,6 +197,5 @@ pub unsafe fn launch(
     stream: Stream,
     params: &mut [*mut c_void],
 ) -> Result<()> {
-    drv::launch_kernel(f.0, grid, block, 0, stream, params)
-        .map_err(|e| Error::cuda("cuLaunchKernel", e))
+    drv::launch_kernel(f.0, grid, block, 0, stream, params).map_err(|e| Error::cuda("cuLaunchKernel", e))
 }

@@ -92,11 +92,7 @@ impl ResampleArgs {
         };
         let extrapolate = parse_extrapolate(extrapolate)?;
         let declared = parse_declared_dtype(OP, dtype)?;
-        let given = [
-            target_rate.is_some(),
-            num_samples.is_some(),
-            has_target_timestamps,
-        ];
+        let given = [target_rate.is_some(), num_samples.is_some(), has_target_timestamps];
         let count = given.iter().filter(|g| **g).count();
         if count != 1 {
             return Err(Error::arg(
@@ -116,23 +112,13 @@ impl ResampleArgs {
             Target::Rate(r)
         } else if let Some(n) = num_samples {
             if !(1..=MAX_TARGETS).contains(&n) {
-                return Err(Error::arg(
-                    OP,
-                    "num_samples",
-                    n,
-                    format!("in range [1, {MAX_TARGETS}]"),
-                ));
+                return Err(Error::arg(OP, "num_samples", n, format!("in range [1, {MAX_TARGETS}]")));
             }
             Target::Count(n)
         } else {
             Target::Timestamps
         };
-        Ok(ResampleArgs {
-            method,
-            extrapolate,
-            target,
-            declared,
-        })
+        Ok(ResampleArgs { method, extrapolate, target, declared })
     }
 
     /// The data element type, given DALI's input type, after `dtype="bfloat16"` is applied.
@@ -147,12 +133,7 @@ pub fn parse_extrapolate(s: &str) -> Result<Extrapolate> {
         "clamp" => Ok(Extrapolate::Clamp),
         "nan" => Ok(Extrapolate::Nan),
         "error" => Ok(Extrapolate::Error),
-        other => Err(Error::arg(
-            OP,
-            "extrapolate",
-            format!("{other:?}"),
-            "one of \"clamp\", \"nan\", \"error\"",
-        )),
+        other => Err(Error::arg(OP, "extrapolate", format!("{other:?}"), "one of \"clamp\", \"nan\", \"error\"")),
     }
 }
 
@@ -174,11 +155,7 @@ pub fn parse_declared_dtype(op: &'static str, s: &str) -> Result<Option<DType>> 
 }
 
 /// Resolves the data element type from DALI's type and the declared `dtype`.
-pub fn resolve_data_dtype(
-    op: &'static str,
-    input: DType,
-    declared: Option<DType>,
-) -> Result<DType> {
+pub fn resolve_data_dtype(op: &'static str, input: DType, declared: Option<DType>) -> Result<DType> {
     const EXPECTED: &str = "float32, float16, float64, or uint16 with dtype=\"bfloat16\"";
     match (input, declared) {
         (DType::U16, Some(DType::BF16)) => Ok(DType::BF16),
@@ -196,12 +173,7 @@ pub fn resolve_data_dtype(
             got: format!("{} with dtype=\"bfloat16\"", t.name()),
             expected: "uint16 bit patterns when dtype=\"bfloat16\"",
         }),
-        (t, _) => Err(Error::UnsupportedDtype {
-            op,
-            what: "data",
-            got: t.name().into(),
-            expected: EXPECTED,
-        }),
+        (t, _) => Err(Error::UnsupportedDtype { op, what: "data", got: t.name().into(), expected: EXPECTED }),
     }
 }
 
@@ -368,9 +340,7 @@ pub fn plan_sample<T: TimeVal>(
     for (name, v) in [("start", window.start), ("end", window.end)] {
         if let Some(v) = v {
             if !v.is_finite() {
-                return Err(err(format!(
-                    "`{name}` is {v}; expected a finite offset in seconds"
-                )));
+                return Err(err(format!("`{name}` is {v}; expected a finite offset in seconds")));
             }
         }
     }
@@ -396,37 +366,22 @@ pub fn plan_sample<T: TimeVal>(
                     T::span_seconds(a, b)
                 )));
             }
-            Plan {
-                n: (x + 1e-6).floor() as i64 + 1,
-                grid: Grid::Rate { a, b, rate },
-            }
+            Plan { n: (x + 1e-6).floor() as i64 + 1, grid: Grid::Rate { a, b, rate } }
         }
-        Target::Count(n) => Plan {
-            n,
-            grid: Grid::Count { a, b, n },
-        },
+        Target::Count(n) => Plan { n, grid: Grid::Count { a, b, n } },
         Target::Timestamps => {
             let t = targets.ok_or_else(|| err("missing target_timestamps input".into()))?;
             if t.len() as i64 > MAX_TARGETS {
                 return Err(err(format!("{} target timestamps, more than 2^31 - 1", t.len())));
             }
-            Plan {
-                n: t.len() as i64,
-                grid: Grid::Explicit,
-            }
+            Plan { n: t.len() as i64, grid: Grid::Explicit }
         }
     };
     if args.extrapolate == Extrapolate::Error {
         let (lo, hi) = match (plan.grid, targets) {
             (Grid::Explicit, Some(t)) if !t.is_empty() => {
-                let lo = t
-                    .iter()
-                    .copied()
-                    .fold(t[0], |m, x| if x < m { x } else { m });
-                let hi = t
-                    .iter()
-                    .copied()
-                    .fold(t[0], |m, x| if x > m { x } else { m });
+                let lo = t.iter().copied().fold(t[0], |m, x| if x < m { x } else { m });
+                let hi = t.iter().copied().fold(t[0], |m, x| if x > m { x } else { m });
                 (lo, hi)
             }
             (Grid::Explicit, _) => (first, first),
@@ -502,6 +457,7 @@ fn write_row<E: Element>(p: Pick, data: &[E], c: usize, out: &mut [E]) {
 }
 
 /// CPU backend for one sample: `data` is `[T, c]` row-major, `out` is `[plan.n, c]`.
+#[allow(clippy::too_many_arguments)]
 pub fn run_sample<E: Element, T: TimeVal>(
     args: &ResampleArgs,
     plan: &Plan<T>,
@@ -533,9 +489,7 @@ pub fn plan_any(
         (Times::Seconds(t), tg) => {
             let tg = match tg {
                 Some(Times::Seconds(x)) => Some(x),
-                Some(Times::Nanos(_)) => {
-                    return Err(target_kind_mismatch(sample, "float64", "int64"))
-                }
+                Some(Times::Nanos(_)) => return Err(target_kind_mismatch(sample, "float64", "int64")),
                 None => None,
             };
             if let Some(x) = tg {
@@ -555,9 +509,7 @@ pub fn plan_any(
         (Times::Nanos(t), tg) => {
             let tg = match tg {
                 Some(Times::Nanos(x)) => Some(x),
-                Some(Times::Seconds(_)) => {
-                    return Err(target_kind_mismatch(sample, "int64", "float64"))
-                }
+                Some(Times::Seconds(_)) => return Err(target_kind_mismatch(sample, "int64", "float64")),
                 None => None,
             };
             plan_sample(args, sample, data_len, t, window, tg, |s| {
@@ -592,7 +544,7 @@ pub fn run_any<E: Element>(
     out: &mut [E],
     out_times: TimesMut<'_>,
 ) -> Result<()> {
-    let rows = if c == 0 { 0 } else { data.len() / c };
+    let rows = data.len().checked_div(c).unwrap_or(0);
     let n = plan_any(args, sample, rows, times, window, targets)? as usize;
     let out_len = match &out_times {
         TimesMut::Seconds(o) => o.len(),
@@ -602,11 +554,7 @@ pub fn run_any<E: Element>(
         return Err(Error::sample(
             OP,
             sample,
-            format!(
-                "output buffers hold {} values and {out_len} timestamps; expected {} and {n}",
-                out.len(),
-                n * c
-            ),
+            format!("output buffers hold {} values and {out_len} timestamps; expected {} and {n}", out.len(), n * c),
         ));
     }
     match (times, targets, out_times) {
@@ -643,11 +591,7 @@ pub fn run_any<E: Element>(
             run_sample(args, &plan, data, c, t, tg, out, ot);
         }
         _ => {
-            return Err(Error::sample(
-                OP,
-                sample,
-                "output timestamps must have the input timestamps' dtype",
-            ));
+            return Err(Error::sample(OP, sample, "output timestamps must have the input timestamps' dtype"));
         }
     }
     Ok(())
@@ -657,24 +601,14 @@ pub fn run_any<E: Element>(
 mod tests {
     use super::*;
 
-    fn args(
-        method: &str,
-        extrap: &str,
-        rate: Option<f64>,
-        n: Option<i64>,
-        tg: bool,
-    ) -> ResampleArgs {
+    fn args(method: &str, extrap: &str, rate: Option<f64>, n: Option<i64>, tg: bool) -> ResampleArgs {
         ResampleArgs::parse(method, extrap, "", rate, n, tg).unwrap()
     }
 
     #[test]
     fn parse_rejects_bad_arguments() {
         let e = ResampleArgs::parse("cubic", "clamp", "", Some(1.0), None, false).unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("robocache.resample: invalid argument `method`"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("robocache.resample: invalid argument `method`"), "{e}");
         let e = ResampleArgs::parse("linear", "clamp", "", Some(0.0), None, false).unwrap_err();
         assert!(e.to_string().contains("`target_rate`: got 0"), "{e}");
         let e = ResampleArgs::parse("linear", "clamp", "", Some(5.0), Some(3), false).unwrap_err();
@@ -693,11 +627,7 @@ mod tests {
         assert_eq!(a.data_dtype(DType::U16).unwrap(), DType::BF16);
         assert!(a.data_dtype(DType::F32).is_err());
         let a = args("linear", "clamp", Some(1.0), None, false);
-        assert!(a
-            .data_dtype(DType::U16)
-            .unwrap_err()
-            .to_string()
-            .contains("bfloat16"));
+        assert!(a.data_dtype(DType::U16).unwrap_err().to_string().contains("bfloat16"));
         assert!(a.data_dtype(DType::I32).is_err());
         assert_eq!(a.data_dtype(DType::F16).unwrap(), DType::F16);
     }
@@ -720,19 +650,7 @@ mod tests {
     fn count_grid_includes_both_ends() {
         let a = args("linear", "clamp", None, Some(4), false);
         let ts = [1.0, 2.0, 4.0];
-        let p = plan_sample(
-            &a,
-            0,
-            3,
-            &ts,
-            Window {
-                start: Some(0.5),
-                end: None,
-            },
-            None,
-            |_| Ok(()),
-        )
-        .unwrap();
+        let p = plan_sample(&a, 0, 3, &ts, Window { start: Some(0.5), end: None }, None, |_| Ok(())).unwrap();
         let g: Vec<f64> = (0..4).map(|k| p.grid.at(k, &[])).collect();
         assert_eq!((g[0], g[3]), (1.5, 4.0));
         for (k, v) in g.iter().enumerate() {
@@ -743,34 +661,13 @@ mod tests {
     #[test]
     fn pick_methods() {
         let ts = [0.0, 1.0, 3.0];
-        assert_eq!(
-            pick(&ts, 0.5, Method::Linear, Extrapolate::Clamp),
-            Pick::Lerp(0, 0.5)
-        );
-        assert_eq!(
-            pick(&ts, 2.0, Method::Nearest, Extrapolate::Clamp),
-            Pick::Row(1)
-        );
-        assert_eq!(
-            pick(&ts, 2.5, Method::Nearest, Extrapolate::Clamp),
-            Pick::Row(2)
-        );
-        assert_eq!(
-            pick(&ts, 2.9, Method::Previous, Extrapolate::Clamp),
-            Pick::Row(1)
-        );
-        assert_eq!(
-            pick(&ts, 3.0, Method::Linear, Extrapolate::Clamp),
-            Pick::Row(2)
-        );
-        assert_eq!(
-            pick(&ts, 1.0, Method::Linear, Extrapolate::Clamp),
-            Pick::Row(1)
-        );
-        assert_eq!(
-            pick(&ts, -1.0, Method::Linear, Extrapolate::Clamp),
-            Pick::Row(0)
-        );
+        assert_eq!(pick(&ts, 0.5, Method::Linear, Extrapolate::Clamp), Pick::Lerp(0, 0.5));
+        assert_eq!(pick(&ts, 2.0, Method::Nearest, Extrapolate::Clamp), Pick::Row(1));
+        assert_eq!(pick(&ts, 2.5, Method::Nearest, Extrapolate::Clamp), Pick::Row(2));
+        assert_eq!(pick(&ts, 2.9, Method::Previous, Extrapolate::Clamp), Pick::Row(1));
+        assert_eq!(pick(&ts, 3.0, Method::Linear, Extrapolate::Clamp), Pick::Row(2));
+        assert_eq!(pick(&ts, 1.0, Method::Linear, Extrapolate::Clamp), Pick::Row(1));
+        assert_eq!(pick(&ts, -1.0, Method::Linear, Extrapolate::Clamp), Pick::Row(0));
         assert_eq!(pick(&ts, 4.0, Method::Linear, Extrapolate::Nan), Pick::Nan);
     }
 
@@ -779,13 +676,12 @@ mod tests {
         let a = args("linear", "clamp", Some(10.0), None, false);
         let chk = |s: &[f64]| Times::Seconds(s).check_strictly_increasing("timestamps");
         let e = plan_sample(&a, 3, 2, &[0.0, 0.0], Window::default(), None, chk).unwrap_err();
-        assert_eq!(e.to_string(), "robocache.resample: sample 3: timestamps not strictly increasing at index 1: 0 after 0");
-        let e = plan_sample(&a, 1, 3, &[0.0, 1.0], Window::default(), None, chk).unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("sample 1: length mismatch: data has 3 rows"),
-            "{e}"
+        assert_eq!(
+            e.to_string(),
+            "robocache.resample: sample 3: timestamps not strictly increasing at index 1: 0 after 0"
         );
+        let e = plan_sample(&a, 1, 3, &[0.0, 1.0], Window::default(), None, chk).unwrap_err();
+        assert!(e.to_string().contains("sample 1: length mismatch: data has 3 rows"), "{e}");
         let e = plan_sample(&a, 0, 0, &[] as &[f64], Window::default(), None, chk).unwrap_err();
         assert!(e.to_string().contains("empty sample"), "{e}");
         let e = plan_sample(&a, 0, 2, &[0.0, f64::NAN], Window::default(), None, chk).unwrap_err();
@@ -794,19 +690,7 @@ mod tests {
         let e = plan_sample(&big, 2, 2, &[0.0, 10.0], Window::default(), None, chk).unwrap_err();
         assert!(e.to_string().contains("more than 2^31 - 1"), "{e}");
         let err = args("linear", "error", Some(10.0), None, false);
-        let e = plan_sample(
-            &err,
-            0,
-            2,
-            &[0.0, 1.0],
-            Window {
-                start: Some(-0.5),
-                end: None,
-            },
-            None,
-            chk,
-        )
-        .unwrap_err();
+        let e = plan_sample(&err, 0, 2, &[0.0, 1.0], Window { start: Some(-0.5), end: None }, None, chk).unwrap_err();
         assert!(e.to_string().contains("outside the recorded span"), "{e}");
     }
 
@@ -817,22 +701,9 @@ mod tests {
         let ts = [0.0f64, 1.0, 2.0];
         let mut out = vec![0.0f32; 10];
         let mut ot = vec![0.0f64; 5];
-        run_any(
-            &a,
-            0,
-            &data,
-            2,
-            Times::Seconds(&ts),
-            Window::default(),
-            None,
-            &mut out,
-            TimesMut::Seconds(&mut ot),
-        )
-        .unwrap();
+        run_any(&a, 0, &data, 2, Times::Seconds(&ts), Window::default(), None, &mut out, TimesMut::Seconds(&mut ot))
+            .unwrap();
         assert_eq!(ot, vec![0.0, 0.5, 1.0, 1.5, 2.0]);
-        assert_eq!(
-            out,
-            vec![0.0, 10.0, 1.0, 15.0, 2.0, 20.0, 3.0, 30.0, 4.0, 40.0]
-        );
+        assert_eq!(out, vec![0.0, 10.0, 1.0, 15.0, 2.0, 20.0, 3.0, 30.0, 4.0, 40.0]);
     }
 }

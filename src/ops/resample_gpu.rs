@@ -87,7 +87,8 @@ const TILE_BYTES: usize = 8192;
 /// Block shape `(bx, by)`: `bx` threads across a row's vectors, `by` rows of targets, each thread
 /// doing `ROWS_PER_THREAD` targets; at most `BLOCK_THREADS` threads.
 fn block_shape(vpr: u32, row_bytes: usize) -> (u32, u32) {
-    let tile_bytes = std::env::var("ROBOCACHE_RESAMPLE_TILE_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(TILE_BYTES);
+    let tile_bytes =
+        std::env::var("ROBOCACHE_RESAMPLE_TILE_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(TILE_BYTES);
     let bx = vpr.min(BLOCK_THREADS);
     let rows = (tile_bytes / row_bytes.max(1)).max(1) as u32;
     let by = rows.div_ceil(ROWS_PER_THREAD).clamp(1, (BLOCK_THREADS / bx).max(1));
@@ -113,22 +114,13 @@ pub fn scratch_bytes(samples: &[GpuSample<'_>]) -> usize {
 fn times_bytes<'a>(t: &Times<'a>) -> &'a [u8] {
     match *t {
         // SAFETY: f64 and i64 slices are plain data; viewing them as bytes is always valid.
-        Times::Seconds(s) => unsafe {
-            std::slice::from_raw_parts(s.as_ptr() as *const u8, std::mem::size_of_val(s))
-        },
+        Times::Seconds(s) => unsafe { std::slice::from_raw_parts(s.as_ptr() as *const u8, std::mem::size_of_val(s)) },
         // SAFETY: as above.
-        Times::Nanos(s) => unsafe {
-            std::slice::from_raw_parts(s.as_ptr() as *const u8, std::mem::size_of_val(s))
-        },
+        Times::Nanos(s) => unsafe { std::slice::from_raw_parts(s.as_ptr() as *const u8, std::mem::size_of_val(s)) },
     }
 }
 
-fn plan_for(
-    args: &ResampleArgs,
-    i: usize,
-    s: &GpuSample<'_>,
-    d: &mut ResampleSampleDesc,
-) -> Result<i64> {
+fn plan_for(args: &ResampleArgs, i: usize, s: &GpuSample<'_>, d: &mut ResampleSampleDesc) -> Result<i64> {
     fn fill<T: TimeVal>(p: &Plan<T>, a: &mut T, b: &mut T) {
         match p.grid {
             Grid::Rate { a: x, b: y, .. } | Grid::Count { a: x, b: y, .. } => {
@@ -144,11 +136,7 @@ fn plan_for(
             let tg = match tg {
                 Some(Times::Seconds(x)) => Some(x),
                 _ if explicit => {
-                    return Err(Error::sample(
-                        OP,
-                        i,
-                        "target_timestamps must be float64 like the timestamps",
-                    ))
+                    return Err(Error::sample(OP, i, "target_timestamps must be float64 like the timestamps"))
                 }
                 _ => None,
             };
@@ -160,11 +148,7 @@ fn plan_for(
             let tg = match tg {
                 Some(Times::Nanos(x)) => Some(x),
                 _ if explicit => {
-                    return Err(Error::sample(
-                        OP,
-                        i,
-                        "target_timestamps must be int64 like the timestamps",
-                    ))
+                    return Err(Error::sample(OP, i, "target_timestamps must be int64 like the timestamps"))
                 }
                 _ => None,
             };
@@ -212,10 +196,7 @@ pub unsafe fn run_gpu(
     }
     let need = scratch_bytes(samples);
     if host.len() < need {
-        return Err(Error::Batch {
-            op: OP,
-            msg: format!("scratch of {} bytes given, {need} needed", host.len()),
-        });
+        return Err(Error::Batch { op: OP, msg: format!("scratch of {} bytes given, {need} needed", host.len()) });
     }
     if channels == 0 {
         return Err(Error::sample(OP, 0, "data has 0 channels (C == 0)"));
@@ -227,10 +208,7 @@ pub unsafe fn run_gpu(
     // Vector width: the widest that divides the row and every sample's data and output pointer.
     let mut vb = 16usize;
     while vb > esize
-        && (row_bytes % vb != 0
-            || samples
-                .iter()
-                .any(|s| s.data % vb as u64 != 0 || s.out % vb as u64 != 0))
+        && (row_bytes % vb != 0 || samples.iter().any(|s| s.data % vb as u64 != 0 || s.out % vb as u64 != 0))
     {
         vb /= 2;
     }
@@ -254,11 +232,7 @@ pub unsafe fn run_gpu(
             ));
         }
         if s.rows > i32::MAX as usize {
-            return Err(Error::sample(
-                OP,
-                i,
-                format!("{} rows, more than 2^31 - 1", s.rows),
-            ));
+            return Err(Error::sample(OP, i, format!("{} rows, more than 2^31 - 1", s.rows)));
         }
         let n = plan_for(args, i, s, d)?;
         let tb = times_bytes(&s.times);
@@ -286,7 +260,7 @@ pub unsafe fn run_gpu(
         d.tile_begin = tiles;
         let t = (n + tile as i64 - 1) / tile as i64;
         if phase != Phase::Launch {
-            tile_sample.extend(std::iter::repeat(i as i32).take(t as usize));
+            tile_sample.extend(std::iter::repeat_n(i as i32, t as usize));
         }
         tiles += t;
     }
@@ -300,17 +274,11 @@ pub unsafe fn run_gpu(
         });
     }
     if tiles as usize > map_cap {
-        return Err(Error::Batch {
-            op: OP,
-            msg: format!("internal: {tiles} blocks for a map of {map_cap}"),
-        });
+        return Err(Error::Batch { op: OP, msg: format!("internal: {tiles} blocks for a map of {map_cap}") });
     }
     if phase != Phase::Launch {
         // SAFETY: descriptors are plain #[repr(C)] data.
-        let db = std::slice::from_raw_parts(
-            descs.as_ptr() as *const u8,
-            std::mem::size_of_val(descs.as_slice()),
-        );
+        let db = std::slice::from_raw_parts(descs.as_ptr() as *const u8, std::mem::size_of_val(descs.as_slice()));
         host[..db.len()].copy_from_slice(db);
         // SAFETY: as above, i32 values.
         let mb = std::slice::from_raw_parts(tile_sample.as_ptr() as *const u8, tile_sample.len() * 4);

@@ -18,15 +18,17 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-SHARED = Path(os.environ.get("ROBOCACHE_SHARED_DATA")
-              or Path(__file__).resolve().parents[2] / ".." / "shared" / "data")
+SHARED = Path(
+    os.environ.get("ROBOCACHE_SHARED_DATA")
+    or Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+)
 DATA = SHARED / "datasets"
-pytestmark = pytest.mark.skipif(not DATA.is_dir(),
-                                reason=f"shared test data folder {DATA} is absent")
+pytestmark = pytest.mark.skipif(
+    not DATA.is_dir(), reason=f"shared test data folder {DATA} is absent"
+)
 
 if DATA.is_dir():
     import av
-
     from robocache.cli import main, resample
     from robocache.datasets import open_dataset
     from robocache.datasets.lerobot import LeRobotDataset, LeRobotWriter
@@ -56,7 +58,7 @@ def grid_len(ts: np.ndarray, rate: float) -> int:
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * math.log10(255 ** 2 / mse)
+    return float("inf") if mse == 0 else 10 * math.log10(255**2 / mse)
 
 
 def all_frames(path: Path) -> np.ndarray:
@@ -82,9 +84,14 @@ def test_inspect_lerobot_text_and_json(capsys):
     assert st["samples"] == sum(len(t) for t in ts) and st["kind"] == "lowdim"
     assert st["rate_hz"] == pytest.approx(1 / np.median(dt))
     assert st["jitter_s"] == pytest.approx(dt.std()) and st["gaps"] == []
-    line = next(x for x in run(capsys, "inspect", V21)[1].splitlines()
-                if x.strip().startswith("observation.state"))
-    assert f"{1 / np.median(dt):.3f} Hz" in line and f"({100 * dt.std() / np.median(dt):.2f}%)" in line
+    line = next(
+        x
+        for x in run(capsys, "inspect", V21)[1].splitlines()
+        if x.strip().startswith("observation.state")
+    )
+    assert (
+        f"{1 / np.median(dt):.3f} Hz" in line and f"({100 * dt.std() / np.median(dt):.2f}%)" in line
+    )
     assert rep["videos"][CAM][1]["codec"] == "av1" and not rep["videos"][CAM][1]["gpu_decodable"]
     assert run(capsys, "inspect", V21, "--strict")[0] == 1
 
@@ -93,21 +100,34 @@ def test_inspect_reports_gaps_and_jitter(tmp_path, capsys):
     ts = np.concatenate([np.arange(50) / 100.0, 0.49 + 0.35 + np.arange(30) / 100.0])
     ts[10] += 0.002  # jitter
     w = LeRobotWriter(tmp_path / "gappy", fps=100)
-    w.add_episode(0, ts, {"observation.state": np.random.default_rng(0).random((80, 3))},
-                  ["hold still"])
+    w.add_episode(
+        0, ts, {"observation.state": np.random.default_rng(0).random((80, 3))}, ["hold still"]
+    )
     w.close()
     code, out, _ = run(capsys, "inspect", tmp_path / "gappy", "--json")
     st = json.loads(out)["streams"]["observation.state"]
     k = int(np.argmax(np.diff(ts)))
     t32 = ts.astype(np.float32).astype(np.float64)  # LeRobot stores float32 timestamps
-    assert st["gaps"] == [{"episode": 0, "sample": k, "t_s": pytest.approx(t32[k]),
-                           "duration_s": pytest.approx(t32[k + 1] - t32[k])}]
+    assert st["gaps"] == [
+        {
+            "episode": 0,
+            "sample": k,
+            "t_s": pytest.approx(t32[k]),
+            "duration_s": pytest.approx(t32[k + 1] - t32[k]),
+        }
+    ]
     assert st["jitter_s"] == pytest.approx(np.diff(t32).std())
     code, out, _ = run(capsys, "inspect", tmp_path / "gappy")
-    assert (f"gap: observation.state episode 0 at t={t32[k]:.3f} s: "
-            f"{(t32[k + 1] - t32[k]) * 1e3:.1f} ms") in out
-    assert json.loads(run(capsys, "inspect", tmp_path / "gappy", "--json", "--gap", "1.0")[1])[
-        "streams"]["observation.state"]["gaps"] == []
+    assert (
+        f"gap: observation.state episode 0 at t={t32[k]:.3f} s: "
+        f"{(t32[k + 1] - t32[k]) * 1e3:.1f} ms"
+    ) in out
+    assert (
+        json.loads(run(capsys, "inspect", tmp_path / "gappy", "--json", "--gap", "1.0")[1])[
+            "streams"
+        ]["observation.state"]["gaps"]
+        == []
+    )
 
 
 def test_inspect_other_formats(capsys):
@@ -116,14 +136,20 @@ def test_inspect_other_formats(capsys):
     assert "observation.state" in out and "5.000 Hz*" in out
     assert "* timestamps derived from the declared rate" in out
     code, out, _ = run(capsys, "inspect", LIFT)
-    assert code == 0 and "format: robomimic" in out and "20.000 Hz*" in out and "robot: Panda" in out
+    assert (
+        code == 0 and "format: robomimic" in out and "20.000 Hz*" in out and "robot: Panda" in out
+    )
     code, out, _ = run(capsys, "inspect", CALVIN)
     assert code == 0 and "format: calvin" in out and "rgb_static" in out
 
 
 def test_inspect_errors(tmp_path, capsys):
     code, _, err = run(capsys, "inspect", tmp_path / "missing")
-    assert code == 2 and "robocache inspect: error:" in err and "missing: no such file or folder" in err
+    assert (
+        code == 2
+        and "robocache inspect: error:" in err
+        and "missing: no such file or folder" in err
+    )
     (tmp_path / "x.csv").write_text("a,b\n")
     code, _, err = run(capsys, "inspect", tmp_path)
     assert code == 2 and "unknown dataset format" in err
@@ -147,10 +173,11 @@ def test_resample_matches_numpy_interp():
 
 def test_convert_lerobot_round_trip(tmp_path, capsys):
     dst = tmp_path / "g1_50hz"
-    code, out, err = run(capsys, "convert", V21, dst, "--rate", 50, "--codec", "h264",
-                         "--episodes", "1")
+    code, out, err = run(
+        capsys, "convert", V21, dst, "--rate", 50, "--codec", "h264", "--episodes", "1"
+    )
     assert code == 0, err
-    assert f"wrote 1 episodes" in out and "1 videos at 50 Hz" in out
+    assert "wrote 1 episodes" in out and "1 videos at 50 Hz" in out
     src = pq.read_table(V21 / "data" / "chunk-000" / "episode_000001.parquet")
     ts = src.column("timestamp").to_numpy().astype(np.float64)
     n = grid_len(ts, 50)
@@ -161,8 +188,9 @@ def test_convert_lerobot_round_trip(tmp_path, capsys):
     assert isinstance(back, LeRobotDataset) and back.declared_rate == 50 and len(back) == 1
     ep = back.episode(0)
     grid = ts[0] + np.arange(n) / 50
-    np.testing.assert_allclose(ep["action"].timestamps, (grid - grid[0]).astype(np.float32),
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        ep["action"].timestamps, (grid - grid[0]).astype(np.float32), atol=1e-6
+    )
     np.testing.assert_allclose(np.diff(ep["action"].timestamps), 0.02, atol=1e-5)
     for key in ("observation.state", "action"):
         ref = np.array(src.column(key).to_pylist())
@@ -176,8 +204,10 @@ def test_convert_lerobot_round_trip(tmp_path, capsys):
     for k in (0, n // 3, n - 1):
         nearest = int(np.argmin(np.abs(ts - grid[k])))
         assert psnr(frames[k], src_frames[nearest]) > 33
-    assert "observation.images.cam_high" in json.loads(
-        (dst / "meta" / "episodes_stats.jsonl").read_text().splitlines()[0])["stats"]
+    assert (
+        "observation.images.cam_high"
+        in json.loads((dst / "meta" / "episodes_stats.jsonl").read_text().splitlines()[0])["stats"]
+    )
     code, _, err = run(capsys, "convert", V21, dst, "--rate", 50, "--episodes", "1")
     assert code == 2 and "exists and is not empty; pass --overwrite" in err
 
@@ -197,8 +227,17 @@ def test_convert_hdf5_and_rlds(tmp_path, capsys):
     want = np.stack([np.interp(grid, ts, actions[:, c]) for c in range(actions.shape[1])], 1)
     np.testing.assert_allclose(ep["actions"].values, want, atol=1e-5)
 
-    code, _, err = run(capsys, "convert", RLDS, tmp_path / "bridge", "--rate", 10,
-                       "--episodes", "0-2", "--no-progress")
+    code, _, err = run(
+        capsys,
+        "convert",
+        RLDS,
+        tmp_path / "bridge",
+        "--rate",
+        10,
+        "--episodes",
+        "0-2",
+        "--no-progress",
+    )
     assert code == 0, err
     back = open_dataset(tmp_path / "bridge")
     src = open_dataset(RLDS)
@@ -230,22 +269,26 @@ def test_convert_groot_keeps_modality(tmp_path, capsys):
         shutil.copy(f, root / "meta" / f.name)
     (root / "data").symlink_to(V21 / "data")
     (root / "videos").symlink_to(V21 / "videos")
-    mod = {"state": {"arms": {"start": 0, "end": 14, "rotation_type": "euler_angles_rpy"}},
-           "action": {"arms": {"start": 0, "end": 14, "absolute": False}}}
+    mod = {
+        "state": {"arms": {"start": 0, "end": 14, "rotation_type": "euler_angles_rpy"}},
+        "action": {"arms": {"start": 0, "end": 14, "absolute": False}},
+    }
     (root / "meta" / "modality.json").write_text(json.dumps(mod))
     # the camera is dropped from the info so this test only resamples low-dimensional streams
     info = json.loads((root / "meta" / "info.json").read_text())
     del info["features"][CAM]
     (root / "meta" / "info.json").write_text(json.dumps(info))
-    code, _, err = run(capsys, "convert", root, tmp_path / "out", "--rate", 15, "--episodes", "1",
-                       "--no-progress")
+    code, _, err = run(
+        capsys, "convert", root, tmp_path / "out", "--rate", 15, "--episodes", "1", "--no-progress"
+    )
     assert code == 0, err
     assert json.loads((tmp_path / "out" / "meta" / "modality.json").read_text()) == mod
     ep = open_dataset(tmp_path / "out").episode(0)
     assert set(ep.keys()) == {"state.arms", "action.arms"}
     assert ep["action.arms"].attrs["absolute"] is False
     assert ep["state.arms"].shape == (14,) and len(ep["state.arms"]) == grid_len(
-        open_dataset(root).episode(1)["state.arms"].timestamps, 15)
+        open_dataset(root).episode(1)["state.arms"].timestamps, 15
+    )
 
 
 def test_convert_errors(tmp_path, capsys):
@@ -264,9 +307,15 @@ def test_convert_errors(tmp_path, capsys):
 
 
 def test_module_entry_point_runs():
-    env = dict(os.environ, PYTHONPATH=str(REPO / "python") + os.pathsep +
-               os.environ.get("PYTHONPATH", ""))
-    r = subprocess.run([sys.executable, "-m", "robocache.cli", "inspect", str(LIFT)],
-                       capture_output=True, text=True, env=env, timeout=120)
+    env = dict(
+        os.environ, PYTHONPATH=str(REPO / "python") + os.pathsep + os.environ.get("PYTHONPATH", "")
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "robocache.cli", "inspect", str(LIFT)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert "format: robomimic" in r.stdout

@@ -18,15 +18,17 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-SHARED = Path(os.environ.get("ROBOCACHE_SHARED_DATA")
-              or Path(__file__).resolve().parents[2] / ".." / "shared" / "data")
+SHARED = Path(
+    os.environ.get("ROBOCACHE_SHARED_DATA")
+    or Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+)
 DATA = SHARED / "datasets"
-pytestmark = pytest.mark.skipif(not DATA.is_dir(),
-                                reason=f"shared test data folder {DATA} is absent")
+pytestmark = pytest.mark.skipif(
+    not DATA.is_dir(), reason=f"shared test data folder {DATA} is absent"
+)
 
 if DATA.is_dir():
     import av
-
     from robocache.datasets import (
         CorruptDatasetError,
         DatasetNotFoundError,
@@ -92,10 +94,14 @@ def test_lerobot_v21_values_timestamps_and_metadata():
     assert ds.format == "lerobot-v2.1" and isinstance(ds, LeRobotDataset)
     assert ds.episode_indices == present and ds.declared_episodes == info["total_episodes"]
     assert ds.robot == info["robot_type"] and ds.declared_rate == info["fps"]
-    tasks = {json.loads(x)["task_index"]: json.loads(x)["task"]
-             for x in (V21 / "meta" / "tasks.jsonl").read_text().splitlines()}
-    ep_stats = {json.loads(x)["episode_index"]: json.loads(x)["stats"]
-                for x in (V21 / "meta" / "episodes_stats.jsonl").read_text().splitlines()}
+    tasks = {
+        json.loads(x)["task_index"]: json.loads(x)["task"]
+        for x in (V21 / "meta" / "tasks.jsonl").read_text().splitlines()
+    }
+    ep_stats = {
+        json.loads(x)["episode_index"]: json.loads(x)["stats"]
+        for x in (V21 / "meta" / "episodes_stats.jsonl").read_text().splitlines()
+    }
     for i in present:
         t = pq.read_table(V21 / "data" / "chunk-000" / f"episode_{i:06d}.parquet")
         ep = ds.episode(i)
@@ -110,7 +116,9 @@ def test_lerobot_v21_values_timestamps_and_metadata():
         md = ep.metadata
         assert md.task == tasks[int(column(t, "task_index")[0])]
         assert md.declared_rate == info["fps"] and md.timestamps_derived is False
-        np.testing.assert_allclose(md.episode_stats["action"]["mean"], ep_stats[i]["action"]["mean"])
+        np.testing.assert_allclose(
+            md.episode_stats["action"]["mean"], ep_stats[i]["action"]["mean"]
+        )
         assert ep[CAM].kind == "video" and ep[CAM].shape == (480, 640, 3)
     # dataset stats aggregated from all 100 episodes' stats (no stats.json in this sample)
     n = np.array([ep_stats[i]["action"]["count"][0] for i in sorted(ep_stats)], float)
@@ -133,31 +141,43 @@ def test_lerobot_v21_video_window_equals_pyav():
     np.testing.assert_array_equal(ts, cam.timestamps[idx])
     scattered = [len(cam) - 1, 0, 200, 201, 200]
     ref = pyav_frames(path, list(idx) + scattered)
-    np.testing.assert_array_equal(frames, ref[:len(idx)])
+    np.testing.assert_array_equal(frames, ref[: len(idx)])
     np.testing.assert_array_equal(cam.read(0, 0).shape, (0, 480, 640, 3))
-    np.testing.assert_array_equal(cam.loader(np.array(scattered)), ref[len(idx):])
+    np.testing.assert_array_equal(cam.loader(np.array(scattered)), ref[len(idx) :])
 
 
 def test_lerobot_v21_bad_inputs():
     ds = open_dataset(V21)
-    with pytest.raises(DatasetNotFoundError, match=r"episode 0 camera 'observation\.images\.cam_high'"
-                       r".*episode_000000\.mp4 is missing"):
+    with pytest.raises(
+        DatasetNotFoundError,
+        match=r"episode 0 camera 'observation\.images\.cam_high'"
+        r".*episode_000000\.mp4 is missing",
+    ):
         ds.episode(0)[CAM].read(0, 2)
-    with pytest.raises(DatasetNotFoundError, match=r"episode 5: data file .*episode_000005\.parquet "
-                                                   r"is missing"):
+    with pytest.raises(
+        DatasetNotFoundError, match=r"episode 5: data file .*episode_000005\.parquet " r"is missing"
+    ):
         ds.episode(5)
-    with pytest.raises(EpisodeIndexError, match=r"episode 100 is out of range; the metadata lists "
-                                                r"episodes 0-99, of which 0-1 have data") as e:
+    with pytest.raises(
+        EpisodeIndexError,
+        match=r"episode 100 is out of range; the metadata lists "
+        r"episodes 0-99, of which 0-1 have data",
+    ) as e:
         ds.episode(100)
     assert isinstance(e.value, IndexError) and isinstance(e.value, KeyError)
     ep = ds.episode(1)
-    with pytest.raises(MissingKeyError, match=r"episode 1 has no camera 'observation\.images\.wrist'"
-                                              r"; cameras: observation\.images\.cam_high") as e:
+    with pytest.raises(
+        MissingKeyError,
+        match=r"episode 1 has no camera 'observation\.images\.wrist'"
+        r"; cameras: observation\.images\.cam_high",
+    ) as e:
         ep.camera("observation.images.wrist")
     assert isinstance(e.value, KeyError)
     with pytest.raises(KeyError, match=r"has no stream 'nope'; available: observation\.state"):
         ep["nope"]
-    with pytest.raises(MissingKeyError, match=r"'observation\.images\.wrist' is not a video feature"):
+    with pytest.raises(
+        MissingKeyError, match=r"'observation\.images\.wrist' is not a video feature"
+    ):
         ds.video_file(1, "observation.images.wrist")
     with pytest.raises(EpisodeIndexError, match=r"samples 390:400 are outside 0:393"):
         ep["action"].read(390, 400)
@@ -170,9 +190,12 @@ def test_lerobot_video_frame_count_disagrees_with_table(tmp_path):
     with VideoWriter(vid, "h264", 30, 64, 48) as w:
         w.write(np.zeros((50, 48, 64, 3), np.uint8))
     cam = open_dataset(root).episode(1)[CAM]
-    with pytest.raises(CorruptDatasetError, match=r"episode 1 camera 'observation\.images\.cam_high'"
-                       r": video .*episode_000001\.mp4 has 50 frames but the table needs frames "
-                       r"0\.\.392 \(393 rows\)"):
+    with pytest.raises(
+        CorruptDatasetError,
+        match=r"episode 1 camera 'observation\.images\.cam_high'"
+        r": video .*episode_000001\.mp4 has 50 frames but the table needs frames "
+        r"0\.\.392 \(393 rows\)",
+    ):
         cam.read(0, 1)
     (vid.parent / "episode_000001.mp4").write_bytes(b"not a video at all")
     with pytest.raises(CorruptDatasetError, match=r"episode_000001\.mp4 is not a readable video"):
@@ -186,8 +209,10 @@ def test_lerobot_corrupt_and_unsupported(tmp_path):
     bad.chmod(0o644)
     bad.write_bytes(b"PAR1 garbage")
     ds = open_dataset(root)
-    with pytest.raises(CorruptDatasetError, match=r"episode_000001\.parquet: episode 1 data is not a "
-                                                  r"readable parquet file"):
+    with pytest.raises(
+        CorruptDatasetError,
+        match=r"episode_000001\.parquet: episode 1 data is not a " r"readable parquet file",
+    ):
         ds.episode(1)
     info = root / "meta" / "info.json"
     text = info.read_text()
@@ -212,25 +237,37 @@ def test_lerobot_v30_values_boundaries_and_stats():
     for m in meta:
         i = m["episode_index"]
         rows = np.nonzero(ep_col == i)[0]
-        np.testing.assert_array_equal(idx_col[rows], np.arange(m["dataset_from_index"],
-                                                               m["dataset_to_index"]))
+        np.testing.assert_array_equal(
+            idx_col[rows], np.arange(m["dataset_from_index"], m["dataset_to_index"])
+        )
         ep = ds.episode(i)
         for key in ("action", "observation.state"):
-            np.testing.assert_array_equal(ep[key].values, column(table, key)[rows].astype(np.float32))
-        np.testing.assert_array_equal(ep["action"].timestamps,
-                                      column(table, "timestamp")[rows].astype(np.float64))
+            np.testing.assert_array_equal(
+                ep[key].values, column(table, key)[rows].astype(np.float32)
+            )
+        np.testing.assert_array_equal(
+            ep["action"].timestamps, column(table, "timestamp")[rows].astype(np.float64)
+        )
         assert ep.metadata.task == m["tasks"][0]
-        np.testing.assert_allclose(ep.metadata.episode_stats["action"]["q50"], m["stats/action/q50"])
+        np.testing.assert_allclose(
+            ep.metadata.episode_stats["action"]["q50"], m["stats/action/q50"]
+        )
         front = ep["observation.images.front"]
         off = m["videos/observation.images.front/from_timestamp"]
         np.testing.assert_allclose(front.video.frame_times, off + ep["action"].timestamps)
-    np.testing.assert_allclose(ds.stats["observation.state"]["std"],
-                               stats["observation.state"]["std"])
-    with pytest.raises(DatasetNotFoundError, match=r"episode 2 camera 'observation\.images\.top': "
-                       r"video file .*observation\.images\.top/chunk-000/file-000\.mp4 is missing"):
+    np.testing.assert_allclose(
+        ds.stats["observation.state"]["std"], stats["observation.state"]["std"]
+    )
+    with pytest.raises(
+        DatasetNotFoundError,
+        match=r"episode 2 camera 'observation\.images\.top': "
+        r"video file .*observation\.images\.top/chunk-000/file-000\.mp4 is missing",
+    ):
         ds.episode(2)["observation.images.top"].read(0, 1)
-    with pytest.raises(EpisodeIndexError, match=r"episode 4 is out of range; this lerobot-v3\.0 "
-                                                r"dataset has episodes 0-3"):
+    with pytest.raises(
+        EpisodeIndexError,
+        match=r"episode 4 is out of range; this lerobot-v3\.0 " r"dataset has episodes 0-3",
+    ):
         ds.episode(4)
 
 
@@ -254,43 +291,59 @@ def test_lerobot_v30_concatenated_video_offsets(tmp_path):
     first = int(round(m["videos/observation.images.front/from_timestamp"] * 30))
     assert first == m["dataset_from_index"]
     picks = [0, 1, len(cam) // 2, len(cam) - 1]
-    ref = pyav_frames(root / "videos" / "observation.images.front" / "chunk-000" / "file-000.mp4",
-                      [first + k for k in picks])
+    ref = pyav_frames(
+        root / "videos" / "observation.images.front" / "chunk-000" / "file-000.mp4",
+        [first + k for k in picks],
+    )
     np.testing.assert_array_equal(cam.loader(np.array(picks)), ref)
 
 
 def test_groot_modality_view(tmp_path):
     root = lerobot_copy(tmp_path, V21)
-    mod = {"state": {"left_arm": {"start": 0, "end": 7},
-                     "right_arm": {"start": 7, "end": 14, "rotation_type": "euler_angles_rpy"},
-                     "hands": {"start": 14, "end": 26}},
-           "action": {"arms": {"start": 0, "end": 14, "absolute": False},
-                      "hands": {"start": 14, "end": 26}},
-           "video": {"ego_view": {"original_key": CAM}},
-           "annotation": {"human.task_description": {"original_key": "task_index"}}}
+    mod = {
+        "state": {
+            "left_arm": {"start": 0, "end": 7},
+            "right_arm": {"start": 7, "end": 14, "rotation_type": "euler_angles_rpy"},
+            "hands": {"start": 14, "end": 26},
+        },
+        "action": {
+            "arms": {"start": 0, "end": 14, "absolute": False},
+            "hands": {"start": 14, "end": 26},
+        },
+        "video": {"ego_view": {"original_key": CAM}},
+        "annotation": {"human.task_description": {"original_key": "task_index"}},
+    }
     (root / "meta" / "modality.json").write_text(json.dumps(mod))
     raw = open_dataset(root, modality="raw").episode(1)
     ds = open_dataset(root)
     ep = ds.episode(1)
     assert ds.modality is not None and "observation.state" not in ep and "action" not in ep
-    np.testing.assert_array_equal(ep["state.right_arm"].values, raw["observation.state"].values[:, 7:14])
+    np.testing.assert_array_equal(
+        ep["state.right_arm"].values, raw["observation.state"].values[:, 7:14]
+    )
     np.testing.assert_array_equal(ep["action.arms"].values, raw["action"].values[:, :14])
     assert ep["state.right_arm"].attrs["rotation_type"] == "euler_angles_rpy"
     assert ep["action.arms"].attrs["absolute"] is False and ep["action.hands"].attrs["absolute"]
     assert ep["state.hands"].names == raw["observation.state"].names[14:26]
-    np.testing.assert_array_equal(ep.metadata.stats["state.hands"]["mean"],
-                                  ds.stats["observation.state"]["mean"][14:26])
+    np.testing.assert_array_equal(
+        ep.metadata.stats["state.hands"]["mean"], ds.stats["observation.state"]["mean"][14:26]
+    )
     np.testing.assert_array_equal(ep["video.ego_view"].read(3, 5), raw[CAM].read(3, 5))
     assert set(ep["annotation.human.task_description"].values) == {raw.metadata.task}
     mod["state"]["hands"]["end"] = 30
     (root / "meta" / "modality.json").write_text(json.dumps(mod))
-    with pytest.raises(CorruptDatasetError, match=r"modality\.json: state\.hands slice \[14:30\] "
-                                                  r"does not fit 'observation\.state' of size 26"):
+    with pytest.raises(
+        CorruptDatasetError,
+        match=r"modality\.json: state\.hands slice \[14:30\] "
+        r"does not fit 'observation\.state' of size 26",
+    ):
         open_dataset(root)
     mod["state"]["hands"] = {"start": 14, "end": 26, "original_key": "observation.joints"}
     (root / "meta" / "modality.json").write_text(json.dumps(mod))
-    with pytest.raises(MissingKeyError, match=r"state\.hands refers to 'observation\.joints', which "
-                                              r"is not a feature"):
+    with pytest.raises(
+        MissingKeyError,
+        match=r"state\.hands refers to 'observation\.joints', which " r"is not a feature",
+    ):
         open_dataset(root)
     (root / "meta" / "modality.json").unlink()
     with pytest.raises(DatasetNotFoundError, match=r"modality\.json: missing; modality='groot'"):
@@ -302,7 +355,7 @@ def _scan(path: Path) -> list:
     """Independent TFRecord framing walk: (offset, size) per record."""
     out, off, data = [], 0, path.read_bytes()
     while off < len(data):
-        (n,) = struct.unpack("<Q", data[off:off + 8])
+        (n,) = struct.unpack("<Q", data[off : off + 8])
         out.append((off, 16 + n))
         off += 16 + n
     return out
@@ -318,7 +371,9 @@ def test_rlds_values_match_dali_tfrecord_reader(tmp_path):
     assert len(ds) == n_eps
     kw = ds.dali_reader_kwargs(tmp_path / "idx")
     lines = Path(kw["index_path"][0]).read_text().split()
-    assert [(int(a), int(b)) for a, b in zip(lines[::2], lines[1::2])] == _scan(ds.shards[0])
+    assert [(int(a), int(b)) for a, b in zip(lines[::2], lines[1::2], strict=False)] == _scan(
+        ds.shards[0]
+    )
     keys = ["steps/observation/state", "steps/action", "steps/reward", "steps/is_first"]
 
     @pipeline_def(batch_size=n_eps, num_threads=2, device_id=None)
@@ -332,8 +387,8 @@ def test_rlds_values_match_dali_tfrecord_reader(tmp_path):
     for i in range(n_eps):
         ep = ds.episode(i)
         n = len(ep["action"])
-        for k, o in zip(keys, outs):
-            name = k[len("steps/"):].replace("/", ".")
+        for k, o in zip(keys, outs, strict=False):
+            name = k[len("steps/") :].replace("/", ".")
             ref = np.array(o[i]).reshape((n,) + ep[name].shape)
             np.testing.assert_array_equal(ep[name].values, ref.astype(ep[name].dtype))
         np.testing.assert_array_equal(ep["action"].timestamps, np.arange(n) / 5.0)
@@ -350,11 +405,17 @@ def test_rlds_images_decoded_by_dali_match_pyav():
     cam = ep.camera("observation.image_0")
     assert cam.kind == "image" and not cam.is_loaded
     got = cam.values
-    ref = np.stack([next(av.open(io.BytesIO(b), format="jpeg_pipe").decode(video=0))
-                    .to_ndarray(format="rgb24") for b in jpegs])
+    ref = np.stack(
+        [
+            next(av.open(io.BytesIO(b), format="jpeg_pipe").decode(video=0)).to_ndarray(
+                format="rgb24"
+            )
+            for b in jpegs
+        ]
+    )
     assert got.shape == ref.shape == (len(jpegs), 64, 64, 3)
     mse = np.mean((got.astype(float) - ref) ** 2)
-    assert 10 * np.log10(255 ** 2 / mse) > 30  # two JPEG decoders: rounding differences only
+    assert 10 * np.log10(255**2 / mse) > 30  # two JPEG decoders: rounding differences only
     np.testing.assert_array_equal(cam.read(2, 4), got[2:4])
 
 
@@ -377,35 +438,44 @@ def test_rlds_bad_inputs(tmp_path):
     data[recs[3][0] + 2] ^= 0xFF  # length field of record 3
     shard.write_bytes(bytes(data))
     ds = open_dataset(root.parent)
-    with pytest.raises(CorruptDatasetError, match=rf"record 3 at byte {recs[3][0]}: length checksum "
-                                                  r"mismatch"):
+    with pytest.raises(
+        CorruptDatasetError, match=rf"record 3 at byte {recs[3][0]}: length checksum " r"mismatch"
+    ):
         ds.episode(4)
     data = bytearray(good)
     data[recs[2][0] + 500] ^= 0xFF  # payload of record 2
     shard.write_bytes(bytes(data))
     ds = open_dataset(root.parent)
     ds.episode(1)
-    with pytest.raises(CorruptDatasetError, match=rf"episode 2 \(record 2 at byte {recs[2][0]}\): "
-                                                  r"payload checksum mismatch"):
+    with pytest.raises(
+        CorruptDatasetError,
+        match=rf"episode 2 \(record 2 at byte {recs[2][0]}\): " r"payload checksum mismatch",
+    ):
         ds.episode(2)
     shard.write_bytes(good[: recs[-1][0] + 100])
     with pytest.raises(CorruptDatasetError, match=r"record 24 at byte \d+: truncated"):
         open_dataset(root).episode(0)
-    with pytest.raises(EpisodeIndexError, match=r"episode 25 is out of range; this rlds dataset has "
-                                                r"episodes 0-24"):
+    with pytest.raises(
+        EpisodeIndexError,
+        match=r"episode 25 is out of range; this rlds dataset has " r"episodes 0-24",
+    ):
         open_dataset(root).episode(25)
     with pytest.raises(DatasetNotFoundError, match=r"no split 'test'; splits: train, val"):
         RLDSDataset(root, split="test")
-    with pytest.raises(DatasetNotFoundError, match=r"bridge_dataset-val\.tfrecord-00000-of-00001: "
-                                                   r"TFRecord shard of split 'val' is missing"):
+    with pytest.raises(
+        DatasetNotFoundError,
+        match=r"bridge_dataset-val\.tfrecord-00000-of-00001: "
+        r"TFRecord shard of split 'val' is missing",
+    ):
         RLDSDataset(root, split="val")
     shard.write_bytes(good)
     slow = RLDSDataset(root, rate=7.5).episode(0)
     np.testing.assert_allclose(slow["action"].timestamps, np.arange(len(slow["action"])) / 7.5)
     text = (root / "dataset_info.json").read_text()
     (root / "dataset_info.json").write_text(text.replace('"bridge_dataset"', '"my_robot_data"'))
-    with pytest.raises(ValueError, match=r"control rate of dataset 'my_robot_data' is not known; "
-                                         r"pass rate=HZ"):
+    with pytest.raises(
+        ValueError, match=r"control rate of dataset 'my_robot_data' is not known; " r"pass rate=HZ"
+    ):
         RLDSDataset(root)
     (root / "dataset_info.json").write_text(text)
     shard.unlink()
@@ -414,8 +484,9 @@ def test_rlds_bad_inputs(tmp_path):
 
 
 # --------------------------------------------------------------------------------------- robomimic
-@pytest.mark.parametrize("rel", ["lift/panda/demo.hdf5", "door/panda/demo.hdf5",
-                                 "SawyerLift/demo.hdf5"])
+@pytest.mark.parametrize(
+    "rel", ["lift/panda/demo.hdf5", "door/panda/demo.hdf5", "SawyerLift/demo.hdf5"]
+)
 def test_robomimic_values_equal_h5py(rel):
     path = ROBOSUITE / rel
     ds = open_dataset(path)
@@ -449,19 +520,25 @@ def test_robomimic_bad_inputs(tmp_path):
     other = tmp_path / "other.hdf5"
     with h5py.File(other, "w") as f:
         f.create_dataset("images", data=np.zeros((2, 2)))
-    with pytest.raises(CorruptDatasetError, match=r"other\.hdf5: no 'data' group; not a "
-                                                  r"robomimic/robosuite file \(top level: images\)"):
+    with pytest.raises(
+        CorruptDatasetError,
+        match=r"other\.hdf5: no 'data' group; not a "
+        r"robomimic/robosuite file \(top level: images\)",
+    ):
         open_dataset(other)
-    with pytest.raises(UnknownFormatError, match=r"expected one \.hdf5 file, found demo\.hdf5, "
-                                                 r"other\.hdf5"):
+    with pytest.raises(
+        UnknownFormatError, match=r"expected one \.hdf5 file, found demo\.hdf5, " r"other\.hdf5"
+    ):
         open_dataset(tmp_path)
-    with pytest.raises(EpisodeIndexError, match=r"episode 1 is out of range; this robomimic dataset "
-                                                r"has episodes 0"):
+    with pytest.raises(
+        EpisodeIndexError,
+        match=r"episode 1 is out of range; this robomimic dataset " r"has episodes 0",
+    ):
         open_dataset(ROBOSUITE / "lift" / "panda" / "demo.hdf5").episode(1)
 
 
 # --------------------------------------------------------------------------------------- CALVIN
-def _calvin_episode(tmp_path: Path, ids=range(100, 104), ranges=((100, 103),)) -> tuple:
+def _calvin_episode(tmp_path: Path, ranges=((100, 103),), ids=(100, 101, 102, 103)) -> tuple:
     frames = sorted(CALVIN.glob("episode_*.npz"))
     sources = {}
     for k, fid in enumerate(ids):
@@ -475,9 +552,11 @@ def _calvin_episode(tmp_path: Path, ids=range(100, 104), ranges=((100, 103),)) -
 def test_calvin_episode_values_equal_numpy(tmp_path):
     sources = _calvin_episode(tmp_path, ranges=((100, 101), (102, 103)))
     (tmp_path / "lang_annotations").mkdir()
-    np.save(tmp_path / "lang_annotations" / "auto_lang_ann.npy",
-            {"info": {"indx": [(101, 102)]}, "language": {"ann": ["open the drawer"]}},
-            allow_pickle=True)
+    np.save(
+        tmp_path / "lang_annotations" / "auto_lang_ann.npy",
+        {"info": {"indx": [(101, 102)]}, "language": {"ann": ["open the drawer"]}},
+        allow_pickle=True,
+    )
     ds = open_dataset(tmp_path)
     assert ds.format == "calvin" and len(ds) == 2 and ds.episodes_from == "ep_start_end_ids.npy"
     for i, (a, b) in enumerate([(100, 101), (102, 103)]):
@@ -494,39 +573,52 @@ def test_calvin_without_ids_file_and_bad_inputs(tmp_path):
     ds = open_dataset(CALVIN)
     assert len(ds) == len(list(CALVIN.glob("episode_*.npz")))
     assert ds.episodes_from.startswith("runs of consecutive frame ids")
-    np.testing.assert_array_equal(ds.episode(0)["actions"].values[0],
-                                  np.load(sorted(CALVIN.glob("*.npz"))[0])["actions"])
+    np.testing.assert_array_equal(
+        ds.episode(0)["actions"].values[0], np.load(sorted(CALVIN.glob("*.npz"))[0])["actions"]
+    )
     _calvin_episode(tmp_path, ranges=((100, 105),))
-    with pytest.raises(DatasetNotFoundError, match=r"episode_0000104\.npz: episode 0 \(frames "
-                                                   r"100\.\.105\): frame 104 is missing"):
+    with pytest.raises(
+        DatasetNotFoundError,
+        match=r"episode_0000104\.npz: episode 0 \(frames " r"100\.\.105\): frame 104 is missing",
+    ):
         open_dataset(tmp_path).episode(0)
     (tmp_path / "episode_0000101.npz").unlink()
     (tmp_path / "episode_0000101.npz").write_bytes(b"PK\x03\x04 broken")
     np.save(tmp_path / "ep_start_end_ids.npy", np.array([[100, 103]]))
-    with pytest.raises(CorruptDatasetError, match=r"episode_0000101\.npz: episode 0: frame 101 is "
-                                                  r"not a readable npz"):
+    with pytest.raises(
+        CorruptDatasetError,
+        match=r"episode_0000101\.npz: episode 0: frame 101 is " r"not a readable npz",
+    ):
         open_dataset(tmp_path).episode(0)
     np.save(tmp_path / "ep_start_end_ids.npy", np.array([[103, 100]]))
-    with pytest.raises(CorruptDatasetError, match=r"ep_start_end_ids\.npy: episode 0 ends \(100\) "
-                                                  r"before it starts \(103\)"):
+    with pytest.raises(
+        CorruptDatasetError,
+        match=r"ep_start_end_ids\.npy: episode 0 ends \(100\) " r"before it starts \(103\)",
+    ):
         open_dataset(tmp_path)
 
 
 # --------------------------------------------------------------------------------------- factory
 def test_factory_detects_every_sample_and_rejects_bad_paths(tmp_path):
-    assert detect_format(V21) == "lerobot" and detect_format(V30 / "meta" / "info.json") == "lerobot"
+    assert (
+        detect_format(V21) == "lerobot" and detect_format(V30 / "meta" / "info.json") == "lerobot"
+    )
     assert detect_format(RLDS) == "rlds" and detect_format(CALVIN) == "calvin"
     assert detect_format(ROBOSUITE / "door" / "panda") == "robomimic"
     with pytest.raises(DatasetNotFoundError, match=r"nowhere: no such file or folder"):
         open_dataset(tmp_path / "nowhere")
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(UnknownFormatError, match=r"unknown dataset format; looked for meta/info\.json"):
+    with pytest.raises(
+        UnknownFormatError, match=r"unknown dataset format; looked for meta/info\.json"
+    ):
         open_dataset(tmp_path)
     with pytest.raises(UnknownFormatError, match=r"notes\.txt: unknown dataset file"):
         open_dataset(tmp_path / "notes.txt")
     with pytest.raises(UnknownFormatError, match=r"format 'parquet' is not one of lerobot, rlds"):
         open_dataset(V21, format="parquet")
-    with pytest.raises(DatasetNotFoundError, match=r"no features\.json \(RLDS/TFDS dataset folder\)"):
+    with pytest.raises(
+        DatasetNotFoundError, match=r"no features\.json \(RLDS/TFDS dataset folder\)"
+    ):
         open_dataset(V21, format="rlds")
     with pytest.raises(UnknownFormatError, match=r"expected one \.hdf5 file, found none"):
         open_dataset(V21, format="robomimic")

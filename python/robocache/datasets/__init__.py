@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +41,7 @@ __all__ = [
     "RateStats",
     "Stream",
     "UnknownFormatError",
+    "aggregate_stats",
     "detect_format",
     "find_gaps",
     "measure_rate",
@@ -117,7 +119,9 @@ class Stream:
 
     def __post_init__(self) -> None:
         if self.kind not in STREAM_KINDS:
-            raise ValueError(f"stream {self.name!r}: kind {self.kind!r} is not one of {STREAM_KINDS}")
+            raise ValueError(
+                f"stream {self.name!r}: kind {self.kind!r} is not one of {STREAM_KINDS}"
+            )
         ts = np.asarray(self.timestamps)
         if ts.dtype not in (np.float64, np.int64):
             ts = ts.astype(np.float64)
@@ -134,8 +138,9 @@ class Stream:
             raise ValueError(f"stream {self.name!r}: needs values or a loader")
 
     @classmethod
-    def from_array(cls, name: str, timestamps: np.ndarray, values: np.ndarray, kind: str = "lowdim",
-                   **kw: Any) -> "Stream":
+    def from_array(
+        cls, name: str, timestamps: np.ndarray, values: np.ndarray, kind: str = "lowdim", **kw: Any
+    ) -> Stream:
         """Build a stream whose values are already in memory.
 
         Args:
@@ -149,8 +154,15 @@ class Stream:
             Stream: the stream.
         """
         values = np.asarray(values)
-        return cls(name=name, timestamps=timestamps, kind=kind, shape=values.shape[1:],
-                   dtype=values.dtype, _values=values, **kw)
+        return cls(
+            name=name,
+            timestamps=timestamps,
+            kind=kind,
+            shape=values.shape[1:],
+            dtype=values.dtype,
+            _values=values,
+            **kw,
+        )
 
     def __len__(self) -> int:
         return len(self.timestamps)
@@ -222,8 +234,10 @@ class Stream:
         return self.timestamps[lo:hi], self.read(lo, hi)
 
     def __repr__(self) -> str:
-        return (f"Stream({self.name!r}, kind={self.kind}, T={len(self)}, shape={self.shape}, "
-                f"dtype={self.dtype}, unit={self.time_unit}, derived={self.timestamps_derived})")
+        return (
+            f"Stream({self.name!r}, kind={self.kind}, T={len(self)}, shape={self.shape}, "
+            f"dtype={self.dtype}, unit={self.time_unit}, derived={self.timestamps_derived})"
+        )
 
 
 @dataclasses.dataclass
@@ -317,8 +331,10 @@ class Episode:
         return self.streams[key]
 
     def __repr__(self) -> str:
-        return (f"Episode({self.index}, format={self.metadata.format}, "
-                f"streams={list(self.streams)})")
+        return (
+            f"Episode({self.index}, format={self.metadata.format}, "
+            f"streams={list(self.streams)})"
+        )
 
 
 class Dataset:
@@ -420,9 +436,44 @@ class Dataset:
         out = {}
         for name, parts in acc.items():
             v = np.concatenate(parts)
-            out[name] = {"min": v.min(0), "max": v.max(0), "mean": v.mean(0), "std": v.std(0),
-                         "count": np.array([len(v)])}
+            out[name] = {
+                "min": v.min(0),
+                "max": v.max(0),
+                "mean": v.mean(0),
+                "std": v.std(0),
+                "count": np.array([len(v)]),
+            }
         return out
+
+
+def aggregate_stats(per_episode: list) -> dict:
+    """Dataset statistics from per-episode ones (count-weighted mean, pooled std).
+
+    Args:
+        per_episode: ``[{key: {"min", "max", "mean", "std", "count"}}, ...]`` of arrays.
+
+    Returns:
+        dict: ``{key: {"min", "max", "mean", "std", "count"}}``.
+    """
+    out: dict = {}
+    keys = {k for st in per_episode for k in st}
+    for k in sorted(keys):
+        parts = [st[k] for st in per_episode if k in st and {"mean", "std", "count"} <= set(st[k])]
+        if not parts:
+            continue
+        n = np.array([float(np.sum(p["count"])) for p in parts])
+        shape = (-1,) + (1,) * (np.asarray(parts[0]["mean"]).ndim)
+        means = np.stack([p["mean"] for p in parts])
+        stds = np.stack([p["std"] for p in parts])
+        w = (n / n.sum()).reshape(shape)
+        mean = (w * means).sum(0)
+        var = (w * (stds**2 + (means - mean) ** 2)).sum(0)
+        out[k] = {"mean": mean, "std": np.sqrt(var), "count": np.array([n.sum()])}
+        if all("min" in p for p in parts):
+            out[k]["min"] = np.min(np.stack([p["min"] for p in parts]), 0)
+        if all("max" in p for p in parts):
+            out[k]["max"] = np.max(np.stack([p["max"] for p in parts]), 0)
+    return out
 
 
 def _ranges(indices: Sequence[int]) -> str:
@@ -555,8 +606,11 @@ def detect_format(path: str | Path) -> str:
         )
     if (p / "meta" / "info.json").is_file():
         return "lerobot"
-    if (p / "features.json").is_file() or any(p.glob("*/features.json")) or any(
-            p.glob("*/*/features.json")):
+    if (
+        (p / "features.json").is_file()
+        or any(p.glob("*/features.json"))
+        or any(p.glob("*/*/features.json"))
+    ):
         return "rlds"
     if (p / "ep_start_end_ids.npy").is_file() or any(p.glob("episode_*.npz")):
         return "calvin"
@@ -599,24 +653,34 @@ def open_dataset(path: str | Path, format: str | None = None, **kw: Any) -> Data
 def _adapter(fmt: str) -> type:
     if fmt == "lerobot":
         from .lerobot import LeRobotDataset
+
         return LeRobotDataset
     if fmt == "rlds":
         from .rlds import RLDSDataset
+
         return RLDSDataset
     if fmt == "robomimic":
         from .robomimic import RobomimicDataset
+
         return RobomimicDataset
     from .calvin import CalvinDataset
+
     return CalvinDataset
 
 
-_LAZY = {"LeRobotDataset": "lerobot", "RLDSDataset": "rlds", "RobomimicDataset": "robomimic",
-         "CalvinDataset": "calvin", "VideoSource": "video"}
+_LAZY = {
+    "LeRobotDataset": "lerobot",
+    "RLDSDataset": "rlds",
+    "RobomimicDataset": "robomimic",
+    "CalvinDataset": "calvin",
+    "VideoSource": "video",
+}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
+
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -69,23 +69,30 @@ class CalvinDataset(Dataset):
             except (ValueError, OSError) as e:
                 raise CorruptDatasetError(f"{ids_file}: unreadable ({e})") from None
             if ids.ndim != 2 or ids.shape[1] != 2 or ids.dtype.kind not in "iu":
-                raise CorruptDatasetError(f"{ids_file}: expected an integer [N, 2] array of "
-                                          f"(start, end) frame ids, got {ids.dtype} {ids.shape}")
+                raise CorruptDatasetError(
+                    f"{ids_file}: expected an integer [N, 2] array of "
+                    f"(start, end) frame ids, got {ids.dtype} {ids.shape}"
+                )
             bad = np.nonzero(ids[:, 1] < ids[:, 0])[0]
             if len(bad):
-                raise CorruptDatasetError(f"{ids_file}: episode {bad[0]} ends ({ids[bad[0], 1]}) "
-                                          f"before it starts ({ids[bad[0], 0]})")
+                raise CorruptDatasetError(
+                    f"{ids_file}: episode {bad[0]} ends ({ids[bad[0], 1]}) "
+                    f"before it starts ({ids[bad[0], 0]})"
+                )
             self.ranges = [(int(a), int(b)) for a, b in ids]
             self.episodes_from = "ep_start_end_ids.npy"
         else:
             if not len(self.frame_ids):
-                raise DatasetNotFoundError(f"{p}: no episode_*.npz frames and no "
-                                           f"ep_start_end_ids.npy")
+                raise DatasetNotFoundError(
+                    f"{p}: no episode_*.npz frames and no " f"ep_start_end_ids.npy"
+                )
             cuts = np.nonzero(np.diff(self.frame_ids) != 1)[0]
             starts = np.concatenate([[0], cuts + 1])
             ends = np.concatenate([cuts, [len(self.frame_ids) - 1]])
-            self.ranges = [(int(self.frame_ids[a]), int(self.frame_ids[b]))
-                           for a, b in zip(starts, ends)]
+            self.ranges = [
+                (int(self.frame_ids[a]), int(self.frame_ids[b]))
+                for a, b in zip(starts, ends, strict=False)
+            ]
             self.episodes_from = "runs of consecutive frame ids (no ep_start_end_ids.npy)"
         self.language = self._load_language(p)
         self.stats = self._load_stats(p)
@@ -103,7 +110,7 @@ class CalvinDataset(Dataset):
             texts = ann["language"]["ann"]
         except (ValueError, OSError, KeyError, TypeError, AttributeError) as e:
             raise CorruptDatasetError(f"{f}: not a CALVIN language annotation file ({e})") from None
-        return [(int(a), int(b), str(t)) for (a, b), t in zip(spans, texts)]
+        return [(int(a), int(b), str(t)) for (a, b), t in zip(spans, texts, strict=False)]
 
     @staticmethod
     def _load_stats(p: Path) -> dict:
@@ -123,8 +130,11 @@ class CalvinDataset(Dataset):
         def walk(node, prefix=""):
             if isinstance(node, dict):
                 if {"mean", "std"} <= set(node):
-                    out[prefix.strip(".")] = {k: np.asarray(v, np.float64) for k, v in node.items()
-                                              if isinstance(v, (list, int, float))}
+                    out[prefix.strip(".")] = {
+                        k: np.asarray(v, np.float64)
+                        for k, v in node.items()
+                        if isinstance(v, (list, int, float))
+                    }
                     return
                 for k, v in node.items():
                     walk(v, f"{prefix}{k}.")
@@ -132,6 +142,7 @@ class CalvinDataset(Dataset):
                 for item in node:
                     if isinstance(item, dict) and "name" in item:
                         walk(item, f"{prefix}{item['name']}.")
+
         walk(raw)
         return out
 
@@ -153,36 +164,48 @@ class CalvinDataset(Dataset):
         for fid in ids:
             f = self.frame_file(int(fid))
             if not f.is_file():
-                raise DatasetNotFoundError(f"{f}: episode {index} (frames {start}..{end}): frame "
-                                           f"{fid} is missing")
+                raise DatasetNotFoundError(
+                    f"{f}: episode {index} (frames {start}..{end}): frame " f"{fid} is missing"
+                )
             try:
                 with np.load(f, allow_pickle=False) as z:
                     frames.append({k: z[k] for k in z.files})
             except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-                raise CorruptDatasetError(f"{f}: episode {index}: frame {fid} is not a readable "
-                                          f"npz ({e})") from None
+                raise CorruptDatasetError(
+                    f"{f}: episode {index}: frame {fid} is not a readable " f"npz ({e})"
+                ) from None
         keys = list(frames[0])
-        for fid, fr in zip(ids, frames):
+        for fid, fr in zip(ids, frames, strict=False):
             if list(fr) != keys:
-                raise CorruptDatasetError(f"{self.frame_file(int(fid))}: episode {index}: keys "
-                                          f"{sorted(fr)} differ from frame {start}'s {sorted(keys)}")
+                raise CorruptDatasetError(
+                    f"{self.frame_file(int(fid))}: episode {index}: keys "
+                    f"{sorted(fr)} differ from frame {start}'s {sorted(keys)}"
+                )
         ts = (ids - start).astype(np.float64) / self.declared_rate
         streams = {}
         for k in keys:
             try:
                 vals = np.stack([fr[k] for fr in frames])
             except ValueError:
-                raise CorruptDatasetError(f"{self.path}: episode {index}: {k!r} changes shape "
-                                          f"between frames") from None
+                raise CorruptDatasetError(
+                    f"{self.path}: episode {index}: {k!r} changes shape " f"between frames"
+                ) from None
             kind = "image" if k.startswith(("rgb_", "depth_")) else "lowdim"
-            streams[k] = Stream.from_array(k, ts, vals, kind=kind, rate=self.declared_rate,
-                                           timestamps_derived=True)
+            streams[k] = Stream.from_array(
+                k, ts, vals, kind=kind, rate=self.declared_rate, timestamps_derived=True
+            )
         lang = [t for a, b, t in self.language if a <= end and b >= start]
-        md = EpisodeMetadata(format=self.format, source=str(self.path), robot=self.robot,
-                             task=lang[0] if lang else None, language=lang,
-                             declared_rate=self.declared_rate, timestamps_derived=True,
-                             stats=self.stats,
-                             attrs={"frame_ids": ids, "episodes_from": self.episodes_from})
+        md = EpisodeMetadata(
+            format=self.format,
+            source=str(self.path),
+            robot=self.robot,
+            task=lang[0] if lang else None,
+            language=lang,
+            declared_rate=self.declared_rate,
+            timestamps_derived=True,
+            stats=self.stats,
+            attrs={"frame_ids": ids, "episodes_from": self.episodes_from},
+        )
         return Episode(index, streams, md)
 
     def describe(self) -> dict:
@@ -192,6 +215,9 @@ class CalvinDataset(Dataset):
             dict: see :meth:`Dataset.describe`.
         """
         d = super().describe()
-        d.update(frames=int(len(self.frame_ids)), episodes_from=self.episodes_from,
-                 timestamps="derived from the declared rate")
+        d.update(
+            frames=int(len(self.frame_ids)),
+            episodes_from=self.episodes_from,
+            timestamps="derived from the declared rate",
+        )
         return d

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +43,7 @@ from . import (
     Stream,
     UnknownFormatError,
     _ranges,
+    aggregate_stats,
     as_mapping,
 )
 from .video import VideoSource, decode_images
@@ -111,38 +113,10 @@ def read_jsonl(path: Path) -> list:
 
 def _as_arrays(stats: Mapping) -> dict:
     """``{key: {stat: list}}`` -> ``{key: {stat: np.ndarray}}``."""
-    return {k: {s: np.asarray(v, dtype=np.float64) for s, v in as_mapping(d).items()}
-            for k, d in as_mapping(stats).items()}
-
-
-def aggregate_stats(per_episode: list) -> dict:
-    """Dataset statistics from per-episode ones (count-weighted mean, pooled std).
-
-    Args:
-        per_episode: ``[{key: {"min", "max", "mean", "std", "count"}}, ...]`` of arrays.
-
-    Returns:
-        dict: ``{key: {"min", "max", "mean", "std", "count"}}``.
-    """
-    out: dict = {}
-    keys = {k for st in per_episode for k in st}
-    for k in sorted(keys):
-        parts = [st[k] for st in per_episode if k in st and {"mean", "std", "count"} <= set(st[k])]
-        if not parts:
-            continue
-        n = np.array([float(np.sum(p["count"])) for p in parts])
-        shape = (-1,) + (1,) * (np.asarray(parts[0]["mean"]).ndim)
-        means = np.stack([p["mean"] for p in parts])
-        stds = np.stack([p["std"] for p in parts])
-        w = (n / n.sum()).reshape(shape)
-        mean = (w * means).sum(0)
-        var = (w * (stds ** 2 + (means - mean) ** 2)).sum(0)
-        out[k] = {"mean": mean, "std": np.sqrt(var), "count": np.array([n.sum()])}
-        if all("min" in p for p in parts):
-            out[k]["min"] = np.min(np.stack([p["min"] for p in parts]), 0)
-        if all("max" in p for p in parts):
-            out[k]["max"] = np.max(np.stack([p["max"] for p in parts]), 0)
-    return out
+    return {
+        k: {s: np.asarray(v, dtype=np.float64) for s, v in as_mapping(d).items()}
+        for k, d in as_mapping(stats).items()
+    }
 
 
 def column_to_numpy(col: Any, shape: tuple, dtype: Any, context: str) -> np.ndarray:
@@ -165,8 +139,11 @@ def column_to_numpy(col: Any, shape: tuple, dtype: Any, context: str) -> np.ndar
     n = len(arr)
     if arr.null_count:
         raise CorruptDatasetError(f"{context}: {arr.null_count} null rows")
-    while pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type) or \
-            pa.types.is_fixed_size_list(arr.type):
+    while (
+        pa.types.is_list(arr.type)
+        or pa.types.is_large_list(arr.type)
+        or pa.types.is_fixed_size_list(arr.type)
+    ):
         arr = arr.flatten()
     flat = arr.to_numpy(zero_copy_only=False)
     per_row = int(np.prod(shape)) if len(shape) else 1
@@ -207,8 +184,13 @@ class LeRobotDataset(Dataset):
         UnknownFormatError: for an unsupported ``codebase_version``.
     """
 
-    def __init__(self, path: str | Path, video_backend: str = "auto", modality: str = "auto",
-                 image_device: str = "auto") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        video_backend: str = "auto",
+        modality: str = "auto",
+        image_device: str = "auto",
+    ) -> None:
         p = Path(path)
         root = p.parent.parent if p.name == "info.json" else p
         super().__init__(root)
@@ -218,7 +200,8 @@ class LeRobotDataset(Dataset):
         if not self.version.startswith(("v2.", "v3.")):
             raise UnknownFormatError(
                 f"{info_path}: LeRobot codebase_version {self.version or '(none)'!r} is not "
-                f"supported; expected v2.0, v2.1 or v3.0")
+                f"supported; expected v2.0, v2.1 or v3.0"
+            )
         self.format = f"lerobot-{self.version}"
         if "fps" not in self.info or not isinstance(self.info.get("features"), dict):
             raise CorruptDatasetError(f"{info_path}: needs 'fps' and a 'features' object")
@@ -254,16 +237,19 @@ class LeRobotDataset(Dataset):
                 self.episode_stats[int(row["episode_index"])] = _as_arrays(row.get("stats"))
         if (meta / "stats.json").exists():
             self.stats = _as_arrays(read_json(meta / "stats.json"))
-        self.episode_indices = [i for i in sorted(self.episodes_meta)
-                                if self.data_file(i).is_file()]
+        self.episode_indices = [
+            i for i in sorted(self.episodes_meta) if self.data_file(i).is_file()
+        ]
 
     def _load_meta_v3(self) -> None:
         _, pq = _pa()
         meta = self.path / "meta"
         files = sorted((meta / "episodes").glob("**/*.parquet"))
         if not files:
-            raise DatasetNotFoundError(f"{meta / 'episodes'}: no episode metadata parquet files "
-                                       f"(LeRobot v3.0 keeps them in meta/episodes/chunk-*/)")
+            raise DatasetNotFoundError(
+                f"{meta / 'episodes'}: no episode metadata parquet files "
+                f"(LeRobot v3.0 keeps them in meta/episodes/chunk-*/)"
+            )
         for f in files:
             rows = self._read_parquet(f, "episode metadata").to_pylist()
             for row in rows:
@@ -272,21 +258,25 @@ class LeRobotDataset(Dataset):
                 st: dict = {}
                 for k, v in row.items():
                     if k.startswith("stats/") and k.count("/") >= 2 and v is not None:
-                        key, stat = k[len("stats/"):].rsplit("/", 1)
+                        key, stat = k[len("stats/") :].rsplit("/", 1)
                         st.setdefault(key, {})[stat] = np.asarray(v, np.float64)
                 if st:
                     self.episode_stats[i] = st
         tasks_file = meta / "tasks.parquet"
         if tasks_file.exists():
             t = self._read_parquet(tasks_file, "tasks")
-            names = t.column("task").to_pylist() if "task" in t.column_names else \
-                t.column(t.column_names[-1]).to_pylist()
-            for ti, name in zip(t.column("task_index").to_pylist(), names):
+            names = (
+                t.column("task").to_pylist()
+                if "task" in t.column_names
+                else t.column(t.column_names[-1]).to_pylist()
+            )
+            for ti, name in zip(t.column("task_index").to_pylist(), names, strict=False):
                 self.tasks[int(ti)] = name
         if (meta / "stats.json").exists():
             self.stats = _as_arrays(read_json(meta / "stats.json"))
-        self.episode_indices = [i for i in sorted(self.episodes_meta)
-                                if self.data_file(i).is_file()]
+        self.episode_indices = [
+            i for i in sorted(self.episodes_meta) if self.data_file(i).is_file()
+        ]
 
     def _load_modality(self, modality: str) -> dict | None:
         f = self.path / "meta" / "modality.json"
@@ -299,24 +289,33 @@ class LeRobotDataset(Dataset):
             raise CorruptDatasetError(f"{f}: expected a JSON object")
         for group in ("state", "action"):
             for name, spec in as_mapping(mod.get(group)).items():
-                orig = spec.get("original_key", "observation.state" if group == "state" else "action")
+                orig = spec.get(
+                    "original_key", "observation.state" if group == "state" else "action"
+                )
                 if orig not in self.features:
-                    raise MissingKeyError(f"{f}: {group}.{name} refers to {orig!r}, which is not a "
-                                          f"feature of {self.path / 'meta' / 'info.json'}")
+                    raise MissingKeyError(
+                        f"{f}: {group}.{name} refers to {orig!r}, which is not a "
+                        f"feature of {self.path / 'meta' / 'info.json'}"
+                    )
                 dim = int(np.prod(self.features[orig].get("shape", [0])))
                 try:
                     start, end = int(spec["start"]), int(spec["end"])
                 except (KeyError, TypeError, ValueError):
-                    raise CorruptDatasetError(f"{f}: {group}.{name} needs integer 'start' and "
-                                              f"'end'") from None
+                    raise CorruptDatasetError(
+                        f"{f}: {group}.{name} needs integer 'start' and " f"'end'"
+                    ) from None
                 if not 0 <= start < end <= dim:
-                    raise CorruptDatasetError(f"{f}: {group}.{name} slice [{start}:{end}] does not "
-                                              f"fit {orig!r} of size {dim}")
+                    raise CorruptDatasetError(
+                        f"{f}: {group}.{name} slice [{start}:{end}] does not "
+                        f"fit {orig!r} of size {dim}"
+                    )
         for name, spec in as_mapping(mod.get("video")).items():
             orig = as_mapping(spec).get("original_key", f"observation.images.{name}")
             if orig not in self.video_keys:
-                raise MissingKeyError(f"{f}: video.{name} refers to {orig!r}, which is not a video "
-                                      f"feature; videos: {', '.join(self.video_keys) or 'none'}")
+                raise MissingKeyError(
+                    f"{f}: video.{name} refers to {orig!r}, which is not a video "
+                    f"feature; videos: {', '.join(self.video_keys) or 'none'}"
+                )
         return mod
 
     def _read_parquet(self, f: Path, what: str, **kw: Any) -> Any:
@@ -343,8 +342,9 @@ class LeRobotDataset(Dataset):
             chunk = index // int(self.info.get("chunks_size", 1000))
             return self.path / tmpl.format(episode_chunk=chunk, episode_index=index)
         row = self.episodes_meta[index]
-        return self.path / tmpl.format(chunk_index=int(row["data/chunk_index"]),
-                                       file_index=int(row["data/file_index"]))
+        return self.path / tmpl.format(
+            chunk_index=int(row["data/chunk_index"]), file_index=int(row["data/file_index"])
+        )
 
     def video_file(self, index: int, key: str) -> tuple:
         """Video file of camera ``key`` in episode ``index`` and the episode's time offset in it.
@@ -360,18 +360,27 @@ class LeRobotDataset(Dataset):
             MissingKeyError: when ``key`` is not a video feature.
         """
         if key not in self.video_keys:
-            raise MissingKeyError(f"{self.path}: {key!r} is not a video feature; videos: "
-                                  f"{', '.join(self.video_keys) or 'none'}")
+            raise MissingKeyError(
+                f"{self.path}: {key!r} is not a video feature; videos: "
+                f"{', '.join(self.video_keys) or 'none'}"
+            )
         tmpl = self.info.get("video_path") or V2_VIDEO
         if self.version.startswith("v2."):
             chunk = index // int(self.info.get("chunks_size", 1000))
-            return self.path / tmpl.format(episode_chunk=chunk, video_key=key,
-                                           episode_index=index), 0.0
+            return self.path / tmpl.format(
+                episode_chunk=chunk, video_key=key, episode_index=index
+            ), 0.0
         row = self.episodes_meta[index]
         pre = f"videos/{key}/"
-        return (self.path / tmpl.format(video_key=key, chunk_index=int(row[pre + "chunk_index"]),
-                                        file_index=int(row[pre + "file_index"])),
-                float(row.get(pre + "from_timestamp") or 0.0))
+        return (
+            self.path
+            / tmpl.format(
+                video_key=key,
+                chunk_index=int(row[pre + "chunk_index"]),
+                file_index=int(row[pre + "file_index"]),
+            ),
+            float(row.get(pre + "from_timestamp") or 0.0),
+        )
 
     def check_index(self, index: int) -> None:
         """Like :meth:`Dataset.check_index`, but says when the episode is declared yet missing.
@@ -386,13 +395,16 @@ class LeRobotDataset(Dataset):
         if not isinstance(index, (int, np.integer)):
             super().check_index(index)
         if int(index) in self.episodes_meta and int(index) not in self.episode_indices:
-            raise DatasetNotFoundError(f"{self.path}: episode {index}: data file "
-                                       f"{self.data_file(int(index))} is missing")
+            raise DatasetNotFoundError(
+                f"{self.path}: episode {index}: data file "
+                f"{self.data_file(int(index))} is missing"
+            )
         if self.missing_episodes and int(index) not in self.episodes_meta:
             raise EpisodeIndexError(
                 f"{self.path}: episode {index!r} is out of range; the metadata lists episodes "
                 f"{_ranges(list(self.episodes_meta))}, of which {_ranges(self.episode_indices)} "
-                f"have data")
+                f"have data"
+            )
         super().check_index(index)
 
     # ----------------------------------------------------------------------------- episodes
@@ -403,8 +415,9 @@ class LeRobotDataset(Dataset):
         if self.version.startswith("v2."):
             table = self._read_parquet(f, f"episode {index} data")
         else:
-            table = self._read_parquet(f, f"episode {index} data",
-                                       filters=[("episode_index", "=", index)])
+            table = self._read_parquet(
+                f, f"episode {index} data", filters=[("episode_index", "=", index)]
+            )
         n = table.num_rows
         length = meta.get("length")
         if length is not None and int(length) != n:
@@ -414,13 +427,17 @@ class LeRobotDataset(Dataset):
         if "episode_index" in table.column_names:
             ep_col = table.column("episode_index").to_numpy()
             if n and not np.all(ep_col == index):
-                raise CorruptDatasetError(f"{ctx}: rows of episode(s) {sorted(set(ep_col.tolist()) - {index})} "
-                                          f"found in this episode's file")
+                raise CorruptDatasetError(
+                    f"{ctx}: rows of episode(s) {sorted(set(ep_col.tolist()) - {index})} "
+                    f"found in this episode's file"
+                )
         ts = table.column("timestamp").to_numpy().astype(np.float64)
         if n > 1 and not np.all(np.diff(ts) > 0):
             k = int(np.argmin(np.diff(ts) > 0))
-            raise CorruptDatasetError(f"{ctx}: timestamps not increasing at row {k + 1} "
-                                      f"({ts[k]:.6f} then {ts[k + 1]:.6f})")
+            raise CorruptDatasetError(
+                f"{ctx}: timestamps not increasing at row {k + 1} "
+                f"({ts[k]:.6f} then {ts[k + 1]:.6f})"
+            )
         streams: dict = {}
         for key, feat in self.features.items():
             if key in BOOKKEEPING:
@@ -429,43 +446,74 @@ class LeRobotDataset(Dataset):
             kw = dict(rate=self.fps, names=_flat_names(feat.get("names")))
             if dtype == "video":
                 path, offset = self.video_file(index, key)
-                src = VideoSource(path, offset + ts, self.fps, f"{ctx} camera {key!r}",
-                                  self.video_backend)
+                src = VideoSource(
+                    path, offset + ts, self.fps, f"{ctx} camera {key!r}", self.video_backend
+                )
                 h, w = _image_hw(feat)
-                streams[key] = Stream(key, ts, "video", (h, w, 3), np.uint8, rate=self.fps,
-                                      loader=src.decode, video=src,
-                                      attrs={"path": str(path), "from_timestamp": offset,
-                                             **as_mapping(feat.get("info"))})
+                streams[key] = Stream(
+                    key,
+                    ts,
+                    "video",
+                    (h, w, 3),
+                    np.uint8,
+                    rate=self.fps,
+                    loader=src.decode,
+                    video=src,
+                    attrs={
+                        "path": str(path),
+                        "from_timestamp": offset,
+                        **as_mapping(feat.get("info")),
+                    },
+                )
                 continue
             if key not in table.column_names:
-                raise CorruptDatasetError(f"{ctx}: info.json declares feature {key!r} but the "
-                                          f"file has no such column")
+                raise CorruptDatasetError(
+                    f"{ctx}: info.json declares feature {key!r} but the " f"file has no such column"
+                )
             col = table.column(key)
             if dtype == "image":
                 enc = [d["bytes"] if isinstance(d, dict) else d for d in col.to_pylist()]
                 h, w = _image_hw(feat)
-                streams[key] = Stream(key, ts, "image", (h, w, 3), np.uint8, loader=_images(
-                    enc, self.image_device, f"{ctx} camera {key!r}"), **kw)
+                streams[key] = Stream(
+                    key,
+                    ts,
+                    "image",
+                    (h, w, 3),
+                    np.uint8,
+                    loader=_images(enc, self.image_device, f"{ctx} camera {key!r}"),
+                    **kw,
+                )
             elif dtype == "string":
-                streams[key] = Stream.from_array(key, ts, np.array(col.to_pylist(), object),
-                                                 kind="text", rate=self.fps)
+                streams[key] = Stream.from_array(
+                    key, ts, np.array(col.to_pylist(), object), kind="text", rate=self.fps
+                )
             else:
-                vals = column_to_numpy(col, tuple(feat.get("shape", [1])), np.dtype(dtype),
-                                       f"{ctx} column {key!r}")
+                vals = column_to_numpy(
+                    col, tuple(feat.get("shape", [1])), np.dtype(dtype), f"{ctx} column {key!r}"
+                )
                 streams[key] = Stream.from_array(key, ts, vals, **kw)
         tasks = [str(t) for t in (meta.get("tasks") or [])]
         md = EpisodeMetadata(
-            format=self.format, source=str(f), robot=self.robot, task=tasks[0] if tasks else None,
-            language=tasks, declared_rate=self.fps, timestamps_derived=False, stats=self.stats,
+            format=self.format,
+            source=str(f),
+            robot=self.robot,
+            task=tasks[0] if tasks else None,
+            language=tasks,
+            declared_rate=self.fps,
+            timestamps_derived=False,
+            stats=self.stats,
             episode_stats=self.episode_stats.get(index, {}),
-            attrs={"length": n, "codebase_version": self.version})
+            attrs={"length": n, "codebase_version": self.version},
+        )
         if self.modality is not None:
-            streams, md.stats, md.episode_stats = self._groot_view(streams, table, ts, ctx,
-                                                                   md.episode_stats)
+            streams, md.stats, md.episode_stats = self._groot_view(
+                streams, table, ts, ctx, md.episode_stats
+            )
         return Episode(index, streams, md)
 
-    def _groot_view(self, raw: dict, table: Any, ts: np.ndarray, ctx: str,
-                    episode_stats: dict) -> tuple:
+    def _groot_view(
+        self, raw: dict, table: Any, ts: np.ndarray, ctx: str, episode_stats: dict
+    ) -> tuple:
         """Streams, stats and episode stats in GR00T's modality.json view."""
         mod = self.modality or {}
         out: dict = {}
@@ -473,42 +521,63 @@ class LeRobotDataset(Dataset):
         stats, ep_stats = dict(self.stats), dict(episode_stats)
         for group in ("state", "action"):
             for name, spec in as_mapping(mod.get(group)).items():
-                orig = spec.get("original_key", "observation.state" if group == "state" else "action")
+                orig = spec.get(
+                    "original_key", "observation.state" if group == "state" else "action"
+                )
                 src = raw[orig]
                 start, end = int(spec["start"]), int(spec["end"])
                 key = f"{group}.{name}"
-                attrs = {"original_key": orig, "slice": [start, end],
-                         "rotation_type": spec.get("rotation_type"),
-                         "absolute": bool(spec.get("absolute", True)),
-                         "dtype": spec.get("dtype"), "range": spec.get("range")}
+                attrs = {
+                    "original_key": orig,
+                    "slice": [start, end],
+                    "rotation_type": spec.get("rotation_type"),
+                    "absolute": bool(spec.get("absolute", True)),
+                    "dtype": spec.get("dtype"),
+                    "range": spec.get("range"),
+                }
                 vals = src.values.reshape(len(src), -1)[:, start:end]
-                out[key] = Stream.from_array(key, src.timestamps, vals, rate=src.rate, attrs=attrs,
-                                             names=src.names[start:end] if src.names else None)
+                out[key] = Stream.from_array(
+                    key,
+                    src.timestamps,
+                    vals,
+                    rate=src.rate,
+                    attrs=attrs,
+                    names=src.names[start:end] if src.names else None,
+                )
                 for dst, srcst in ((stats, self.stats), (ep_stats, episode_stats)):
                     if orig in srcst:  # per-channel stats sliced like the values; count kept
-                        dst[key] = {s: (v[..., start:end] if v.ndim and v.shape[-1] > 1 else v)
-                                    for s, v in srcst[orig].items()}
+                        dst[key] = {
+                            s: (v[..., start:end] if v.ndim and v.shape[-1] > 1 else v)
+                            for s, v in srcst[orig].items()
+                        }
                 used.add(orig)
         for name, spec in as_mapping(mod.get("video")).items():
             orig = as_mapping(spec).get("original_key", f"observation.images.{name}")
             key = f"video.{name}"
-            out[key] = dataclasses.replace(raw[orig], name=key,
-                                           attrs={**raw[orig].attrs, "original_key": orig})
+            out[key] = dataclasses.replace(
+                raw[orig], name=key, attrs={**raw[orig].attrs, "original_key": orig}
+            )
             used.add(orig)
         for name, spec in as_mapping(mod.get("annotation")).items():
             orig = as_mapping(spec).get("original_key", f"annotation.{name}")
             if orig not in table.column_names:
-                raise MissingKeyError(f"{ctx}: annotation.{name} refers to column {orig!r}, which "
-                                      f"the episode's table does not have")
+                raise MissingKeyError(
+                    f"{ctx}: annotation.{name} refers to column {orig!r}, which "
+                    f"the episode's table does not have"
+                )
             idx = table.column(orig).to_numpy().reshape(-1).astype(np.int64)
             bad = [int(i) for i in idx if int(i) not in self.tasks]
             if bad:
-                raise CorruptDatasetError(f"{ctx}: {orig!r} refers to task index {bad[0]}, which "
-                                          f"meta/tasks has not")
+                raise CorruptDatasetError(
+                    f"{ctx}: {orig!r} refers to task index {bad[0]}, which " f"meta/tasks has not"
+                )
             out[f"annotation.{name}"] = Stream.from_array(
-                f"annotation.{name}", ts,
-                np.array([self.tasks[int(i)] for i in idx], object), kind="text",
-                attrs={"original_key": orig})
+                f"annotation.{name}",
+                ts,
+                np.array([self.tasks[int(i)] for i in idx], object),
+                kind="text",
+                attrs={"original_key": orig},
+            )
             used.add(orig)
         for k, s in raw.items():
             if k not in used:
@@ -522,9 +591,13 @@ class LeRobotDataset(Dataset):
             dict: see :meth:`Dataset.describe`.
         """
         d = super().describe()
-        d.update(version=self.version, video_keys=self.video_keys,
-                 missing_episodes=len(self.missing_episodes), tasks=len(self.tasks),
-                 groot_modality=self.modality is not None)
+        d.update(
+            version=self.version,
+            video_keys=self.video_keys,
+            missing_episodes=len(self.missing_episodes),
+            tasks=len(self.tasks),
+            groot_modality=self.modality is not None,
+        )
         return d
 
 
@@ -542,6 +615,7 @@ def _images(encoded: list, device: str, context: str):
     def load(idx: np.ndarray | None) -> np.ndarray:
         sel = encoded if idx is None else [encoded[int(i)] for i in idx]
         return decode_images(sel, device, context)
+
     return load
 
 
@@ -556,8 +630,9 @@ class LeRobotWriter:
         chunks_size: episodes per chunk folder.
     """
 
-    def __init__(self, root: str | Path, fps: float, robot_type: str | None = None,
-                 chunks_size: int = 1000) -> None:
+    def __init__(
+        self, root: str | Path, fps: float, robot_type: str | None = None, chunks_size: int = 1000
+    ) -> None:
         self.root = Path(root)
         self.fps = fps
         self.robot_type = robot_type
@@ -579,14 +654,24 @@ class LeRobotWriter:
         Returns:
             Path: the mp4 path.
         """
-        p = self.root / V2_VIDEO.format(episode_chunk=episode_index // self.chunks_size,
-                                        video_key=key, episode_index=episode_index)
+        p = self.root / V2_VIDEO.format(
+            episode_chunk=episode_index // self.chunks_size,
+            video_key=key,
+            episode_index=episode_index,
+        )
         p.parent.mkdir(parents=True, exist_ok=True)
         return p
 
-    def add_episode(self, episode_index: int, timestamps: np.ndarray, columns: Mapping,
-                    tasks: list, videos: Mapping | None = None, names: Mapping | None = None,
-                    extra: Mapping | None = None) -> None:
+    def add_episode(
+        self,
+        episode_index: int,
+        timestamps: np.ndarray,
+        columns: Mapping,
+        tasks: list,
+        videos: Mapping | None = None,
+        names: Mapping | None = None,
+        extra: Mapping | None = None,
+    ) -> None:
         """Write one episode's table and record its metadata.
 
         Args:
@@ -609,69 +694,85 @@ class LeRobotWriter:
             v = np.asarray(v)
             v2 = v.reshape(n, -1) if v.ndim != 2 else v
             shape = list(v.shape[1:]) or [1]
-            self.features.setdefault(key, {"dtype": str(v.dtype), "shape": shape,
-                                           "names": (names or {}).get(key)})
+            self.features.setdefault(
+                key, {"dtype": str(v.dtype), "shape": shape, "names": (names or {}).get(key)}
+            )
             if shape == [1]:
                 arrays[key] = pa.array(v2[:, 0])
             else:
-                arrays[key] = pa.FixedSizeListArray.from_arrays(pa.array(v2.reshape(-1)),
-                                                                v2.shape[1])
+                arrays[key] = pa.FixedSizeListArray.from_arrays(
+                    pa.array(v2.reshape(-1)), v2.shape[1]
+                )
             if v.dtype.kind in "fiub":
-                f = v2.astype(np.float64)
-                ep_stats[key] = {"min": f.min(0), "max": f.max(0), "mean": f.mean(0),
-                                 "std": f.std(0), "count": np.array([n])}
-        for key, vinfo in (videos or {}).items():
-            self.features.setdefault(key, {
-                "dtype": "video", "shape": [vinfo["height"], vinfo["width"], 3],
-                "names": ["height", "width", "channel"],
-                "info": {"video.height": vinfo["height"], "video.width": vinfo["width"],
-                         "video.codec": vinfo["codec"], "video.pix_fmt": "yuv420p",
-                         "video.is_depth_map": False, "video.fps": self.fps,
-                         "video.channels": 3, "has_audio": False}})
-            if vinfo.get("stats"):
-                ep_stats[key] = vinfo["stats"]
+                ep_stats[key] = _series_stats(v2)
+        for key, vi in (videos or {}).items():
+            h, w = vi["height"], vi["width"]
+            info = {"video.height": h, "video.width": w, "video.codec": vi["codec"],
+                    "video.pix_fmt": "yuv420p", "video.is_depth_map": False,
+                    "video.fps": self.fps, "video.channels": 3, "has_audio": False}  # fmt: skip
+            self.features.setdefault(key, {"dtype": "video", "shape": [h, w, 3], "info": info,
+                                           "names": ["height", "width", "channel"]})  # fmt: skip
+            if vi.get("stats"):
+                ep_stats[key] = vi["stats"]
         ts = np.asarray(timestamps, np.float64)
-        ep_stats["timestamp"] = {"min": ts.min(0, keepdims=True), "max": ts.max(0, keepdims=True),
-                                 "mean": ts.mean(0, keepdims=True),
-                                 "std": ts.std(0, keepdims=True), "count": np.array([n])}
+        ep_stats["timestamp"] = _series_stats(ts[:, None])
         arrays["timestamp"] = pa.array(ts.astype(np.float32))
         arrays["frame_index"] = pa.array(np.arange(n, dtype=np.int64))
         arrays["episode_index"] = pa.array(np.full(n, episode_index, np.int64))
         arrays["index"] = pa.array(np.arange(self.frames, self.frames + n, dtype=np.int64))
         arrays["task_index"] = pa.array(np.full(n, task_index, np.int64))
-        for key, dt in (("timestamp", "float32"), ("frame_index", "int64"),
-                        ("episode_index", "int64"), ("index", "int64"), ("task_index", "int64")):
+        for key in BOOKKEEPING:
+            dt = "float32" if key == "timestamp" else "int64"
             self.features.setdefault(key, {"dtype": dt, "shape": [1], "names": None})
-        f = self.root / V2_DATA.format(episode_chunk=episode_index // self.chunks_size,
-                                       episode_index=episode_index)
+        f = self.root / V2_DATA.format(
+            episode_chunk=episode_index // self.chunks_size, episode_index=episode_index
+        )
         f.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.table(arrays), f)
         self.frames += n
-        self.episodes.append({"episode_index": episode_index, "tasks": list(tasks), "length": n,
-                              **dict(extra or {})})
+        self.episodes.append(
+            {"episode_index": episode_index, "tasks": list(tasks), "length": n, **dict(extra or {})}
+        )
         self.stats.append({"episode_index": episode_index, "stats": _jsonable(ep_stats)})
 
     def close(self) -> None:
-        """Write ``meta/info.json``, ``episodes.jsonl``, ``tasks.jsonl`` and ``episodes_stats.jsonl``."""
+        """Write ``meta/``: ``info.json``, ``episodes.jsonl``, ``tasks.jsonl``, episode stats."""
         meta = self.root / "meta"
         n_eps = len(self.episodes)
         videos = [k for k, f in self.features.items() if f["dtype"] == "video"]
         info = {
-            "codebase_version": "v2.1", "robot_type": self.robot_type, "total_episodes": n_eps,
-            "total_frames": self.frames, "total_tasks": len(self.tasks),
+            "codebase_version": "v2.1",
+            "robot_type": self.robot_type,
+            "total_episodes": n_eps,
+            "total_frames": self.frames,
+            "total_tasks": len(self.tasks),
             "total_videos": n_eps * len(videos),
-            "total_chunks": (max((e["episode_index"] for e in self.episodes), default=0)
-                             // self.chunks_size) + 1,
-            "chunks_size": self.chunks_size, "fps": self.fps,
-            "splits": {"train": f"0:{n_eps}"}, "data_path": V2_DATA,
-            "video_path": V2_VIDEO if videos else None, "features": self.features,
+            "total_chunks": (
+                max((e["episode_index"] for e in self.episodes), default=0) // self.chunks_size
+            )
+            + 1,
+            "chunks_size": self.chunks_size,
+            "fps": self.fps,
+            "splits": {"train": f"0:{n_eps}"},
+            "data_path": V2_DATA,
+            "video_path": V2_VIDEO if videos else None,
+            "features": self.features,
         }
         (meta / "info.json").write_text(json.dumps(info, indent=4))
         (meta / "episodes.jsonl").write_text("".join(json.dumps(e) + "\n" for e in self.episodes))
-        (meta / "tasks.jsonl").write_text("".join(
-            json.dumps({"task_index": i, "task": t}) + "\n" for t, i in self.tasks.items()))
-        (meta / "episodes_stats.jsonl").write_text("".join(json.dumps(s) + "\n"
-                                                           for s in self.stats))
+        (meta / "tasks.jsonl").write_text(
+            "".join(json.dumps({"task_index": i, "task": t}) + "\n" for t, i in self.tasks.items())
+        )
+        (meta / "episodes_stats.jsonl").write_text(
+            "".join(json.dumps(s) + "\n" for s in self.stats)
+        )
+
+
+def _series_stats(v: np.ndarray) -> dict:
+    """Per-channel min/max/mean/std/count of a ``[T, C]`` array, as LeRobot's stats files hold."""
+    f = v.astype(np.float64)
+    return {"min": f.min(0), "max": f.max(0), "mean": f.mean(0), "std": f.std(0),
+            "count": np.array([len(f)])}  # fmt: skip
 
 
 def _jsonable(x: Any) -> Any:

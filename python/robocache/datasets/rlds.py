@@ -116,16 +116,22 @@ def scan_tfrecord(path: Path) -> list:
             f.seek(off)
             head = f.read(12)
             if len(head) < 12:
-                raise CorruptDatasetError(f"{path}: record {len(out)} at byte {off}: truncated "
-                                          f"header ({len(head)} of 12 bytes)")
+                raise CorruptDatasetError(
+                    f"{path}: record {len(out)} at byte {off}: truncated "
+                    f"header ({len(head)} of 12 bytes)"
+                )
             (length,) = struct.unpack("<Q", head[:8])
             if struct.unpack("<I", head[8:])[0] != masked_crc(head[:8]):
-                raise CorruptDatasetError(f"{path}: record {len(out)} at byte {off}: length "
-                                          f"checksum mismatch (not a TFRecord file, or corrupt)")
+                raise CorruptDatasetError(
+                    f"{path}: record {len(out)} at byte {off}: length "
+                    f"checksum mismatch (not a TFRecord file, or corrupt)"
+                )
             size = 12 + length + 4
             if off + size > total:
-                raise CorruptDatasetError(f"{path}: record {len(out)} at byte {off}: truncated "
-                                          f"({total - off} of {size} bytes)")
+                raise CorruptDatasetError(
+                    f"{path}: record {len(out)} at byte {off}: truncated "
+                    f"({total - off} of {size} bytes)"
+                )
             out.append((off, size))
             off += size
     return out
@@ -160,14 +166,14 @@ def _fields(buf: memoryview):
         if wire == 0:
             val, pos = _varint(buf, pos)
         elif wire == 1:
-            val, pos = buf[pos:pos + 8], pos + 8
+            val, pos = buf[pos : pos + 8], pos + 8
         elif wire == 2:
             ln, pos = _varint(buf, pos)
             if pos + ln > n:
                 raise _ProtoError(f"field {field} overruns the message")
-            val, pos = buf[pos:pos + ln], pos + ln
+            val, pos = buf[pos : pos + ln], pos + ln
         elif wire == 5:
-            val, pos = buf[pos:pos + 4], pos + 4
+            val, pos = buf[pos : pos + 4], pos + 4
         else:
             raise _ProtoError(f"unsupported wire type {wire}")
         if pos > n:
@@ -223,8 +229,9 @@ def parse_example(data: bytes) -> dict:
                     value = [bytes(v) for f, _, v in items if f == 1]
                 elif kind == 2:
                     value = np.concatenate(
-                        [np.frombuffer(v, "<f4") for f, _, v in items if f == 1] or
-                        [np.zeros(0, np.float32)]).astype(np.float32)
+                        [np.frombuffer(v, "<f4") for f, _, v in items if f == 1]
+                        or [np.zeros(0, np.float32)]
+                    ).astype(np.float32)
                 elif kind == 3:
                     value = _int64s(items)
             out[key] = value
@@ -275,15 +282,26 @@ def parse_features(tree: dict, prefix: str = "") -> list:
     if "image" in tree:
         img = tree["image"]
         dims = tuple(int(d) for d in img.get("shape", {}).get("dimensions", []))
-        return [FeatureSpec(key, "image", img.get("dtype", "uint8"), dims,
-                            img.get("encodingFormat", "jpeg"), desc)]
+        return [
+            FeatureSpec(
+                key,
+                "image",
+                img.get("dtype", "uint8"),
+                dims,
+                img.get("encodingFormat", "jpeg"),
+                desc,
+            )
+        ]
     if "text" in tree:
         return [FeatureSpec(key, "text", "object", (), "utf-8", desc)]
     if "tensor" in tree:
         t = tree["tensor"]
         dims = tuple(int(d) for d in t.get("shape", {}).get("dimensions", []))
-        return [FeatureSpec(key, "tensor", t.get("dtype", "float32"), dims,
-                            t.get("encoding", "none"), desc)]
+        return [
+            FeatureSpec(
+                key, "tensor", t.get("dtype", "float32"), dims, t.get("encoding", "none"), desc
+            )
+        ]
     return []
 
 
@@ -304,8 +322,13 @@ class RLDSDataset(Dataset):
 
     format = "rlds"
 
-    def __init__(self, path: str | Path, split: str = "train", rate: float | None = None,
-                 image_device: str = "auto") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        split: str = "train",
+        rate: float | None = None,
+        image_device: str = "auto",
+    ) -> None:
         p = Path(path)
         if p.is_file():
             p = p.parent
@@ -326,8 +349,10 @@ class RLDSDataset(Dataset):
         self.name = info.get("name") or p.parent.name
         self.declared_rate = float(rate) if rate is not None else KNOWN_RATES.get(self.name)
         if self.declared_rate is None:
-            raise ValueError(f"{p}: RLDS stores no timestamps and the control rate of dataset "
-                             f"{self.name!r} is not known; pass rate=HZ (CLI: --source-rate HZ)")
+            raise ValueError(
+                f"{p}: RLDS stores no timestamps and the control rate of dataset "
+                f"{self.name!r} is not known; pass rate=HZ (CLI: --source-rate HZ)"
+            )
         self.shards, counts = self._find_shards(info)
         self._index: dict = {}
         if counts is None:
@@ -339,20 +364,30 @@ class RLDSDataset(Dataset):
     def _find_shards(self, info: dict) -> tuple:
         splits = {s.get("name"): s for s in info.get("splits", [])}
         if splits and self.split not in splits:
-            raise DatasetNotFoundError(f"{self.path}: no split {self.split!r}; splits: "
-                                       f"{', '.join(splits)}")
+            raise DatasetNotFoundError(
+                f"{self.path}: no split {self.split!r}; splits: " f"{', '.join(splits)}"
+            )
         if self.split in splits:
             s = splits[self.split]
             counts = [int(n) for n in s.get("shardLengths", [])]
             tmpl = s.get("filepathTemplate", "{DATASET}-{SPLIT}.{FILEFORMAT}-{SHARD_X_OF_Y}")
-            files = [self.path / tmpl.format(
-                DATASET=self.name, SPLIT=self.split, FILEFORMAT=info.get("fileFormat", "tfrecord"),
-                SHARD_X_OF_Y=f"{k:05d}-of-{len(counts):05d}", SHARD_INDEX=f"{k:05d}",
-                NUM_SHARDS=f"{len(counts):05d}") for k in range(len(counts))]
+            files = [
+                self.path
+                / tmpl.format(
+                    DATASET=self.name,
+                    SPLIT=self.split,
+                    FILEFORMAT=info.get("fileFormat", "tfrecord"),
+                    SHARD_X_OF_Y=f"{k:05d}-of-{len(counts):05d}",
+                    SHARD_INDEX=f"{k:05d}",
+                    NUM_SHARDS=f"{len(counts):05d}",
+                )
+                for k in range(len(counts))
+            ]
             for f in files:
                 if not f.is_file():
-                    raise DatasetNotFoundError(f"{f}: TFRecord shard of split {self.split!r} is "
-                                               f"missing")
+                    raise DatasetNotFoundError(
+                        f"{f}: TFRecord shard of split {self.split!r} is " f"missing"
+                    )
             return files, counts
         files = sorted(self.path.glob(f"*-{self.split}.tfrecord*"))
         if not files:
@@ -369,17 +404,21 @@ class RLDSDataset(Dataset):
         local = index - int(self._starts[k])
         idx = self._shard_index(k)
         if local >= len(idx):
-            raise CorruptDatasetError(f"{self.shards[k]}: episode {index}: shard has {len(idx)} "
-                                      f"records but dataset_info.json says "
-                                      f"{int(self._starts[k + 1] - self._starts[k])}")
+            raise CorruptDatasetError(
+                f"{self.shards[k]}: episode {index}: shard has {len(idx)} "
+                f"records but dataset_info.json says "
+                f"{int(self._starts[k + 1] - self._starts[k])}"
+            )
         off, size = idx[local]
         with open(self.shards[k], "rb") as f:
             f.seek(off)
             raw = f.read(size)
         payload, footer = raw[12:-4], raw[-4:]
         if struct.unpack("<I", footer)[0] != masked_crc(payload):
-            raise CorruptDatasetError(f"{self.shards[k]}: episode {index} (record {local} at byte "
-                                      f"{off}): payload checksum mismatch")
+            raise CorruptDatasetError(
+                f"{self.shards[k]}: episode {index} (record {local} at byte "
+                f"{off}): payload checksum mismatch"
+            )
         return self.shards[k], local, payload
 
     def _load_episode(self, index: int) -> Episode:
@@ -395,30 +434,44 @@ class RLDSDataset(Dataset):
         language: list = []
         for spec in self.step_specs:
             if spec.key not in ex:
-                raise CorruptDatasetError(f"{ctx}: features.json declares {spec.key!r} but the "
-                                          f"record has no such feature")
-            name = spec.key[len("steps/"):].replace("/", ".")
+                raise CorruptDatasetError(
+                    f"{ctx}: features.json declares {spec.key!r} but the "
+                    f"record has no such feature"
+                )
+            name = spec.key[len("steps/") :].replace("/", ".")
             val = ex[spec.key]
-            common = dict(rate=self.declared_rate, timestamps_derived=True,
-                          attrs={"description": spec.description, "rlds_key": spec.key})
+            common = dict(
+                rate=self.declared_rate,
+                timestamps_derived=True,
+                attrs={"description": spec.description, "rlds_key": spec.key},
+            )
             if spec.kind == "image":
                 if len(val) != n:
-                    raise CorruptDatasetError(f"{ctx}: {spec.key!r} has {len(val)} images for "
-                                              f"{n} steps")
+                    raise CorruptDatasetError(
+                        f"{ctx}: {spec.key!r} has {len(val)} images for " f"{n} steps"
+                    )
                 shape = spec.shape if len(spec.shape) == 3 else spec.shape + (3,)
-                streams[name] = Stream(name, ts, "image", shape, np.uint8,
-                                       loader=_image_loader(val, self.image_device,
-                                                            f"{ctx} camera {name!r}"), **common)
+                streams[name] = Stream(
+                    name,
+                    ts,
+                    "image",
+                    shape,
+                    np.uint8,
+                    loader=_image_loader(val, self.image_device, f"{ctx} camera {name!r}"),
+                    **common,
+                )
             elif spec.kind == "text":
                 texts = np.array([b.decode("utf-8", "replace") for b in val], object)
                 if len(texts) != n:
-                    raise CorruptDatasetError(f"{ctx}: {spec.key!r} has {len(texts)} strings for "
-                                              f"{n} steps")
+                    raise CorruptDatasetError(
+                        f"{ctx}: {spec.key!r} has {len(texts)} strings for " f"{n} steps"
+                    )
                 streams[name] = Stream.from_array(name, ts, texts, kind="text", **common)
                 language += [t for t in dict.fromkeys(texts) if t]
             else:
-                streams[name] = Stream.from_array(name, ts, self._tensor(spec, val, n, ctx),
-                                                  **common)
+                streams[name] = Stream.from_array(
+                    name, ts, self._tensor(spec, val, n, ctx), **common
+                )
         meta = {}
         for spec in self.specs:
             if spec.key.startswith("episode_metadata/") and spec.key in ex:
@@ -428,12 +481,17 @@ class RLDSDataset(Dataset):
                 else:
                     v = self._tensor(spec, v, 1, ctx)[0]
                     v = v.item() if np.ndim(v) == 0 else v.tolist()
-                meta[spec.key[len("episode_metadata/"):]] = v
-        md = EpisodeMetadata(format=self.format, source=str(shard), robot=None,
-                             task=language[0] if language else None, language=language,
-                             declared_rate=self.declared_rate, timestamps_derived=True,
-                             attrs={"episode_metadata": meta, "record": local,
-                                    "dataset": self.name})
+                meta[spec.key[len("episode_metadata/") :]] = v
+        md = EpisodeMetadata(
+            format=self.format,
+            source=str(shard),
+            robot=None,
+            task=language[0] if language else None,
+            language=language,
+            declared_rate=self.declared_rate,
+            timestamps_derived=True,
+            attrs={"episode_metadata": meta, "record": local, "dataset": self.name},
+        )
         return Episode(index, streams, md)
 
     def _num_steps(self, ex: dict, ctx: str) -> int:
@@ -454,15 +512,20 @@ class RLDSDataset(Dataset):
         if isinstance(val, list):  # encoding "bytes"/"zlib": raw buffers
             if spec.encoding == "zlib":
                 import zlib  # noqa: PLC0415
+
                 val = [zlib.decompress(b) for b in val]
-            arr = np.frombuffer(b"".join(val), dtype=dtype) if dtype != object else \
-                np.array(val, object)
+            arr = (
+                np.frombuffer(b"".join(val), dtype=dtype)
+                if dtype.kind != "O"
+                else np.array(val, object)
+            )
         else:
             arr = np.asarray(val)
         per = int(np.prod(spec.shape)) if spec.shape else 1
         if arr.size != n * per:
-            raise CorruptDatasetError(f"{ctx}: {spec.key!r} has {arr.size} values, expected "
-                                      f"{n} steps x {per}")
+            raise CorruptDatasetError(
+                f"{ctx}: {spec.key!r} has {arr.size} values, expected " f"{n} steps x {per}"
+            )
         return arr.astype(dtype, copy=False).reshape((n,) + spec.shape)
 
     def dali_reader_kwargs(self, index_dir: str | Path) -> dict:
@@ -501,8 +564,12 @@ class RLDSDataset(Dataset):
             dict: see :meth:`Dataset.describe`.
         """
         d = super().describe()
-        d.update(name=self.name, split=self.split, shards=len(self.shards),
-                 timestamps="derived from the declared rate")
+        d.update(
+            name=self.name,
+            split=self.split,
+            shards=len(self.shards),
+            timestamps="derived from the declared rate",
+        )
         return d
 
 
@@ -510,4 +577,5 @@ def _image_loader(encoded: list, device: str, context: str):
     def load(idx: np.ndarray | None) -> np.ndarray:
         sel = encoded if idx is None else [encoded[int(i)] for i in idx]
         return decode_images(sel, device, context)
+
     return load

@@ -93,7 +93,8 @@ class RobomimicDataset(Dataset):
             if len(files) != 1:
                 raise UnknownFormatError(
                     f"{p}: expected one .hdf5 file, found "
-                    f"{', '.join(f.name for f in files) if files else 'none'}; pass the file")
+                    f"{', '.join(f.name for f in files) if files else 'none'}; pass the file"
+                )
             p = files[0]
         if not p.is_file():
             raise DatasetNotFoundError(f"{p}: no such HDF5 file")
@@ -105,19 +106,23 @@ class RobomimicDataset(Dataset):
             raise CorruptDatasetError(f"{p}: not a readable HDF5 file ({e})") from None
         with f:
             if "data" not in f or not isinstance(f["data"], h5py.Group):
-                raise CorruptDatasetError(f"{p}: no 'data' group; not a robomimic/robosuite file "
-                                          f"(top level: {', '.join(f.keys()) or 'empty'})")
+                raise CorruptDatasetError(
+                    f"{p}: no 'data' group; not a robomimic/robosuite file "
+                    f"(top level: {', '.join(f.keys()) or 'empty'})"
+                )
             data = f["data"]
             self.attrs = {k: _attr(v) for k, v in data.attrs.items()}
-            self.demos = sorted((k for k in data.keys() if isinstance(data[k], h5py.Group)),
-                                key=_demo_sort_key)
+            self.demos = sorted(
+                (k for k in data.keys() if isinstance(data[k], h5py.Group)), key=_demo_sort_key
+            )
             self.masks = {k: [_attr(x) for x in f["mask"][k][()]] for k in f.get("mask", {})}
         if not self.demos:
             raise CorruptDatasetError(f"{p}: the 'data' group holds no demos")
         env_info = _json_attr(self.attrs, "env_info")
         env_args = _json_attr(self.attrs, "env_args")
-        kwargs = env_args.get("env_kwargs", {}) if isinstance(env_args.get("env_kwargs"), dict) \
-            else {}
+        kwargs = (
+            env_args.get("env_kwargs", {}) if isinstance(env_args.get("env_kwargs"), dict) else {}
+        )
         self.env = self.attrs.get("env") or env_args.get("env_name") or env_info.get("env_name")
         robots = env_info.get("robots") or kwargs.get("robots")
         self.robot = ", ".join(robots) if isinstance(robots, list) else robots
@@ -149,8 +154,9 @@ class RobomimicDataset(Dataset):
         with f:
             g = f["data"][name]
             dsets: dict = {}
-            g.visititems(lambda k, o: dsets.__setitem__(k, o) if isinstance(o, h5py.Dataset)
-                         else None)
+            g.visititems(
+                lambda k, o: dsets.__setitem__(k, o) if isinstance(o, h5py.Dataset) else None
+            )
             n = g.attrs.get("num_samples")
             if n is None:
                 for key in ("actions", "states"):
@@ -168,8 +174,9 @@ class RobomimicDataset(Dataset):
                     continue
                 if d.shape[0] != n:
                     if key in ("actions", "states"):
-                        raise CorruptDatasetError(f"{ctx}: {key!r} has {d.shape[0]} rows, the demo "
-                                                  f"has {n} samples")
+                        raise CorruptDatasetError(
+                            f"{ctx}: {key!r} has {d.shape[0]} rows, the demo " f"has {n} samples"
+                        )
                     skipped.append(key)
                     continue
                 if d.size == 0:
@@ -178,20 +185,35 @@ class RobomimicDataset(Dataset):
                 try:
                     vals = d[()]
                 except OSError as e:
-                    raise CorruptDatasetError(f"{ctx}: dataset {key!r} is unreadable: {e}") \
-                        from None
+                    raise CorruptDatasetError(
+                        f"{ctx}: dataset {key!r} is unreadable: {e}"
+                    ) from None
                 sname = key.replace("/", ".")
-                kind = "image" if vals.dtype == np.uint8 and vals.ndim == 4 and \
-                    vals.shape[-1] in (1, 3) else "lowdim"
-                streams[sname] = Stream.from_array(sname, ts, vals, kind=kind,
-                                                   rate=self.declared_rate, timestamps_derived=True,
-                                                   attrs={"hdf5_path": f"data/{name}/{key}"})
+                kind = (
+                    "image"
+                    if vals.dtype == np.uint8 and vals.ndim == 4 and vals.shape[-1] in (1, 3)
+                    else "lowdim"
+                )
+                streams[sname] = Stream.from_array(
+                    sname,
+                    ts,
+                    vals,
+                    kind=kind,
+                    rate=self.declared_rate,
+                    timestamps_derived=True,
+                    attrs={"hdf5_path": f"data/{name}/{key}"},
+                )
             attrs = {k: _attr(v) for k, v in g.attrs.items()}
-        md = EpisodeMetadata(format=self.format, source=str(self.path), robot=self.robot,
-                             task=self.env, language=[], declared_rate=self.declared_rate,
-                             timestamps_derived=True,
-                             attrs={"demo": name, "skipped": skipped, "rate_source":
-                                    self.rate_source, **attrs})
+        md = EpisodeMetadata(
+            format=self.format,
+            source=str(self.path),
+            robot=self.robot,
+            task=self.env,
+            language=[],
+            declared_rate=self.declared_rate,
+            timestamps_derived=True,
+            attrs={"demo": name, "skipped": skipped, "rate_source": self.rate_source, **attrs},
+        )
         return Episode(index, streams, md)
 
     def describe(self) -> dict:
@@ -201,7 +223,11 @@ class RobomimicDataset(Dataset):
             dict: see :meth:`Dataset.describe`.
         """
         d = super().describe()
-        d.update(env=self.env, rate_source=self.rate_source, demos=self.demos[:5] +
-                 (["..."] if len(self.demos) > 5 else []), masks=sorted(self.masks),
-                 timestamps="derived from the declared rate")
+        d.update(
+            env=self.env,
+            rate_source=self.rate_source,
+            demos=self.demos[:5] + (["..."] if len(self.demos) > 5 else []),
+            masks=sorted(self.masks),
+            timestamps="derived from the declared rate",
+        )
         return d

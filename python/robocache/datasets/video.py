@@ -26,9 +26,10 @@ import dataclasses
 import functools
 import os
 import threading
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -44,8 +45,16 @@ ENCODERS = {
     "vp9": ("libvpx-vp9", {"crf": "31", "b": "0", "deadline": "realtime", "cpu-used": "8"}),
     "av1": ("libsvtav1", {"crf": "30", "preset": "10"}),
 }
-_CODEC_ALIASES = {"libdav1d": "av1", "libaom-av1": "av1", "av1": "av1", "h265": "hevc",
-                  "libx264": "h264", "avc": "h264", "libvpx-vp9": "vp9", "libvpx": "vp8"}
+_CODEC_ALIASES = {
+    "libdav1d": "av1",
+    "libaom-av1": "av1",
+    "av1": "av1",
+    "h265": "hevc",
+    "libx264": "h264",
+    "avc": "h264",
+    "libvpx-vp9": "vp9",
+    "libvpx": "vp8",
+}
 
 
 def _av():
@@ -129,11 +138,15 @@ def choose_backend(codec: str, backend: str = "auto", gpus: int | None = None) -
         if gpus == 0:
             raise ValueError("video backend 'dali-gpu' needs a CUDA GPU; none is visible")
         if codec not in GPU_CODECS:
-            raise ValueError(f"video backend 'dali-gpu' cannot decode {codec}; it takes "
-                             f"{', '.join(sorted(GPU_CODECS))}")
+            raise ValueError(
+                f"video backend 'dali-gpu' cannot decode {codec}; it takes "
+                f"{', '.join(sorted(GPU_CODECS))}"
+            )
     if backend == "dali-cpu" and codec not in DALI_CPU_CODECS:
-        raise ValueError(f"video backend 'dali-cpu' cannot decode {codec}; DALI's CPU decoder "
-                         f"takes {', '.join(sorted(DALI_CPU_CODECS))}")
+        raise ValueError(
+            f"video backend 'dali-cpu' cannot decode {codec}; DALI's CPU decoder "
+            f"takes {', '.join(sorted(DALI_CPU_CODECS))}"
+        )
     return BackendChoice(backend, "requested")
 
 
@@ -190,9 +203,15 @@ def probe(path: str | Path, context: str = "") -> VideoInfo:
             tb = s.time_base or Fraction(1, 1)
             start = float((s.start_time or 0) * tb)
             rate = s.average_rate or s.guessed_rate or 0
-            return VideoInfo(codec=canonical_codec(s.codec_context.codec.name), width=s.width,
-                             height=s.height, fps=float(rate), num_frames=n, start_time_s=start,
-                             pix_fmt=str(s.codec_context.pix_fmt))
+            return VideoInfo(
+                codec=canonical_codec(s.codec_context.codec.name),
+                width=s.width,
+                height=s.height,
+                fps=float(rate),
+                num_frames=n,
+                start_time_s=start,
+                pix_fmt=str(s.codec_context.pix_fmt),
+            )
     except av.error.FFmpegError as e:
         raise CorruptDatasetError(f"{where}{p} is not a readable video: {e}") from None
 
@@ -208,8 +227,14 @@ class VideoSource:
         backend: ``"auto"``, ``"pyav"``, ``"dali-gpu"`` or ``"dali-cpu"``.
     """
 
-    def __init__(self, path: str | Path, frame_times: np.ndarray, fps: float, context: str = "",
-                 backend: str = "auto") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        frame_times: np.ndarray,
+        fps: float,
+        context: str = "",
+        backend: str = "auto",
+    ) -> None:
         self.path = Path(path)
         self.frame_times = np.asarray(frame_times, dtype=np.float64)
         self.fps = float(fps)
@@ -300,8 +325,10 @@ def decode_pyav(path: str | Path, times: np.ndarray, fps: float, context: str = 
     times = np.asarray(times, dtype=np.float64)
     uniq, inverse = np.unique(times, return_inverse=True)
     inverse = inverse.reshape(-1)
-    slots = np.split(np.argsort(inverse, kind="stable"),
-                     np.cumsum(np.bincount(inverse, minlength=len(uniq)))[:-1])
+    slots = np.split(
+        np.argsort(inverse, kind="stable"),
+        np.cumsum(np.bincount(inverse, minlength=len(uniq)))[:-1],
+    )
     tol = 0.5 / fps if fps > 0 else 1e-3
     found = np.zeros(len(uniq), bool)
     out = None
@@ -354,8 +381,13 @@ def _video_pipe(device: str):
         if key not in _PIPES:
             dec = getattr(fn.decoders, "video", None) or fn.experimental.decoders.video
 
-            @pipeline_def(batch_size=1, num_threads=2, device_id=0 if device == "mixed" else None,
-                          prefetch_queue_depth=1, exec_dynamic=True)
+            @pipeline_def(
+                batch_size=1,
+                num_threads=2,
+                device_id=0 if device == "mixed" else None,
+                prefetch_queue_depth=1,
+                exec_dynamic=True,
+            )
             def pipe():
                 enc = fn.external_source(name="encoded", dtype=types.UINT8, ndim=1, no_copy=False)
                 frames = fn.external_source(name="frames", dtype=types.INT32, ndim=1)
@@ -372,8 +404,9 @@ def _file_bytes(path: str, mtime: float) -> np.ndarray:
     return np.fromfile(path, dtype=np.uint8)
 
 
-def decode_dali(path: str | Path, file_indices: np.ndarray, device: str = "mixed",
-                context: str = "") -> np.ndarray:
+def decode_dali(
+    path: str | Path, file_indices: np.ndarray, device: str = "mixed", context: str = ""
+) -> np.ndarray:
     """Decode frames by index with DALI's video decoder.
 
     Args:
@@ -398,8 +431,9 @@ def decode_dali(path: str | Path, file_indices: np.ndarray, device: str = "mixed
             (out,) = pipe.run()
         except RuntimeError as e:
             _PIPES.pop(("video", device), None)  # a failed DALI pipeline is not reusable
-            raise CorruptDatasetError(f"{context}: DALI ({device}) cannot decode {p}: "
-                                      f"{str(e).splitlines()[0]}") from None
+            raise CorruptDatasetError(
+                f"{context}: DALI ({device}) cannot decode {p}: " f"{str(e).splitlines()[0]}"
+            ) from None
     if hasattr(out, "as_cpu"):
         out = out.as_cpu()
     return np.array(out[0])
@@ -412,9 +446,13 @@ def _image_pipe(device: str, batch: int):
     with _PIPES_LOCK:
         if key not in _PIPES:
 
-            @pipeline_def(batch_size=batch, num_threads=2,
-                          device_id=0 if device == "mixed" else None, prefetch_queue_depth=1,
-                          exec_dynamic=True)
+            @pipeline_def(
+                batch_size=batch,
+                num_threads=2,
+                device_id=0 if device == "mixed" else None,
+                prefetch_queue_depth=1,
+                exec_dynamic=True,
+            )
             def pipe():
                 enc = fn.external_source(name="encoded", dtype=types.UINT8, ndim=1)
                 return fn.decoders.image(enc, device=device, output_type=types.RGB)
@@ -439,8 +477,9 @@ def image_device(device: str = "auto") -> str:
     return "mixed" if device in ("mixed", "gpu") else "cpu"
 
 
-def decode_images(encoded: Sequence[bytes], device: str = "auto", context: str = "",
-                  batch: int = 32) -> np.ndarray:
+def decode_images(
+    encoded: Sequence[bytes], device: str = "auto", context: str = "", batch: int = 32
+) -> np.ndarray:
     """Decode JPEG/PNG stills with DALI's ``fn.decoders.image`` into one stacked array.
 
     Args:
@@ -460,7 +499,7 @@ def decode_images(encoded: Sequence[bytes], device: str = "auto", context: str =
     frames = []
     with lock:
         for k in range(0, len(encoded), batch):
-            chunk = [np.frombuffer(bytes(b), np.uint8) for b in encoded[k:k + batch]]
+            chunk = [np.frombuffer(bytes(b), np.uint8) for b in encoded[k : k + batch]]
             empty = [j for j, b in enumerate(chunk) if b.size == 0]
             if empty:
                 raise CorruptDatasetError(f"{context}: image {k + empty[0]} is empty")
@@ -469,8 +508,10 @@ def decode_images(encoded: Sequence[bytes], device: str = "auto", context: str =
                 (out,) = pipe.run()
             except RuntimeError as e:
                 _PIPES.pop(("image", dev, batch), None)
-                raise CorruptDatasetError(f"{context}: images {k}..{k + len(chunk) - 1} do not "
-                                          f"decode: {str(e).splitlines()[0]}") from None
+                raise CorruptDatasetError(
+                    f"{context}: images {k}..{k + len(chunk) - 1} do not "
+                    f"decode: {str(e).splitlines()[0]}"
+                ) from None
             if hasattr(out, "as_cpu"):
                 out = out.as_cpu()
             frames.extend(np.array(out[j]) for j in range(len(chunk)))
@@ -498,8 +539,16 @@ class VideoWriter:
         ValueError: for an unknown codec, an encoder this PyAV lacks, or odd frame sizes.
     """
 
-    def __init__(self, path: str | Path, codec: str, fps: float, width: int, height: int,
-                 gop: int = 2, crf: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        codec: str,
+        fps: float,
+        width: int,
+        height: int,
+        gop: int = 2,
+        crf: int | None = None,
+    ) -> None:
         av = _av()
         codec = canonical_codec(codec)
         if codec not in ENCODERS:
@@ -542,7 +591,7 @@ class VideoWriter:
             self._c.mux(pkt)
         self._c.close()
 
-    def __enter__(self) -> "VideoWriter":
+    def __enter__(self) -> VideoWriter:
         return self
 
     def __exit__(self, *exc: Any) -> None:
