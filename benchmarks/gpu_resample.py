@@ -170,6 +170,29 @@ def median_ms(fn_, reps=30, warmup=3, inner=1):
     return float(np.median(times))
 
 
+def cupti_us(fn_, names=None, reps=10):
+    """Mean GPU time per call of the kernels `fn_` launches, from CUPTI (torch.profiler): kernel
+    execution only, without launch gaps or host overhead. `names`: kernel-name prefix to keep."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn_()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(reps):
+            fn_()
+        torch.cuda.synchronize()
+    total = 0.0
+    for e in prof.key_averages():
+        t = getattr(e, "self_device_time_total", None)
+        if t is None:
+            t = getattr(e, "self_cuda_time_total", 0.0)
+        if names is None or e.key.startswith(names):
+            if "Memcpy" in e.key or "Memset" in e.key:
+                continue
+            total += t
+    return total / reps
+
+
 def torch_resample(data, ts, n):
     """PyTorch reference implementation: searchsorted + gather + lerp on dense [B, T, C]."""
     b, t, c = data.shape
@@ -242,19 +265,29 @@ def bench(b, t, c, n, dtype_name, copy_gbs, cpu_threads, rng):
     dtype_arg = "bfloat16" if dtype_name == "bfloat16" else ""
     samples = [dense[i].view(torch.uint16) if dtype_arg else dense[i] for i in range(b)]
     rb = raw.ResampleBatch(samples, ts_np, num_samples=n, dtype=dtype_arg, stream=torch.cuda.current_stream().cuda_stream)
-    rb.stage()
-    sweep = {}
-    for tb in (2048, 4096, 8192, 16384, 32768):
-        os.environ["ROBOCACHE_RESAMPLE_TILE_BYTES"] = str(tb)
-        sweep[tb] = median_ms(rb.launch, inner=20) * 1e3
-    os.environ.pop("ROBOCACHE_RESAMPLE_TILE_BYTES")
-    k_ms = median_ms(rb.launch, inner=20)
-    full_ms = median_ms(rb.run)
-    # correctness of this very configuration against PyTorch (float64 grid, same targets)
     ref, q = torch_resample(dense.float(), ts, n)
-    got = torch.stack([torch.as_tensor(o).view(tdt) if dtype_arg else o for o in rb.out]).float()
-    rel = float((got - ref).abs().max() / ref.abs().max())
-    t_ms = median_ms(lambda: torch_resample(dense, ts, n), inner=5)
+
+    def err():
+        got = torch.stack([o.view(tdt) if dtype_arg else o for o in rb.out]).float()
+        return float((got - ref).abs().max() / ref.abs().max())
+
+    sweep = {}
+    for tb in (2048, 4096, 8192, 16384, 32768):  # tile size: staged and launched with the same value
+        os.environ["ROBOCACHE_RESAMPLE_TILE_BYTES"] = str(tb)
+        rb.fill_poison()
+        rb.stage()
+        rb.launch()
+        torch.cuda.synchronize()
+        sweep[tb] = {"cupti_us": cupti_us(rb.launch, "resample_v"), "max_rel_err_vs_torch": err()}
+    os.environ.pop("ROBOCACHE_RESAMPLE_TILE_BYTES")
+    rb.fill_poison()
+    rb.stage()
+    k_ms = cupti_us(rb.launch, "resample_v") * 1e-3
+    launch_ms = median_ms(rb.launch, inner=20)
+    full_ms = median_ms(rb.run)
+    rel = err()
+    t_ms = cupti_us(lambda: torch_resample(dense, ts, n)) * 1e-3
+    t_evt_ms = median_ms(lambda: torch_resample(dense, ts, n), inner=5)
     bytes_ = b * t * (c * es + 8) + b * n * (c * es + 8)
     cpu_ms = None
     if cpu_threads:
@@ -263,8 +296,8 @@ def bench(b, t, c, n, dtype_name, copy_gbs, cpu_threads, rng):
     bps = gpu_pipeline_bps(dense.view(torch.uint16) if dtype_arg else dense, ts.cpu().numpy(), n, dtype_arg)
     row = {
         "shape": f"B={b} T={t} C={c} -> {n}", "dtype": dtype_name, "bytes": bytes_,
-        "robocache_kernel_us": k_ms * 1e3, "robocache_stage_plus_kernel_us": full_ms * 1e3,
-        "torch_us": t_ms * 1e3, "speedup_vs_torch": t_ms / k_ms,
+        "robocache_kernel_us": k_ms * 1e3, "robocache_launch_event_us": launch_ms * 1e3, "robocache_stage_plus_kernel_us": full_ms * 1e3,
+        "torch_us": t_ms * 1e3, "torch_event_us": t_evt_ms * 1e3, "speedup_vs_torch": t_ms / k_ms,
         "kernel_GBps": bytes_ / (k_ms * 1e-3) / 1e9, "torch_GBps": bytes_ / (t_ms * 1e-3) / 1e9,
         "fraction_of_copy_bw": bytes_ / (k_ms * 1e-3) / 1e9 / copy_gbs,
         "cpu_backend_ms": cpu_ms, "cpu_threads": cpu_threads, "speedup_vs_cpu_backend": (cpu_ms / k_ms) if cpu_ms else None,
@@ -316,7 +349,9 @@ def main():
         print(hdr)
         for r in RESULTS["bench"]:
             print(f"{r['shape']:<26}{r['dtype']:<9}{r['robocache_kernel_us']:>10.1f}{r['robocache_stage_plus_kernel_us']:>10.1f}{r['torch_us']:>10.1f}{r['speedup_vs_torch']:>8.2f}{r['kernel_GBps']:>7.0f}{100 * r['fraction_of_copy_bw']:>6.0f}%{(r['cpu_backend_ms'] or 0):>8.2f}{(r['speedup_vs_cpu_backend'] or 0):>8.0f}{r['dali_gpu_pipeline_batches_per_s']:>9.0f}")
-        print("kernel us by tile bytes:", [(r["shape"], r["dtype"], {k: round(v, 1) for k, v in r["kernel_us_by_tile_bytes"].items()}) for r in RESULTS["bench"]])
+        print("kernel times are CUPTI kernel durations (torch: sum of its kernels per call); '+stage' is the whole GPU path (pack + H2D + launch), CUDA events")
+        for r in RESULTS["bench"]:
+            print("  tile sweep", r["shape"], r["dtype"], {k: (round(v["cupti_us"], 1), f"{v['max_rel_err_vs_torch']:.0e}") for k, v in r["kernel_us_by_tile_bytes"].items()})
     print("json:", args.out)
     sys.exit(1 if bad else 0)
 

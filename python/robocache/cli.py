@@ -344,14 +344,79 @@ def _parse_episodes(text: str | None) -> list | None:
 
 
 def _frame_stats(frames: list) -> dict:
-    """LeRobot-style per-channel image statistics (0..1), on frames subsampled 4x in space."""
-    f = np.stack([fr[::4, ::4] for fr in frames]).astype(np.float32) / 255.0
+    """LeRobot-style per-channel image statistics (0..1) of (spatially subsampled) frames."""
+    f = np.stack(frames).astype(np.float32) / 255.0
     out = {
         s: getattr(np, s)(f, axis=(0, 1, 2)).astype(np.float64).reshape(3, 1, 1)
         for s in ("min", "max", "mean", "std")
     }
     out["count"] = np.array([len(frames)])
     return out
+
+
+def _resample_lowdim(lowdim: list, ts: np.ndarray, rate: float) -> tuple:
+    """Resample an episode's numeric streams: one operator call per method.
+
+    Floating-point streams are interpolated linearly; integer and boolean ones take the nearest
+    sample. Columns of a method are concatenated into one ``[T, C]`` float32 batch.
+
+    Returns:
+        tuple: ``({column: [N, *shape] array}, grid timestamps or None)``.
+    """
+    columns: dict = {}
+    grid = None
+    n = len(ts)
+    for method, streams in (
+        ("linear", [s for s in lowdim if s.dtype.kind == "f"]),
+        ("nearest", [s for s in lowdim if s.dtype.kind in "iub"]),
+    ):
+        if not streams:
+            continue
+        data = np.concatenate([s.values.reshape(n, -1).astype(np.float32) for s in streams], 1)
+        ((vals, grid),) = resample([(data, ts)], rate, method)
+        c = 0
+        for s in streams:
+            w = int(np.prod(s.shape)) if s.shape else 1
+            v = vals[:, c : c + w].reshape((len(grid),) + (s.shape or (1,)))
+            c += w
+            if s.dtype.kind == "f":
+                v = v.astype(np.float32)
+            elif s.dtype.kind == "b":
+                v = v > 0.5
+            else:
+                v = np.rint(v).astype(s.dtype)
+            columns[f"src.{s.name}" if s.name in RESERVED else s.name] = v
+    return columns, grid
+
+
+def _select_frames(t_src: np.ndarray, t_out: np.ndarray, method: str) -> np.ndarray:
+    """Source frame index for each output time: nearest (earlier on a tie) or previous."""
+    n = len(t_src)
+    if method == "nearest":
+        j = np.clip(np.searchsorted(t_src, t_out), 1, n - 1)
+        return np.where(np.abs(t_out - t_src[j - 1]) <= np.abs(t_src[j] - t_out), j - 1, j)
+    return np.clip(np.searchsorted(t_src, t_out + 1e-9, side="right") - 1, 0, n - 1)
+
+
+def _write_camera(cam: Any, sel: np.ndarray, path: Path, codec: str, rate: float, chunk: int,
+                  progress: bool) -> dict:  # fmt: skip
+    """Decode the selected frames chunk by chunk and encode them at ``rate``.
+
+    Returns:
+        dict: ``{"height", "width", "codec", "stats"}`` for :class:`LeRobotWriter`.
+    """
+    from .datasets.video import VideoWriter  # noqa: PLC0415
+
+    h, w = int(cam.shape[0]), int(cam.shape[1])
+    sample: list = []
+    every = max(len(sel) // 100, 1)  # frames kept for the image statistics
+    with VideoWriter(path, codec, rate, w, h) as vw:
+        steps = range(0, len(sel), chunk)
+        for k in _progress(steps, progress, desc=f"  {cam.name}", unit="chunk", leave=False):
+            frames = _frames(cam, sel[k : k + chunk])
+            vw.write(frames)
+            sample += [fr[::4, ::4].copy() for fr in frames[::every]]
+    return {"height": h, "width": w, "codec": codec, "stats": _frame_stats(sample)}
 
 
 def convert_dataset(
@@ -385,11 +450,12 @@ def convert_dataset(
         dict: ``{"episodes", "frames", "videos", "skipped", "dst"}``.
 
     Raises:
-        ValueError: for a bad rate, a non-empty destination, or streams on different clocks.
+        ValueError: for a bad rate, a non-empty destination, streams on different clocks, or
+            nothing left to convert.
         DatasetError: for problems reading the source.
     """
     from .datasets.lerobot import LeRobotDataset, LeRobotWriter  # noqa: PLC0415
-    from .datasets.video import ENCODERS, VideoWriter  # noqa: PLC0415
+    from .datasets.video import ENCODERS  # noqa: PLC0415
 
     if not rate > 0:
         raise ValueError(f"--rate must be positive, got {rate}")
@@ -399,7 +465,7 @@ def convert_dataset(
     ds = open_dataset(src, **open_kw)
     modality_file = None
     if isinstance(ds, LeRobotDataset) and ds.modality is not None:
-        modality_file = ds.path / "meta" / "modality.json"
+        modality_file = ds.path / "meta" / "modality.json"  # slices stay valid: copy it over
         ds = LeRobotDataset(ds.path, modality="raw", video_backend=ds.video_backend)
     if dst.exists() and any(dst.iterdir()):
         if not overwrite:
@@ -418,9 +484,7 @@ def convert_dataset(
         cams = [s for s in ep.streams.values() if _is_camera(s)]
         for s in ep.streams.values():
             if s not in lowdim and s not in cams and s.kind != "text":  # text -> tasks
-                summary["skipped"].append(
-                    f"episode {i}: {s.name} ({s.kind} {s.dtype} " f"{tuple(s.shape)})"
-                )
+                summary["skipped"].append(f"episode {i}: {s.name} ({s.kind} {s.dtype} {s.shape})")
         ref = (lowdim or cams or [None])[0]
         if ref is None or len(ref) < 2:
             summary["skipped"].append(f"episode {i}: fewer than two samples")
@@ -431,73 +495,24 @@ def convert_dataset(
                     f"{ep.metadata.source}: episode {i}: streams {ref.name!r} and "
                     f"{s.name!r} have different timestamps; convert needs one clock"
                 )
-        ts = ref.timestamps
-        n = len(ts)
-        columns: dict = {}
-        groups = (
-            ("linear", [s for s in lowdim if s.dtype.kind == "f"]),
-            ("nearest", [s for s in lowdim if s.dtype.kind in "iub"]),
-        )
-        grid = None
-        for method, streams in groups:
-            if not streams:
-                continue
-            data = np.concatenate([s.values.reshape(n, -1).astype(np.float32) for s in streams], 1)
-            ((vals, grid),) = resample([(data, ts)], rate, method)
-            c = 0
-            for s in streams:
-                w = int(np.prod(s.shape)) if s.shape else 1
-                v = vals[:, c : c + w].reshape((len(grid),) + (s.shape or (1,)))
-                c += w
-                if s.dtype.kind == "f":
-                    v = v.astype(np.float32)
-                elif s.dtype.kind == "b":
-                    v = v > 0.5
-                else:
-                    v = np.rint(v).astype(s.dtype)
-                columns[f"src.{s.name}" if s.name in RESERVED else s.name] = v
+        columns, grid = _resample_lowdim(lowdim, ref.timestamps, rate)
         if grid is None:  # cameras only: the grid from a dummy series
-            ((_, grid),) = resample([(np.zeros((n, 1), np.float32), ts)], rate, "previous")
-        t_src = ref.seconds()
+            ((_, grid),) = resample([(np.zeros((len(ref), 1), np.float32), ref.timestamps)],
+                                    rate, "previous")  # fmt: skip
         t_out = grid.astype(np.float64) * (1e-9 if grid.dtype == np.int64 else 1.0)
-        if video_method == "nearest":
-            j = np.clip(np.searchsorted(t_src, t_out), 1, n - 1)
-            sel = np.where(np.abs(t_out - t_src[j - 1]) <= np.abs(t_src[j] - t_out), j - 1, j)
-        else:
-            sel = np.clip(np.searchsorted(t_src, t_out + 1e-9, side="right") - 1, 0, n - 1)
+        sel = _select_frames(ref.seconds(), t_out, video_method)
         videos: dict = {}
         for cam in cams:
-            h, w = int(cam.shape[0]), int(cam.shape[1])
             src_codec = cam.video.info.codec if cam.kind == "video" else None
             out_codec = codec or (src_codec if src_codec in ENCODERS else "h264")
             path = writer.video_path(summary["episodes"], cam.name)
-            sample: list = []
-            with VideoWriter(path, out_codec, rate, w, h) as vw:
-                steps = range(0, len(sel), chunk)
-                for k in _progress(
-                    steps, progress, desc=f"  {cam.name}", unit="chunk", leave=False
-                ):
-                    frames = _frames(cam, sel[k : k + chunk])
-                    vw.write(frames)
-                    sample += [fr[::4, ::4].copy() for fr in frames[:: max(len(sel) // 100, 1)]]
-            videos[cam.name] = {
-                "height": h,
-                "width": w,
-                "codec": out_codec,
-                "stats": _frame_stats(sample),
-            }
+            videos[cam.name] = _write_camera(cam, sel, path, out_codec, rate, chunk, progress)
             summary["videos"] += 1
         names = {s.name: s.names for s in lowdim if s.names}
         tasks = list(ep.metadata.language) or ([ep.metadata.task] if ep.metadata.task else [])
-        writer.add_episode(
-            summary["episodes"],
-            t_out - t_out[0],
-            columns,
-            tasks,
-            videos,
-            names,
-            extra={"source_episode": i, "source_start_s": float(t_out[0])},
-        )
+        extra = {"source_episode": i, "source_start_s": float(t_out[0])}
+        writer.add_episode(summary["episodes"], t_out - t_out[0], columns, tasks, videos, names,
+                           extra)  # fmt: skip
         summary["episodes"] += 1
         summary["frames"] += len(grid)
     if summary["episodes"] == 0:

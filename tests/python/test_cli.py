@@ -14,24 +14,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from robocache.cli import main, resample
+from robocache.datasets import open_dataset
+from robocache.datasets.lerobot import LeRobotDataset, LeRobotWriter
 
 SHARED = Path(
     os.environ.get("ROBOCACHE_SHARED_DATA")
     or Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 )
 DATA = SHARED / "datasets"
-pytestmark = pytest.mark.skipif(
+needs_data = pytest.mark.skipif(
     not DATA.is_dir(), reason=f"shared test data folder {DATA} is absent"
 )
-
-if DATA.is_dir():
-    import av
-    from robocache.cli import main, resample
-    from robocache.datasets import open_dataset
-    from robocache.datasets.lerobot import LeRobotDataset, LeRobotWriter
 
 V21 = DATA / "lerobot_v21_unitree_g1"
 RLDS = DATA / "rlds_bridge"
@@ -67,6 +65,7 @@ def all_frames(path: Path) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------- inspect
+@needs_data
 def test_inspect_lerobot_text_and_json(capsys):
     code, out, _ = run(capsys, "inspect", V21)
     assert code == 0
@@ -96,6 +95,7 @@ def test_inspect_lerobot_text_and_json(capsys):
     assert run(capsys, "inspect", V21, "--strict")[0] == 1
 
 
+@needs_data
 def test_inspect_reports_gaps_and_jitter(tmp_path, capsys):
     ts = np.concatenate([np.arange(50) / 100.0, 0.49 + 0.35 + np.arange(30) / 100.0])
     ts[10] += 0.002  # jitter
@@ -130,6 +130,7 @@ def test_inspect_reports_gaps_and_jitter(tmp_path, capsys):
     )
 
 
+@needs_data
 def test_inspect_other_formats(capsys):
     code, out, _ = run(capsys, "inspect", RLDS)
     assert code == 0 and "format: rlds" in out and "episodes: 25" in out
@@ -143,6 +144,7 @@ def test_inspect_other_formats(capsys):
     assert code == 0 and "format: calvin" in out and "rgb_static" in out
 
 
+@needs_data
 def test_inspect_errors(tmp_path, capsys):
     code, _, err = run(capsys, "inspect", tmp_path / "missing")
     assert (
@@ -171,6 +173,7 @@ def test_resample_matches_numpy_interp():
         resample([(data[:3], ts[[0, 2, 1]])], 25.0)
 
 
+@needs_data
 def test_convert_lerobot_round_trip(tmp_path, capsys):
     dst = tmp_path / "g1_50hz"
     code, out, err = run(
@@ -212,6 +215,7 @@ def test_convert_lerobot_round_trip(tmp_path, capsys):
     assert code == 2 and "exists and is not empty; pass --overwrite" in err
 
 
+@needs_data
 def test_convert_hdf5_and_rlds(tmp_path, capsys):
     import h5py
 
@@ -262,6 +266,7 @@ def test_convert_hdf5_and_rlds(tmp_path, capsys):
         assert b["reward"].shape == (1,)
 
 
+@needs_data
 def test_convert_groot_keeps_modality(tmp_path, capsys):
     root = tmp_path / "g1"
     (root / "meta").mkdir(parents=True)
@@ -291,6 +296,7 @@ def test_convert_groot_keeps_modality(tmp_path, capsys):
     )
 
 
+@needs_data
 def test_convert_errors(tmp_path, capsys):
     code, _, err = run(capsys, "convert", CALVIN, tmp_path / "c", "--rate", 50, "--no-progress")
     assert code == 2 and "nothing to convert; every episode was skipped" in err
@@ -306,6 +312,7 @@ def test_convert_errors(tmp_path, capsys):
     assert (tmp_path / "keep" / "precious.txt").exists()
 
 
+@needs_data
 def test_module_entry_point_runs():
     env = dict(
         os.environ, PYTHONPATH=str(REPO / "python") + os.pathsep + os.environ.get("PYTHONPATH", "")

@@ -13,37 +13,35 @@ import shutil
 import struct
 from pathlib import Path
 
+import av
 import h5py
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from robocache.datasets import (
+    CorruptDatasetError,
+    DatasetNotFoundError,
+    EpisodeIndexError,
+    MissingKeyError,
+    Stream,
+    UnknownFormatError,
+    detect_format,
+    find_gaps,
+    measure_rate,
+    open_dataset,
+)
+from robocache.datasets.lerobot import LeRobotDataset
+from robocache.datasets.rlds import RLDSDataset, parse_example
+from robocache.datasets.video import VideoSource, VideoWriter, choose_backend, gpu_count
 
 SHARED = Path(
     os.environ.get("ROBOCACHE_SHARED_DATA")
     or Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 )
 DATA = SHARED / "datasets"
-pytestmark = pytest.mark.skipif(
+needs_data = pytest.mark.skipif(
     not DATA.is_dir(), reason=f"shared test data folder {DATA} is absent"
 )
-
-if DATA.is_dir():
-    import av
-    from robocache.datasets import (
-        CorruptDatasetError,
-        DatasetNotFoundError,
-        EpisodeIndexError,
-        MissingKeyError,
-        Stream,
-        UnknownFormatError,
-        detect_format,
-        find_gaps,
-        measure_rate,
-        open_dataset,
-    )
-    from robocache.datasets.lerobot import LeRobotDataset
-    from robocache.datasets.rlds import RLDSDataset, parse_example
-    from robocache.datasets.video import VideoSource, VideoWriter, choose_backend, gpu_count
 
 V21 = DATA / "lerobot_v21_unitree_g1"
 V30 = DATA / "lerobot_v30_so101"
@@ -87,6 +85,7 @@ def lerobot_copy(tmp_path: Path, src: Path, link=("data", "videos")) -> Path:
 
 
 # --------------------------------------------------------------------------------------- LeRobot
+@needs_data
 def test_lerobot_v21_values_timestamps_and_metadata():
     ds = open_dataset(V21)
     info = json.loads((V21 / "meta" / "info.json").read_text())
@@ -128,6 +127,7 @@ def test_lerobot_v21_values_timestamps_and_metadata():
     np.testing.assert_array_equal(ds.stats["action"]["min"], mins.min(0))
 
 
+@needs_data
 def test_lerobot_v21_video_window_equals_pyav():
     ep = open_dataset(V21).episode(1)
     cam = ep[CAM]
@@ -146,6 +146,7 @@ def test_lerobot_v21_video_window_equals_pyav():
     np.testing.assert_array_equal(cam.loader(np.array(scattered)), ref[len(idx) :])
 
 
+@needs_data
 def test_lerobot_v21_bad_inputs():
     ds = open_dataset(V21)
     with pytest.raises(
@@ -183,6 +184,7 @@ def test_lerobot_v21_bad_inputs():
         ep["action"].read(390, 400)
 
 
+@needs_data
 def test_lerobot_video_frame_count_disagrees_with_table(tmp_path):
     root = lerobot_copy(tmp_path, V21, link=("data",))
     vid = root / "videos" / "chunk-000" / CAM / "episode_000001.mp4"
@@ -202,6 +204,7 @@ def test_lerobot_video_frame_count_disagrees_with_table(tmp_path):
         open_dataset(root).episode(1)[CAM].read(0, 1)
 
 
+@needs_data
 def test_lerobot_corrupt_and_unsupported(tmp_path):
     root = lerobot_copy(tmp_path, V21, link=("videos",))
     shutil.copytree(V21 / "data", root / "data")
@@ -227,6 +230,50 @@ def test_lerobot_corrupt_and_unsupported(tmp_path):
         LeRobotDataset(root)
 
 
+@needs_data
+def test_lerobot_image_features_decoded_by_dali(tmp_path):
+    """LeRobot ``image`` features: encoded stills in the parquet, here Bridge's real JPEGs."""
+    import pyarrow as pa
+
+    rlds = open_dataset(RLDS)
+    _, _, payload = rlds._record(0)
+    jpegs = parse_example(payload)["steps/observation/image_0"]
+    n = len(jpegs)
+    root = tmp_path / "stills"
+    (root / "meta").mkdir(parents=True)
+    (root / "data" / "chunk-000").mkdir(parents=True)
+    feats = {
+        "observation.image": {
+            "dtype": "image",
+            "shape": [64, 64, 3],
+            "names": ["height", "width", "channel"],
+        },
+        "timestamp": {"dtype": "float32", "shape": [1], "names": None},
+        "episode_index": {"dtype": "int64", "shape": [1], "names": None},
+    }
+    info = {"codebase_version": "v2.1", "fps": 5, "features": feats, "total_episodes": 1}
+    (root / "meta" / "info.json").write_text(json.dumps(info))
+    (root / "meta" / "episodes.jsonl").write_text(
+        json.dumps({"episode_index": 0, "tasks": ["stills"], "length": n}) + "\n"
+    )
+    table = pa.table(
+        {
+            "observation.image": pa.array(
+                [{"bytes": b, "path": f"{k}.jpg"} for k, b in enumerate(jpegs)]
+            ),
+            "timestamp": pa.array(np.arange(n, dtype=np.float32) / 5),
+            "episode_index": pa.array(np.zeros(n, np.int64)),
+        }
+    )
+    pq.write_table(table, root / "data" / "chunk-000" / "episode_000000.parquet")
+    ep = open_dataset(root).episode(0)
+    cam = ep.camera("observation.image")
+    assert cam.kind == "image" and not cam.is_loaded
+    np.testing.assert_array_equal(cam.values, rlds.episode(0)["observation.image_0"].values)
+    np.testing.assert_array_equal(cam.read(3, 5), cam.values[3:5])
+
+
+@needs_data
 def test_lerobot_v30_values_boundaries_and_stats():
     ds = open_dataset(V30)
     table = pq.read_table(V30 / "data" / "chunk-000" / "file-000.parquet")
@@ -271,6 +318,7 @@ def test_lerobot_v30_values_boundaries_and_stats():
         ds.episode(4)
 
 
+@needs_data
 def test_lerobot_v30_concatenated_video_offsets(tmp_path):
     """v3.0 videos hold all episodes back to back; each episode starts at its from_timestamp."""
     root = lerobot_copy(tmp_path, V30)
@@ -298,6 +346,7 @@ def test_lerobot_v30_concatenated_video_offsets(tmp_path):
     np.testing.assert_array_equal(cam.loader(np.array(picks)), ref)
 
 
+@needs_data
 def test_groot_modality_view(tmp_path):
     root = lerobot_copy(tmp_path, V21)
     mod = {
@@ -361,6 +410,7 @@ def _scan(path: Path) -> list:
     return out
 
 
+@needs_data
 def test_rlds_values_match_dali_tfrecord_reader(tmp_path):
     from nvidia.dali import fn, pipeline_def
 
@@ -397,6 +447,7 @@ def test_rlds_values_match_dali_tfrecord_reader(tmp_path):
     assert ep.metadata.declared_rate == 5.0
 
 
+@needs_data
 def test_rlds_images_decoded_by_dali_match_pyav():
     ds = open_dataset(RLDS)
     ep = ds.episode(3)
@@ -429,6 +480,7 @@ def _rlds_copy(tmp_path: Path) -> Path:
     return dst
 
 
+@needs_data
 def test_rlds_bad_inputs(tmp_path):
     root = _rlds_copy(tmp_path)
     shard = next(root.glob("*.tfrecord*"))
@@ -487,6 +539,7 @@ def test_rlds_bad_inputs(tmp_path):
 @pytest.mark.parametrize(
     "rel", ["lift/panda/demo.hdf5", "door/panda/demo.hdf5", "SawyerLift/demo.hdf5"]
 )
+@needs_data
 def test_robomimic_values_equal_h5py(rel):
     path = ROBOSUITE / rel
     ds = open_dataset(path)
@@ -507,11 +560,55 @@ def test_robomimic_values_equal_h5py(rel):
             np.testing.assert_allclose(ep["states"].timestamps, np.arange(n) / ds.declared_rate)
             assert ep.metadata.timestamps_derived and ep.metadata.attrs["demo"] == name
             assert ep.metadata.attrs["skipped"] == sorted(set(g.keys()) - expect)
+        states = np.concatenate([f["data"][d]["states"][()] for d in demos])
+    stats = ds.compute_stats()
+    np.testing.assert_allclose(stats["states"]["mean"], states.mean(0))
+    np.testing.assert_allclose(stats["states"]["std"], states.std(0))
     assert ds.robot == (env_info.get("robots") or "Sawyer")
     assert ds.rate_source == f"robosuite {version} default"
     assert ds.declared_rate == (100.0 if version.startswith("0.") else 20.0)
 
 
+@needs_data
+def test_robomimic_layout_obs_groups_rate_and_masks(tmp_path):
+    """robomimic's own layout (obs/ groups, env_args, masks) on a file built here."""
+    rng = np.random.default_rng(0)
+    path = tmp_path / "image.hdf5"
+    lengths = {"demo_2": 6, "demo_10": 4}
+    with h5py.File(path, "w") as f:
+        data = f.create_group("data")
+        env = {"env_name": "Lift", "env_kwargs": {"control_freq": 15, "robots": ["Panda"]}}
+        data.attrs["env_args"] = json.dumps(env)
+        for name, n in lengths.items():
+            g = data.create_group(name)
+            g.attrs["num_samples"] = n
+            g["actions"] = rng.standard_normal((n, 7))
+            g["rewards"] = rng.random(n)
+            g["obs/agentview_image"] = rng.integers(0, 255, (n, 8, 8, 3), dtype=np.uint8)
+            g["obs/eef_pos"] = rng.standard_normal((n, 3))
+            g["next_obs/eef_pos"] = rng.standard_normal((n, 3))
+        f["mask/train"] = np.array([b"demo_2"])
+    ds = open_dataset(path)
+    assert ds.demos == ["demo_2", "demo_10"] and ds.masks == {"train": ["demo_2"]}
+    assert ds.declared_rate == 15.0 and ds.rate_source == "control_freq in the file"
+    assert ds.robot == "Panda" and ds.env == "Lift"
+    with h5py.File(path, "r") as f:
+        for i, name in enumerate(ds.demos):
+            ep = ds.episode(i)
+            g = f["data"][name]
+            assert ep.camera("obs.agentview_image").kind == "image"
+            for key in (
+                "actions",
+                "rewards",
+                "obs/agentview_image",
+                "obs/eef_pos",
+                "next_obs/eef_pos",
+            ):
+                np.testing.assert_array_equal(ep[key.replace("/", ".")].values, g[key][()])
+            np.testing.assert_allclose(ep["actions"].timestamps, np.arange(lengths[name]) / 15)
+
+
+@needs_data
 def test_robomimic_bad_inputs(tmp_path):
     fake = tmp_path / "demo.hdf5"
     fake.write_text("not hdf5")
@@ -549,6 +646,7 @@ def _calvin_episode(tmp_path: Path, ranges=((100, 103),), ids=(100, 101, 102, 10
     return sources
 
 
+@needs_data
 def test_calvin_episode_values_equal_numpy(tmp_path):
     sources = _calvin_episode(tmp_path, ranges=((100, 101), (102, 103)))
     (tmp_path / "lang_annotations").mkdir()
@@ -569,6 +667,7 @@ def test_calvin_episode_values_equal_numpy(tmp_path):
         assert ep.camera("rgb_static").shape == (200, 200, 3)
 
 
+@needs_data
 def test_calvin_without_ids_file_and_bad_inputs(tmp_path):
     ds = open_dataset(CALVIN)
     assert len(ds) == len(list(CALVIN.glob("episode_*.npz")))
@@ -599,6 +698,7 @@ def test_calvin_without_ids_file_and_bad_inputs(tmp_path):
 
 
 # --------------------------------------------------------------------------------------- factory
+@needs_data
 def test_factory_detects_every_sample_and_rejects_bad_paths(tmp_path):
     assert (
         detect_format(V21) == "lerobot" and detect_format(V30 / "meta" / "info.json") == "lerobot"
@@ -625,6 +725,7 @@ def test_factory_detects_every_sample_and_rejects_bad_paths(tmp_path):
 
 
 # --------------------------------------------------------------------------------------- video
+@needs_data
 def test_dali_cpu_video_decoder_matches_pyav(tmp_path):
     src = V21 / "videos" / "chunk-000" / CAM / "episode_000001.mp4"
     frames = pyav_frames(src, range(24))[:, ::2, ::2]
