@@ -89,3 +89,44 @@ struct RcResampleParams {
   int ts_int;         // 1: int64 nanoseconds, 0: float64 seconds
   int pad;
 };  // 48 bytes
+
+// ---- align ----
+#define RC_ALIGN_MAX_STREAMS 8
+// One descriptor per sample (mirrors AlignSampleDesc in src/ops/align_gpu.rs).
+struct RcAlignSample {
+  rc_u64 out;         // element*  [num_out, total_channels]
+  rc_u64 valid;       // unsigned char*  [num_out, num_streams]
+  rc_u64 out_ts;      // double* or long long*  [num_out]
+  rc_u64 targets;     // explicit reference timestamps [num_out], or 0
+  rc_i64 num_out;     // T
+  rc_i64 tile_begin;  // first block of this sample in the launch
+  double a_f, b_f;    // grid ends, float64 seconds
+  rc_i64 a_i, b_i;    // grid ends, int64 nanoseconds
+  rc_u64 data[RC_ALIGN_MAX_STREAMS];  // const element*  [len, C_s] per stream
+  rc_u64 ts[RC_ALIGN_MAX_STREAMS];    // const double* or const long long*  [len] per stream
+  rc_i64 len[RC_ALIGN_MAX_STREAMS];   // rows per stream
+};  // 272 bytes
+
+// Batch-wide facts of one stream (mirrors AlignStreamDesc).
+struct RcAlignStream {
+  rc_i64 channels;  // C_s
+  rc_i64 offset;    // first fused channel
+  double max_gap;   // in the timestamps' unit (s or ns); +inf: no limit
+  int method;       // 0 linear, 1 nearest, 2 previous
+  int pad;
+};  // 32 bytes
+
+struct RcAlignParams {
+  double rate;          // target_rate (grid == 0)
+  rc_i64 count;         // num_samples (grid == 1)
+  rc_u64 chan_map;      // const int2* [total_channels]: (stream, first fused channel of its quaternion group or -1)
+  int num_streams;
+  int total_channels;
+  int tile;             // targets per block
+  int grid;             // 0 rate, 1 count, 2 explicit
+  int ts_int;           // 1: int64 nanoseconds, 0: float64 seconds
+  int fill;             // 0 hold, 1 nan, 2 zero
+  int wxyz;             // quaternion order: 1 wxyz, 0 xyzw
+  int pad;
+  RcAlignStream streams[RC_ALIGN_MAX_STREAMS];
+};  // 312 bytes

@@ -7,7 +7,9 @@
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 
+mod align;
 mod resample;
+use align::*;
 use resample::*;
 
 #[cxx::bridge(namespace = "robocache::ffi")]
@@ -105,6 +107,90 @@ mod bridge {
             phase: u8,
         ) -> Result<()>;
         fn robocache_version() -> String;
+    }
+
+    /// `robocache__Align`'s constant arguments.
+    struct AlignConfig {
+        /// Regular inputs: 2 N, or 2 N + 1 with the reference timestamps last.
+        num_inputs: i32,
+        methods: Vec<String>,
+        max_gap: Vec<f64>,
+        quaternions: Vec<i64>,
+        quaternion_order: String,
+        fill: String,
+        span: String,
+        dtype: String,
+        target_rate: f64,
+        has_target_rate: bool,
+        num_samples: i64,
+        has_num_samples: bool,
+    }
+
+    /// One (sample, stream) input, sample-major (`index = sample * N + stream`): shapes, types and
+    /// pointers (host for timestamps; host or device for data).
+    struct AlignStreamIn {
+        data: usize,
+        data_ndim: i32,
+        rows: i64,
+        channels: i64,
+        data_type: ElemType,
+        ts: usize,
+        ts_ndim: i32,
+        ts_len: i64,
+        ts_type: ElemType,
+    }
+
+    /// One sample's reference timestamps (host), or `ts == 0` without a reference input.
+    struct AlignRefIn {
+        ts: usize,
+        ndim: i32,
+        len: i64,
+        ts_type: ElemType,
+    }
+
+    /// One sample's output pointers.
+    struct AlignOut {
+        out: usize,
+        valid: usize,
+        out_ts: usize,
+    }
+
+    extern "Rust" {
+        type AlignOp;
+        fn align_new(cfg: &AlignConfig) -> Result<Box<AlignOp>>;
+        fn align_num_streams(op: &AlignOp) -> usize;
+        fn align_setup(
+            op: &AlignOp,
+            streams: &[AlignStreamIn],
+            refs: &[AlignRefIn],
+            out_lens: &mut [i64],
+        ) -> Result<i64>;
+        unsafe fn align_run_cpu(
+            op: &AlignOp,
+            index: usize,
+            streams: &[AlignStreamIn],
+            reference: &AlignRefIn,
+            out: &AlignOut,
+        ) -> Result<()>;
+        fn align_gpu_scratch_bytes(
+            op: &AlignOp,
+            streams: &[AlignStreamIn],
+            refs: &[AlignRefIn],
+            out_lens: &[i64],
+        ) -> Result<usize>;
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn align_run_gpu(
+            op: &AlignOp,
+            streams: &[AlignStreamIn],
+            refs: &[AlignRefIn],
+            out_lens: &[i64],
+            outs: &[AlignOut],
+            host_scratch: usize,
+            scratch_bytes: usize,
+            dev_scratch: usize,
+            stream: usize,
+            phase: u8,
+        ) -> Result<()>;
     }
 }
 

@@ -43,5 +43,12 @@ pub static RESAMPLE: KernelSource = KernelSource {
     ],
 };
 
+/// `kernels/align.cu`.
+pub static ALIGN: KernelSource = KernelSource {
+    file: "align.cu",
+    source: include_str!("../../kernels/align.cu"),
+    kernels: &["align_f32", "align_f64", "align_f16", "align_bf16"],
+};
+
 /// All sources, for the compile-everything test.
-pub static ALL: &[&KernelSource] = &[&RESAMPLE];
+pub static ALL: &[&KernelSource] = &[&RESAMPLE, &ALIGN];

@@ -1,0 +1,291 @@
+// align.cu: multi-rate streams fused onto one reference clock, one launch per ragged batch.
+// common.cuh is prepended by the Rust kernel registry (src/gpu/kernels.rs).
+//
+// Each block takes one tile of `tile` consecutive reference steps of one sample, all streams
+// (`tile_sample[blockIdx.x]` names the sample; RcAlignSample::tile_begin its first block).
+// Phase 1: one thread per (step, stream) computes the step time (the same float64/int64 arithmetic
+// as the Rust CPU backend, compiled with --fmad=false), searches the stream's timestamps, walks over
+// missing (NaN) rows to the nearest valid rows on each side, applies max_gap and the fill policy,
+// writes the valid flag and leaves (i0, i1, w) in shared memory (mirror of `locate` in
+// src/ops/align.rs). Phase 2: the block writes the fused rows of the tile, one thread per output
+// element, so stores are contiguous; quaternion channels are SLERPed in float64.
+
+#define RC_ALIGN_MAX_TILE 128
+#define RC_ALIGN_MAX_ITEMS (RC_ALIGN_MAX_TILE * RC_ALIGN_MAX_STREAMS)
+
+__device__ __forceinline__ double rc_al_rate_f(double a, double b, double rate, rc_i64 k) {
+  double t = a + (double)k / rate;
+  return t > b ? b : t;
+}
+__device__ __forceinline__ rc_i64 rc_al_rate_i(rc_i64 a, rc_i64 b, double rate, rc_i64 k) {
+  rc_i64 t = a + __double2ll_rn((double)k / rate * 1e9);
+  return t < b ? t : b;
+}
+__device__ __forceinline__ double rc_al_count_f(double a, double b, rc_i64 n, rc_i64 k) {
+  if (k == n - 1) return b;
+  if (k == 0) return a;
+  return a + (b - a) * ((double)k / (double)(n - 1));
+}
+__device__ __forceinline__ rc_i64 rc_al_count_i(rc_i64 a, rc_i64 b, rc_i64 n, rc_i64 k) {
+  if (k == n - 1) return b;
+  if (k == 0) return a;
+  return a + __double2ll_rn((double)(b - a) * ((double)k / (double)(n - 1)));
+}
+
+__device__ __forceinline__ double rc_al_diff(double a, double b) { return a - b; }
+__device__ __forceinline__ double rc_al_diff(rc_i64 a, rc_i64 b) { return (double)(a - b); }
+
+template <typename TS>
+__device__ __forceinline__ TS rc_al_target(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k);
+template <>
+__device__ __forceinline__ double rc_al_target<double>(const RcAlignSample *s, const RcAlignParams &p,
+                                                       rc_i64 k) {
+  if (p.grid == 0) return rc_al_rate_f(s->a_f, s->b_f, p.rate, k);
+  if (p.grid == 1) return rc_al_count_f(s->a_f, s->b_f, p.count, k);
+  return __ldg((const double *)s->targets + k);
+}
+template <>
+__device__ __forceinline__ rc_i64 rc_al_target<rc_i64>(const RcAlignSample *s, const RcAlignParams &p,
+                                                       rc_i64 k) {
+  if (p.grid == 0) return rc_al_rate_i(s->a_i, s->b_i, p.rate, k);
+  if (p.grid == 1) return rc_al_count_i(s->a_i, s->b_i, p.count, k);
+  return __ldg((const rc_i64 *)s->targets + k);
+}
+
+// A row is missing when any channel is NaN.
+template <typename E>
+__device__ __forceinline__ bool rc_al_row_ok(const typename E::bits *__restrict__ d, int j, int c) {
+  const typename E::bits *r = d + (rc_i64)j * c;
+  for (int i = 0; i < c; i++) {
+    typename E::acc x = E::load(__ldg(r + i));
+    if (x != x) return false;
+  }
+  return true;
+}
+
+// Invalid step: i0 = i1 = row to hold, -1 for NaN, -2 for zero.
+__device__ __forceinline__ void rc_al_invalid(int fill, int h, int &i0, int &i1) {
+  i0 = i1 = fill == 0 ? (h >= 0 ? h : -1) : (fill == 1 ? -1 : -2);
+}
+
+// Mirror of `locate` in src/ops/align.rs. Outputs: (i0, i1, w) with i0 == i1 for a copy, i0 < 0
+// for a fill (-1 NaN, -2 zero); ok = valid flag.
+template <typename TS, typename E>
+__device__ __forceinline__ void rc_al_locate(const TS *__restrict__ ts, const typename E::bits *__restrict__ d,
+                                             int n, int c, TS t, int method, double gap, int fill, int &i0,
+                                             int &i1, double &w, int &ok) {
+  w = 0.0;
+  ok = 0;
+  const bool hold = fill == 0;
+  TS first = __ldg(ts), last = __ldg(ts + n - 1);
+  if (t < first || t > last) {
+    int h = -1;
+    if (hold) {
+      if (t < first) {
+        for (int j = 0; j < n; j++)
+          if (rc_al_row_ok<E>(d, j, c)) { h = j; break; }
+      } else {
+        for (int j = n - 1; j >= 0; j--)
+          if (rc_al_row_ok<E>(d, j, c)) { h = j; break; }
+      }
+    }
+    rc_al_invalid(fill, h, i0, i1);
+    return;
+  }
+  // Last index with ts <= t: interpolation guess, exponential search, binary search (as resample).
+  double span = rc_al_diff(last, first);
+  int g = span > 0.0 ? (int)(rc_al_diff(t, first) / span * (double)(n - 1)) : 0;
+  g = g < 0 ? 0 : (g > n - 1 ? n - 1 : g);
+  int lo, hi;
+  if (__ldg(ts + g) <= t) {
+    lo = g;
+    int step = 1;
+    while (lo + step <= n - 1 && __ldg(ts + lo + step) <= t) { lo += step; step <<= 1; }
+    hi = lo + step - 1 < n - 1 ? lo + step - 1 : n - 1;
+  } else {
+    hi = g - 1;
+    int step = 1;
+    while (hi - step >= 0 && __ldg(ts + hi - step + 1) > t) { hi -= step; step <<= 1; }
+    lo = hi - step + 1 > 0 ? hi - step + 1 : 0;
+  }
+  while (lo < hi) {
+    int mid = (lo + hi + 1) >> 1;
+    if (__ldg(ts + mid) <= t) lo = mid; else hi = mid - 1;
+  }
+  if (__ldg(ts + lo) == t && rc_al_row_ok<E>(d, lo, c)) {
+    i0 = i1 = lo;
+    ok = 1;
+    return;
+  }
+  int l = -1;
+  for (int j = lo; j >= 0; j--) {
+    if (rc_al_row_ok<E>(d, j, c)) { l = j; break; }
+    if (!hold && rc_al_diff(t, __ldg(ts + j)) > gap) break;
+  }
+  int r = -1;
+  for (int j = lo + 1; j < n; j++) {
+    if (rc_al_row_ok<E>(d, j, c)) { r = j; break; }
+    if ((!hold || l >= 0) && rc_al_diff(__ldg(ts + j), t) > gap) break;
+  }
+  if (l < 0 || r < 0) {
+    rc_al_invalid(fill, l >= 0 ? l : r, i0, i1);
+    return;
+  }
+  TS tl = __ldg(ts + l), tr = __ldg(ts + r);
+  if (rc_al_diff(tr, tl) > gap) {
+    rc_al_invalid(fill, l, i0, i1);
+    return;
+  }
+  ok = 1;
+  if (method == 2) { i0 = i1 = l; return; }
+  if (method == 1) { i0 = i1 = (rc_al_diff(t, tl) <= rc_al_diff(tr, t)) ? l : r; return; }
+  i0 = l;
+  i1 = r;
+  w = rc_al_diff(t, tl) / rc_al_diff(tr, tl);
+}
+
+__device__ __forceinline__ void rc_al_normalise(double q[4]) {
+  double n = sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]);
+  if (n > 0.0) {
+#pragma unroll
+    for (int i = 0; i < 4; i++) q[i] = q[i] / n;
+  }
+}
+
+// Mirror of `slerp` in src/ops/align.rs: float64, normalised inputs, shortest arc, unit output.
+__device__ __forceinline__ void rc_al_slerp(double a[4], double b[4], double w, double r[4]) {
+  rc_al_normalise(a);
+  rc_al_normalise(b);
+  double dot = a[0] * b[0] + a[1] * b[1] + a[2] * b[2] + a[3] * b[3];
+  if (dot < 0.0) {
+#pragma unroll
+    for (int i = 0; i < 4; i++) b[i] = -b[i];
+    dot = -dot;
+  }
+  if (dot > 0.9995) {
+#pragma unroll
+    for (int i = 0; i < 4; i++) r[i] = a[i] + w * (b[i] - a[i]);
+  } else {
+    double th = acos(dot);
+    double s = sin(th);
+    double ca = sin((1.0 - w) * th) / s, cb = sin(w * th) / s;
+#pragma unroll
+    for (int i = 0; i < 4; i++) r[i] = ca * a[i] + cb * b[i];
+  }
+  rc_al_normalise(r);
+}
+
+template <typename E>
+__device__ __forceinline__ typename E::bits rc_al_from_f64(double x) {
+  return E::store((typename E::acc)x);
+}
+
+template <typename TS, typename E>
+__device__ __forceinline__ void rc_al_phase1(const RcAlignSample *s, const RcAlignParams &p,
+                                             const RcAlignStream *st, rc_i64 k0, int kcount, int *si0,
+                                             int *si1, double *sw) {
+  const int ns = p.num_streams;
+  const int items = kcount * ns;
+  TS *out_ts = (TS *)s->out_ts;
+  unsigned char *valid = (unsigned char *)s->valid;
+  for (int it = threadIdx.x; it < items; it += blockDim.x) {
+    int k = it / ns, q = it - k * ns;
+    TS t = rc_al_target<TS>(s, p, k0 + k);
+    if (q == 0) out_ts[k0 + k] = t;
+    int i0, i1, ok;
+    double w;
+    rc_al_locate<TS, E>((const TS *)s->ts[q], (const typename E::bits *)s->data[q], (int)s->len[q],
+                        (int)st[q].channels, t, st[q].method, st[q].max_gap, p.fill, i0, i1, w, ok);
+    valid[(k0 + k) * ns + q] = (unsigned char)ok;
+    si0[it] = i0;
+    si1[it] = i1;
+    sw[it] = w;
+  }
+}
+
+template <typename E>
+__device__ __forceinline__ void rc_align(const RcAlignSample *__restrict__ samples,
+                                         const int *__restrict__ tile_sample, const RcAlignParams &p) {
+  typedef typename E::bits B;
+  typedef typename E::acc A;
+  __shared__ int si0[RC_ALIGN_MAX_ITEMS];
+  __shared__ int si1[RC_ALIGN_MAX_ITEMS];
+  __shared__ double sw[RC_ALIGN_MAX_ITEMS];
+  __shared__ RcAlignStream st[RC_ALIGN_MAX_STREAMS];
+  if (threadIdx.x == 0) {
+#pragma unroll
+    for (int q = 0; q < RC_ALIGN_MAX_STREAMS; q++) st[q] = p.streams[q];
+  }
+  const RcAlignSample *s = samples + __ldg(tile_sample + blockIdx.x);
+  const rc_i64 k0 = ((rc_i64)blockIdx.x - s->tile_begin) * p.tile;
+  const rc_i64 left = s->num_out - k0;
+  const int kcount = left < p.tile ? (int)left : p.tile;
+  __syncthreads();
+  if (kcount <= 0) return;  // uniform across the block
+
+  if (p.ts_int) rc_al_phase1<rc_i64, E>(s, p, st, k0, kcount, si0, si1, sw);
+  else rc_al_phase1<double, E>(s, p, st, k0, kcount, si0, si1, sw);
+  __syncthreads();
+
+  const int C = p.total_channels;
+  const int ns = p.num_streams;
+  const int2 *__restrict__ cmap = (const int2 *)p.chan_map;
+  B *__restrict__ out = (B *)s->out + k0 * C;
+  const int total = kcount * C;
+  const int ident = p.wxyz ? 0 : 3;
+  for (int e = threadIdx.x; e < total; e += blockDim.x) {
+    int k = e / C, c = e - k * C;
+    int2 m = __ldg(cmap + c);
+    int q = m.x;
+    int it = k * ns + q;
+    int i0 = si0[it], i1 = si1[it];
+    int cs = (int)st[q].channels;
+    int lc = c - (int)st[q].offset;
+    const B *__restrict__ d = (const B *)s->data[q];
+    B v;
+    if (i0 == -1) {
+      v = E::nan();
+    } else if (i0 == -2) {
+      v = E::store((A)((m.y >= 0 && c - m.y == ident) ? 1.0f : 0.0f));
+    } else if (m.y < 0) {
+      if (i1 == i0) {
+        v = __ldg(d + (rc_i64)i0 * cs + lc);
+      } else {
+        A x0 = E::load(__ldg(d + (rc_i64)i0 * cs + lc)), x1 = E::load(__ldg(d + (rc_i64)i1 * cs + lc));
+        A w = (A)sw[it];
+        v = E::store(x0 + w * (x1 - x0));
+      }
+    } else {
+      int qf = m.y - (int)st[q].offset;  // stream-local first channel of the group
+      int j = c - m.y;
+      double a[4], r[4];
+#pragma unroll
+      for (int i = 0; i < 4; i++) a[i] = (double)E::load(__ldg(d + (rc_i64)i0 * cs + qf + i));
+      if (i1 == i0) {
+        rc_al_normalise(a);
+#pragma unroll
+        for (int i = 0; i < 4; i++) r[i] = a[i];
+      } else {
+        double b[4];
+#pragma unroll
+        for (int i = 0; i < 4; i++) b[i] = (double)E::load(__ldg(d + (rc_i64)i1 * cs + qf + i));
+        rc_al_slerp(a, b, sw[it], r);
+      }
+      double x = j == 0 ? r[0] : (j == 1 ? r[1] : (j == 2 ? r[2] : r[3]));
+      v = rc_al_from_f64<E>(x);
+    }
+    out[e] = v;
+  }
+}
+
+#define RC_ALIGN(E, SUFFIX)                                                                  \
+  extern "C" __global__ void __launch_bounds__(256)                                          \
+      align_##SUFFIX(const RcAlignSample *__restrict__ samples,                              \
+                     const int *__restrict__ tile_sample, RcAlignParams p) {                 \
+    rc_align<E>(samples, tile_sample, p);                                                    \
+  }
+
+RC_ALIGN(RcF32, f32)
+RC_ALIGN(RcF64, f64)
+RC_ALIGN(RcF16, f16)
+RC_ALIGN(RcBF16, bf16)

@@ -1,0 +1,350 @@
+//! GPU backend of `robocache.align`: one launch of `kernels/align.cu` per ragged batch, for all
+//! streams and samples. The host builds one descriptor per sample (its streams' device data
+//! pointers, its clock's ends) and packs descriptors, a tile-to-sample map, a channel map and every
+//! timestamp array (streams and reference) into one pinned buffer, which goes to the device in a
+//! single asynchronous copy on the caller's stream, followed by the launch. No host synchronisation:
+//! missing (NaN) rows are found by the kernel, which reads the data on the device.
+
+use std::ffi::c_void;
+
+use crate::dtype::{DType, Times};
+use crate::error::{Error, Result};
+use crate::gpu::{self, kernels, Stream};
+use crate::ops::align::{nanos_of, plan_sample, seconds_of, AlignArgs, AlignTime, Clock, Layout, MAX_STREAMS, OP};
+use crate::ops::resample::{Grid, Plan};
+
+/// Threads per block.
+const BLOCK_THREADS: u32 = 256;
+/// Most reference steps per block (`RC_ALIGN_MAX_TILE` in the kernel).
+const MAX_TILE: usize = 128;
+/// Fewest reference steps per block.
+const MIN_TILE: usize = 8;
+
+/// Mirror of `RcAlignSample` in `kernels/common.cuh`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AlignSampleDesc {
+    out: u64,
+    valid: u64,
+    out_ts: u64,
+    targets: u64,
+    num_out: i64,
+    tile_begin: i64,
+    a_f: f64,
+    b_f: f64,
+    a_i: i64,
+    b_i: i64,
+    data: [u64; MAX_STREAMS],
+    ts: [u64; MAX_STREAMS],
+    len: [i64; MAX_STREAMS],
+}
+const _: () = assert!(std::mem::size_of::<AlignSampleDesc>() == 272);
+
+/// Mirror of `RcAlignStream`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AlignStreamDesc {
+    channels: i64,
+    offset: i64,
+    max_gap: f64,
+    method: i32,
+    pad: i32,
+}
+const _: () = assert!(std::mem::size_of::<AlignStreamDesc>() == 32);
+
+/// Mirror of `RcAlignParams`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AlignParams {
+    rate: f64,
+    count: i64,
+    chan_map: u64,
+    num_streams: i32,
+    total_channels: i32,
+    tile: i32,
+    grid: i32,
+    ts_int: i32,
+    fill: i32,
+    wxyz: i32,
+    pad: i32,
+    streams: [AlignStreamDesc; MAX_STREAMS],
+}
+const _: () = assert!(std::mem::size_of::<AlignParams>() == 312);
+
+/// One sample of a GPU batch: device pointers for data and outputs, host slices for timestamps.
+#[derive(Clone, Debug)]
+pub struct GpuSample<'a> {
+    /// Device pointers to each stream's `[rows, C_s]` data.
+    pub data: Vec<u64>,
+    /// Rows per stream.
+    pub rows: Vec<usize>,
+    /// Host timestamps per stream.
+    pub times: Vec<Times<'a>>,
+    /// Host reference timestamps (the explicit clock form).
+    pub reference: Option<Times<'a>>,
+    /// Device pointer to the `[n, sum C]` output.
+    pub out: u64,
+    /// Device pointer to the `[n, N]` uint8 valid flags.
+    pub valid: u64,
+    /// Device pointer to the `[n]` output timestamps.
+    pub out_ts: u64,
+    /// The planned number of steps (from the setup step).
+    pub num_out: usize,
+}
+
+/// Reference steps per block: about one (step, stream) item per thread in phase 1, within the
+/// kernel's limits; `ROBOCACHE_ALIGN_TILE` overrides it (for tuning).
+fn tile_for(streams: usize) -> usize {
+    let default = (BLOCK_THREADS as usize / streams.max(1)).clamp(MIN_TILE, MAX_TILE);
+    std::env::var("ROBOCACHE_ALIGN_TILE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or(default, |t| t.clamp(1, MAX_TILE))
+}
+
+const fn align16(x: usize) -> usize {
+    (x + 15) & !15
+}
+
+/// An upper bound of the blocks a batch launches (the smallest tile is one step).
+fn max_tiles(samples: &[GpuSample<'_>]) -> usize {
+    samples.iter().map(|s| s.num_out).sum()
+}
+
+/// Bytes of pinned host and device scratch [`run_gpu`] needs for this batch.
+pub fn scratch_bytes(samples: &[GpuSample<'_>], total_channels: usize) -> usize {
+    let mut n = align16(samples.len() * std::mem::size_of::<AlignSampleDesc>());
+    n += align16(max_tiles(samples) * 4);
+    n += align16(total_channels * 8);
+    for s in samples {
+        n += s.times.iter().map(|t| align16(t.len() * 8)).sum::<usize>();
+        n += align16(s.reference.map_or(0, |t| t.len()) * 8);
+    }
+    n
+}
+
+fn times_bytes<'a>(t: &Times<'a>) -> &'a [u8] {
+    match *t {
+        // SAFETY: f64 and i64 slices are plain data; viewing them as bytes is always valid.
+        Times::Seconds(s) => unsafe { std::slice::from_raw_parts(s.as_ptr() as *const u8, std::mem::size_of_val(s)) },
+        // SAFETY: as above.
+        Times::Nanos(s) => unsafe { std::slice::from_raw_parts(s.as_ptr() as *const u8, std::mem::size_of_val(s)) },
+    }
+}
+
+/// Re-plans one sample (no timestamp re-scan) and records its clock's ends in the descriptor.
+fn plan_for(args: &AlignArgs, i: usize, s: &GpuSample<'_>, d: &mut AlignSampleDesc) -> Result<i64> {
+    fn ends<T: AlignTime>(p: &Plan<T>) -> Option<(T, T)> {
+        match p.grid {
+            Grid::Rate { a, b, .. } | Grid::Count { a, b, .. } => Some((a, b)),
+            Grid::Explicit => None,
+        }
+    }
+    let explicit = args.clock == Clock::Timestamps;
+    match s.times.first() {
+        Some(Times::Seconds(_)) => {
+            let st = seconds_of(i, &s.rows, &s.times)?;
+            let rf = match s.reference {
+                Some(Times::Seconds(x)) => Some(x),
+                _ if explicit => {
+                    return Err(Error::sample(OP, i, "reference timestamps must be float64 like the streams'"))
+                }
+                _ => None,
+            };
+            let p = plan_sample(args, i, &st, rf, false)?;
+            if let Some((a, b)) = ends(&p) {
+                d.a_f = a;
+                d.b_f = b;
+            }
+            Ok(p.n)
+        }
+        Some(Times::Nanos(_)) => {
+            let st = nanos_of(i, &s.rows, &s.times)?;
+            let rf = match s.reference {
+                Some(Times::Nanos(x)) => Some(x),
+                _ if explicit => {
+                    return Err(Error::sample(OP, i, "reference timestamps must be int64 like the streams'"))
+                }
+                _ => None,
+            };
+            let p = plan_sample(args, i, &st, rf, false)?;
+            if let Some((a, b)) = ends(&p) {
+                d.a_i = a;
+                d.b_i = b;
+            }
+            Ok(p.n)
+        }
+        None => Err(Error::sample(OP, i, "no streams")),
+    }
+}
+
+/// What [`run_gpu`] does: the whole operator, or one of its halves (benchmarks time the launch
+/// alone, with the staged descriptors and timestamps already on the device).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Pack and copy descriptors and timestamps, then launch.
+    All,
+    /// Pack and copy only.
+    Stage,
+    /// Launch only (after a [`Phase::Stage`] of the same batch into the same scratch).
+    Launch,
+}
+
+/// Aligns a whole ragged batch on the GPU with one kernel launch on `stream`.
+///
+/// Samples must have been validated by the caller's setup step (timestamps strictly increasing,
+/// lengths matching, the layout's channel counts); this re-plans clocks (cheap) but does not
+/// re-scan timestamps.
+///
+/// # Safety
+/// Device pointers in `samples` must be valid for the shapes planned; `host` must be pinned memory
+/// of at least [`scratch_bytes`] bytes that stays valid until the copy ran on `stream`; `dev` must
+/// be device memory of the same size, valid until the kernel ran.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn run_gpu(
+    args: &AlignArgs,
+    layout: &Layout,
+    dtype: DType,
+    samples: &[GpuSample<'_>],
+    host: &mut [u8],
+    dev: u64,
+    stream: Stream,
+    phase: Phase,
+) -> Result<()> {
+    if samples.is_empty() {
+        return Ok(());
+    }
+    let ns = args.streams;
+    let need = scratch_bytes(samples, layout.total);
+    if host.len() < need {
+        return Err(Error::Batch { op: OP, msg: format!("scratch of {} bytes given, {need} needed", host.len()) });
+    }
+    if layout.total == 0 || layout.total > i32::MAX as usize {
+        return Err(Error::Batch { op: OP, msg: format!("{} fused channels; expected 1 to 2^31 - 1", layout.total) });
+    }
+    let ts_int = matches!(samples[0].times.first(), Some(Times::Nanos(_)));
+    let tile = tile_for(ns);
+
+    let desc_bytes = align16(samples.len() * std::mem::size_of::<AlignSampleDesc>());
+    let map_off = desc_bytes;
+    let map_cap = max_tiles(samples);
+    let cmap_off = map_off + align16(map_cap * 4);
+    let mut off = cmap_off + align16(layout.total * 8);
+    let mut descs = vec![AlignSampleDesc::default(); samples.len()];
+    let mut tile_sample: Vec<i32> = Vec::new();
+    let mut tiles: i64 = 0;
+    for (i, (s, d)) in samples.iter().zip(descs.iter_mut()).enumerate() {
+        if s.times.len() != ns || s.data.len() != ns || s.rows.len() != ns {
+            return Err(Error::sample(OP, i, format!("{} streams given, {ns} expected", s.times.len())));
+        }
+        if matches!(s.times[0], Times::Nanos(_)) != ts_int {
+            return Err(Error::sample(
+                OP,
+                i,
+                "timestamps dtype differs from sample 0's; one batch must use one timestamp dtype",
+            ));
+        }
+        for (q, t) in s.times.iter().enumerate() {
+            if s.rows[q] > i32::MAX as usize {
+                return Err(Error::sample(OP, i, format!("stream {q}: {} rows, more than 2^31 - 1", s.rows[q])));
+            }
+            let tb = times_bytes(t);
+            if phase != Phase::Launch {
+                host[off..off + tb.len()].copy_from_slice(tb);
+            }
+            d.ts[q] = dev + off as u64;
+            d.data[q] = s.data[q];
+            d.len[q] = s.rows[q] as i64;
+            off += align16(tb.len());
+        }
+        let n = plan_for(args, i, s, d)?;
+        if let Some(rf) = s.reference.filter(|_| args.clock == Clock::Timestamps) {
+            let b = times_bytes(&rf);
+            if phase != Phase::Launch {
+                host[off..off + b.len()].copy_from_slice(b);
+            }
+            d.targets = dev + off as u64;
+            off += align16(b.len());
+        }
+        if n as usize != s.num_out {
+            return Err(Error::sample(OP, i, format!("planned {} steps at setup but {n} now", s.num_out)));
+        }
+        d.out = s.out;
+        d.valid = s.valid;
+        d.out_ts = s.out_ts;
+        d.num_out = n;
+        d.tile_begin = tiles;
+        let t = (n + tile as i64 - 1) / tile as i64;
+        if phase != Phase::Launch {
+            tile_sample.extend(std::iter::repeat_n(i as i32, t as usize));
+        }
+        tiles += t;
+    }
+    if tiles > i32::MAX as i64 {
+        return Err(Error::Batch {
+            op: OP,
+            msg: format!("batch needs {tiles} blocks, more than 2^31 - 1; split the batch"),
+        });
+    }
+    if tiles as usize > map_cap {
+        return Err(Error::Batch { op: OP, msg: format!("internal: {tiles} blocks for a map of {map_cap}") });
+    }
+    if phase != Phase::Launch {
+        // SAFETY: descriptors are plain #[repr(C)] data.
+        let db = std::slice::from_raw_parts(descs.as_ptr() as *const u8, std::mem::size_of_val(descs.as_slice()));
+        host[..db.len()].copy_from_slice(db);
+        // SAFETY: as above, i32 values.
+        let mb = std::slice::from_raw_parts(tile_sample.as_ptr() as *const u8, tile_sample.len() * 4);
+        host[map_off..map_off + mb.len()].copy_from_slice(mb);
+        let cm = layout.chan_map();
+        // SAFETY: as above, [i32; 2] values (the kernel's int2).
+        let cb = std::slice::from_raw_parts(cm.as_ptr() as *const u8, cm.len() * 8);
+        host[cmap_off..cmap_off + cb.len()].copy_from_slice(cb);
+    }
+
+    let (grid, rate, count) = match args.clock {
+        Clock::Rate(r) => (0, r, 0),
+        Clock::Count(n) => (1, 0.0, n),
+        Clock::Timestamps => (2, 0.0, 0),
+    };
+    let mut params = AlignParams {
+        rate,
+        count,
+        chan_map: dev + cmap_off as u64,
+        num_streams: ns as i32,
+        total_channels: layout.total as i32,
+        tile: tile as i32,
+        grid,
+        ts_int: ts_int as i32,
+        fill: args.fill as i32,
+        wxyz: args.wxyz as i32,
+        pad: 0,
+        streams: [AlignStreamDesc::default(); MAX_STREAMS],
+    };
+    for q in 0..ns {
+        let g = args.max_gap[q];
+        params.streams[q] = AlignStreamDesc {
+            channels: layout.channels[q] as i64,
+            offset: layout.offsets[q] as i64,
+            max_gap: if ts_int { i64::native(g) } else { f64::native(g) },
+            method: args.methods[q] as i32,
+            pad: 0,
+        };
+    }
+    let name = format!("align_{}", dtype.suffix());
+    let f = gpu::function(&kernels::ALIGN, &name)?;
+    if phase != Phase::Launch {
+        gpu::copy_to_device(dev, &host[..off], stream)?;
+    }
+    if phase == Phase::Stage || tiles == 0 {
+        return Ok(());
+    }
+    let mut dev_descs = dev;
+    let mut dev_map = dev + map_off as u64;
+    let mut p: [*mut c_void; 3] = [
+        &mut dev_descs as *mut u64 as *mut c_void,
+        &mut dev_map as *mut u64 as *mut c_void,
+        &mut params as *mut AlignParams as *mut c_void,
+    ];
+    gpu::launch(f, (tiles as u32, 1, 1), (BLOCK_THREADS, 1, 1), stream, &mut p)
+}
