@@ -160,18 +160,22 @@ __device__ __forceinline__ void rc_al_slerp(double a[4], double b[4], double w, 
   if (dot < 0.0) {
 #pragma unroll
     for (int i = 0; i < 4; i++) b[i] = -b[i];
-    dot = -dot;
   }
-  if (dot > 0.9995) {
+  double d2 = 0.0, s2 = 0.0;
 #pragma unroll
-    for (int i = 0; i < 4; i++) r[i] = a[i] + w * (b[i] - a[i]);
-  } else {
-    double th = acos(dot);
-    double s = sin(th);
-    double ca = sin((1.0 - w) * th) / s, cb = sin(w * th) / s;
-#pragma unroll
-    for (int i = 0; i < 4; i++) r[i] = ca * a[i] + cb * b[i];
+  for (int i = 0; i < 4; i++) {
+    d2 = d2 + (a[i] - b[i]) * (a[i] - b[i]);
+    s2 = s2 + (a[i] + b[i]) * (a[i] + b[i]);
   }
+  double th = 2.0 * atan2(sqrt(d2), sqrt(s2));
+  double s = sin(th);
+  double ca = 1.0 - w, cb = w;
+  if (s > 0.0) {
+    ca = sin((1.0 - w) * th) / s;
+    cb = sin(w * th) / s;
+  }
+#pragma unroll
+  for (int i = 0; i < 4; i++) r[i] = ca * a[i] + cb * b[i];
   rc_al_normalise(r);
 }
 

@@ -4,7 +4,8 @@ use super::bridge::{AlignConfig, AlignOut, AlignRefIn, AlignStreamIn};
 use super::{dtype_or_err, slice, slice_mut};
 use crate::dtype::{DType, Times, TimesMut};
 use crate::error::{guard, Error, Result};
-use crate::ops::align::{self as al, AlignArgs, Clock, Layout, RawArgs, Wide, OP as ALIGN};
+use crate::ops::align::{self as al, AlignArgs, Clock, Layout, RawArgs, OP as ALIGN};
+use crate::ops::align_cpu::{self as alc, Wide};
 use crate::ops::align_gpu::{self as alg, GpuSample};
 use crate::ops::resample::check_times_dtype;
 use half::{bf16, f16};
@@ -16,7 +17,7 @@ pub struct AlignOp {
 
 pub(super) fn align_new(cfg: &AlignConfig) -> Result<Box<AlignOp>> {
     guard(ALIGN, || {
-        let methods: Vec<String> = cfg.methods.iter().cloned().collect();
+        let methods: Vec<String> = cfg.methods.to_vec();
         let args = AlignArgs::parse(&RawArgs {
             num_inputs: cfg.num_inputs.max(0) as usize,
             methods: &methods,
@@ -172,6 +173,7 @@ pub(super) fn align_setup(
 
 /// # Safety
 /// Host pointers of `streams` and `out` must be valid for the planned shapes.
+#[allow(clippy::too_many_arguments)]
 unsafe fn run_cpu_typed<E: Wide>(
     op: &AlignOp,
     layout: &Layout,
@@ -188,7 +190,7 @@ unsafe fn run_cpu_typed<E: Wide>(
     let v: &mut [u8] = slice_mut(out.valid, n * op.args.streams);
     let ot =
         if ts_int { TimesMut::Nanos(slice_mut(out.out_ts, n)) } else { TimesMut::Seconds(slice_mut(out.out_ts, n)) };
-    al::run_any(&op.args, layout, i, &data, &t, rf, o, v, ot)
+    alc::run_any(&op.args, layout, i, &data, &t, rf, o, v, ot)
 }
 
 pub(super) unsafe fn align_run_cpu(

@@ -2,6 +2,7 @@
 //! implementation; GPU launches are in the `*_gpu` modules. Nothing here knows about DALI.
 
 pub mod align;
+pub mod align_cpu;
 pub mod align_gpu;
 pub mod resample;
 pub mod resample_gpu;
