@@ -286,3 +286,17 @@ def test_zero_streams_and_too_many():
         p = only_reference()
         p.build()
         p.run()
+
+
+def test_raw_abi_plans_like_the_operator(rng):
+    """The C ABI the GPU evidence script drives (phase -1: validate and plan; needs no GPU)."""
+    from robocache._raw_align import AlignBatch
+
+    specs = [(200.0, 6), (30.0, 7)]
+    streams = random_streams(rng, 5, specs, quaternions=[1, 3])
+    data, ts = [d for d, _ in streams], [t for _, t in streams]
+    rb = AlignBatch(data, ts, target_rate=50.0, quaternions=[1, 3], max_gap=[0.02, 0.1], methods=["linear", "nearest"], plan_only=True)
+    f, _, t = run_align(streams, target_rate=50.0, quaternions=[1, 3])
+    assert rb.lens == [len(x) for x in t] and rb.total_channels == 13 and rb.scratch_bytes > 0
+    with pytest.raises(RuntimeError, match="robocache.align: invalid argument `quaternions`"):
+        AlignBatch(data, ts, target_rate=50.0, quaternions=[1, 4], plan_only=True)
