@@ -3,7 +3,7 @@
 //
 // Each block takes one tile of `tile` consecutive reference steps of one sample, all streams
 // (`tile_sample[blockIdx.x]` names the sample; RcAlignSample::tile_begin its first block).
-// Phase 1: one thread per (step, stream) computes the step time (the same float64/int64 arithmetic
+// Phase 1: one thread per (stream, step) computes the step time (the same float64/int64 arithmetic
 // as the Rust CPU backend, compiled with --fmad=false), searches the stream's timestamps, walks over
 // missing (NaN) rows to the nearest valid rows on each side, applies max_gap and the fill policy,
 // writes the valid flag and leaves (i0, i1, w) in shared memory (mirror of `locate` in
@@ -195,8 +195,11 @@ __device__ __forceinline__ void rc_al_phase1(const RcAlignSample *s, const RcAli
   const int items = kcount * ns;
   TS *out_ts = (TS *)s->out_ts;
   unsigned char *valid = (unsigned char *)s->valid;
-  for (int it = threadIdx.x; it < items; it += blockDim.x) {
-    int k = it / ns, q = it - k * ns;
+  // Stream-major: neighbouring threads take neighbouring steps of one stream (coalesced timestamp
+  // loads, one control path per warp); results go to shared memory step-major ([k * ns + q]).
+  for (int j = threadIdx.x; j < items; j += blockDim.x) {
+    int q = j / kcount, k = j - q * kcount;
+    int it = k * ns + q;
     TS t = rc_al_target<TS>(s, p, k0 + k);
     if (q == 0) out_ts[k0 + k] = t;
     int i0, i1, ok;
