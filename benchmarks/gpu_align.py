@@ -103,7 +103,11 @@ def compare(name, g, c, dtype_name="float32", ref=None):
                 ref_err = max(ref_err, float(np.nanmax(np.abs(gf - rf))) / max(1.0, float(np.abs(fr).max())))
     tol = TOL[dtype_name]
     ok = valid_eq and ts_eq and nan_eq and worst <= tol and (ref is None or ref_err <= max(tol, 2e-6))
-    RESULTS["checks"].append({"case": name, "gpu_vs_cpu_max_rel": worst, "bitwise_equal_fraction": bit_frac / max(1, n_el), "vs_reference_max_rel": ref_err if ref is not None else None, "valid_equal": valid_eq, "timestamps_equal": ts_eq, "nan_pattern_equal": nan_eq, "tolerance": tol, "ok": ok})
+    RESULTS["checks"].append({
+        "case": name, "gpu_vs_cpu_max_rel": worst, "bitwise_equal_fraction": bit_frac / max(1, n_el),
+        "vs_reference_max_rel": ref_err if ref is not None else None, "valid_equal": valid_eq,
+        "timestamps_equal": ts_eq, "nan_pattern_equal": nan_eq, "tolerance": tol, "ok": ok,
+    })
     return ok
 
 
@@ -122,7 +126,12 @@ def random_checks(rng):
                     streams = random_streams(rng, int(rng.integers(1, 24)), specs, ns=ns, dtype=np_dtype, quaternions=quats)
                     if dtype_name == "bfloat16":
                         streams = [([float_to_bf16_bits(x) for x in d], t) for d, t in streams]
-                    kw = dict(methods=[str(rng.choice(["linear", "nearest", "previous"])) for _ in range(n)], max_gap=[float(rng.choice([np.inf, 3.0 / r, 1.5 / r, 0.05])) for r, _ in specs], quaternions=quats, quaternion_order=str(rng.choice(["xyzw", "wxyz"])), fill=fill, dtype="bfloat16" if dtype_name == "bfloat16" else "")
+                    kw = dict(
+                        methods=[str(rng.choice(["linear", "nearest", "previous"])) for _ in range(n)],
+                        max_gap=[float(rng.choice([np.inf, 3.0 / r, 1.5 / r, 0.05])) for r, _ in specs],
+                        quaternions=quats, quaternion_order=str(rng.choice(["xyzw", "wxyz"])), fill=fill,
+                        dtype="bfloat16" if dtype_name == "bfloat16" else "",
+                    )
                     reference = None
                     if form == "rate":
                         kw.update(target_rate=float(rng.choice([10.0, 50.0, 333.0])), span=str(rng.choice(["intersection", "union"])))
@@ -389,7 +398,10 @@ def main():
     ap.add_argument("--skip-bench", action="store_true")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
-    RESULTS["env"] = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "python": platform.python_version(), "nvrtc": robocache.nvrtc_path(), "seed": args.seed, "cpu_count": os.cpu_count()}
+    RESULTS["env"] = {
+        "gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "python": platform.python_version(),
+        "nvrtc": robocache.nvrtc_path(), "seed": args.seed, "cpu_count": os.cpu_count(),
+    }
     t0 = time.time()
     random_checks(rng)
     real_checks(args.data)
@@ -407,7 +419,9 @@ def main():
     for c in RESULTS["checks"]:
         if not c["case"].startswith("random"):
             vr = c["vs_reference_max_rel"]
-            print(f"  {c['case']:<80} gpu-vs-cpu {c['gpu_vs_cpu_max_rel']:.1e} (bitwise {100 * c['bitwise_equal_fraction']:.2f}%)  vs-ref {'-' if vr is None else format(vr, '.1e')}  {'ok' if c['ok'] else 'FAIL'}")
+            vr = "-" if vr is None else format(vr, ".1e")
+            print(f"  {c['case']:<80} gpu-vs-cpu {c['gpu_vs_cpu_max_rel']:.1e} (bitwise {100 * c['bitwise_equal_fraction']:.2f}%)"
+                  f"  vs-ref {vr}  {'ok' if c['ok'] else 'FAIL'}")
     worst = {}
     for c in RESULTS["checks"]:
         if c["case"].startswith("random"):
@@ -425,9 +439,14 @@ def main():
         print(f"{'PyTorch GPU (CUDA events, with launch gaps)':<44}{r['torch_event_us']:>10.1f}us{r['torch_event_us'] / r['robocache_kernel_us']:>13.1f}")
         print(f"{'numpy, one core':<44}{r['numpy_one_core_ms']:>10.2f}ms{r['speedup_vs_numpy_one_core']:>13.0f}")
         print(f"{'Rust CPU backend, 1 thread':<44}{r['rust_cpu_backend_1_thread_ms']:>10.2f}ms{r['speedup_vs_rust_1_thread']:>13.0f}")
-        print(f"{'Rust CPU backend, ' + str(r['cpu_threads']) + ' threads':<44}{r['rust_cpu_backend_all_threads_ms']:>10.2f}ms{r['rust_cpu_backend_all_threads_ms'] * 1e3 / r['robocache_kernel_us']:>13.0f}")
-        print(f"kernel: {r['kernel_GBps']:.0f} GB/s over inputs read once + outputs written once ({r['bytes_inputs_once_plus_outputs'] / 1e6:.1f} MB) = {100 * r['fraction_of_copy_bw']:.0f}% of copy bandwidth")
-        print(f"agreement: max |gpu - torch| {r['max_abs_err_vs_torch']:.1e}, max |gpu - numpy| {r['max_abs_err_vs_numpy']:.1e}, valid flags equal: {r['valid_equal_all_three']} ({r['invalid_steps']} invalid steps)")
+        label = f"Rust CPU backend, {r['cpu_threads']} threads"
+        ms = r["rust_cpu_backend_all_threads_ms"]
+        print(f"{label:<44}{ms:>10.2f}ms{ms * 1e3 / r['robocache_kernel_us']:>13.0f}")
+        mb = r["bytes_inputs_once_plus_outputs"] / 1e6
+        print(f"kernel: {r['kernel_GBps']:.0f} GB/s over inputs read once + outputs written once ({mb:.1f} MB)"
+              f" = {100 * r['fraction_of_copy_bw']:.0f}% of copy bandwidth")
+        print(f"agreement: max |gpu - torch| {r['max_abs_err_vs_torch']:.1e}, max |gpu - numpy| {r['max_abs_err_vs_numpy']:.1e},"
+              f" valid flags equal: {r['valid_equal_all_three']} ({r['invalid_steps']} invalid steps)")
         print(f"DALI GPU pipeline: {r['dali_gpu_pipeline_batches_per_s']:.0f} batches/s; done-when: {r['done_when']}")
     print("json:", args.out)
     sys.exit(1 if bad or (r and not r["valid_equal_all_three"]) else 0)

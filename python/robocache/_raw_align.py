@@ -84,7 +84,10 @@ class AlignBatch:
         RuntimeError: with the operator's error message when planning fails.
     """
 
-    def __init__(self, data, timestamps, reference=None, *, methods=(), max_gap=(), quaternions=(), quaternion_order="xyzw", fill="hold", span="intersection", dtype="", target_rate=0.0, num_samples=0, stream=0, poison=0xFF, plan_only=False):
+    def __init__(
+        self, data, timestamps, reference=None, *, methods=(), max_gap=(), quaternions=(), quaternion_order="xyzw", fill="hold",
+        span="intersection", dtype="", target_rate=0.0, num_samples=0, stream=0, poison=0xFF, plan_only=False,
+    ):
         ns, b = len(data), len(data[0])
         self.ts = [[np.ascontiguousarray(t) for t in per] for per in timestamps]
         self.ref = [np.ascontiguousarray(t) for t in reference] if reference is not None else None
