@@ -71,7 +71,7 @@ or not finite, data and timestamps lengths differing, empty streams, streams tha
 (``methods``, ``max_gap``) whose length is not the number of streams, zero or more than 8 streams,
 mixed dtypes or timestamp kinds, none or more than one clock form.
 )")
-    .NumInput(1, 2 * kMaxStreams + 1)
+    .NumInput(0, 2 * kMaxStreams + 1)
     .InputDevice(0, 2 * kMaxStreams + 1, dali::InputDevice::Any)
     .InputDevice(1, dali::InputDevice::CPU)
     .InputDevice(3, dali::InputDevice::CPU)

@@ -287,6 +287,25 @@ def test_zero_streams_and_too_many():
         p.build()
         p.run()
 
+    @pipeline_def(batch_size=1, num_threads=1, device_id=None)
+    def no_inputs():
+        return tuple(fn.robocache.align(target_rate=2.0))
+
+    with pytest.raises(RuntimeError, match=r"robocache.align: invalid argument `inputs`: got 0 input\(s\), i.e. zero streams"):
+        p = no_inputs()
+        p.build()
+        p.run()
+
+    @pipeline_def(batch_size=1, num_threads=1, device_id=None)
+    def nine_streams():
+        ins = fn.external_source(source=lambda: [D[:1], T[:1]] * 9, num_outputs=18, batch=True)
+        return tuple(fn.robocache.align(*ins, target_rate=2.0))
+
+    with pytest.raises(ValueError, match="robocache.align expects from 0 to 17 inputs"):  # at most 8 streams (+ reference)
+        p = nine_streams()
+        p.build()
+        p.run()
+
 
 def test_raw_abi_plans_like_the_operator(rng):
     """The C ABI the GPU evidence script drives (phase -1: validate and plan; needs no GPU)."""
@@ -300,3 +319,14 @@ def test_raw_abi_plans_like_the_operator(rng):
     assert rb.lens == [len(x) for x in t] and rb.total_channels == 13 and rb.scratch_bytes > 0
     with pytest.raises(RuntimeError, match="robocache.align: invalid argument `quaternions`"):
         AlignBatch(data, ts, target_rate=50.0, quaternions=[1, 4], plan_only=True)
+
+
+def test_eight_streams_and_a_reference(rng):
+    """The most inputs the schema takes: 8 streams + reference timestamps (17 inputs)."""
+    specs = [(float(r), int(c)) for r, c in zip(rng.choice([20.0, 100.0, 400.0], 8), rng.integers(1, 9, 8))]
+    streams = random_streams(rng, 3, specs)
+    reference = [np.sort(rng.uniform(t[0] - 0.1, t[-1] + 0.1, 50)) for t in streams[0][1]]
+    kw = dict(max_gap=[0.1] * 8, fill="nan")
+    f, v, t = run_align(streams, reference, **kw)
+    assert v[0].shape == (50, 8) and f[0].shape == (50, sum(c for _, c in specs))
+    check(streams, f, v, t, **kw)
