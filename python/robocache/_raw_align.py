@@ -79,6 +79,7 @@ class AlignBatch:
         stream: the CUDA stream (``torch.cuda.current_stream().cuda_stream``).
         poison: byte value the outputs are filled with before a run (0xFF: NaN patterns).
         plan_only: validate and plan only (no GPU needed): ``lens``, ``total_channels``, ``scratch_bytes``.
+        host: numpy data and numpy outputs, for :meth:`emulate` (no GPU needed).
 
     Raises:
         RuntimeError: with the operator's error message when planning fails.
@@ -86,7 +87,7 @@ class AlignBatch:
 
     def __init__(
         self, data, timestamps, reference=None, *, methods=(), max_gap=(), quaternions=(), quaternion_order="xyzw", fill="hold",
-        span="intersection", dtype="", target_rate=0.0, num_samples=0, stream=0, poison=0xFF, plan_only=False,
+        span="intersection", dtype="", target_rate=0.0, num_samples=0, stream=0, poison=0xFF, plan_only=False, host=False,
     ):
         ns, b = len(data), len(data[0])
         self.ts = [[np.ascontiguousarray(t) for t in per] for per in timestamps]
@@ -100,9 +101,10 @@ class AlignBatch:
         r.target_rate, r.num_samples = target_rate, num_samples
         r.num_streams, r.has_ref, r.batch = ns, int(reference is not None), b
         first = data[0][0]
-        if plan_only:
+        if plan_only or host:
+            self.data = [[np.ascontiguousarray(x) for x in per] for per in data]
             np_t = np.asarray(first).dtype
-            ptrs = [0] * (b * ns)
+            ptrs = [self.data[q][i].ctypes.data for i in range(b) for q in range(ns)] if host else [0] * (b * ns)
             rows = [len(data[q][i]) for i in range(b) for q in range(ns)]
             chans = [int(np.asarray(data[q][0]).shape[1]) for q in range(ns)]
         else:
@@ -126,6 +128,19 @@ class AlignBatch:
         self.total_channels = int(r.total_channels)
         self.scratch_bytes = int(r.scratch_bytes)
         if plan_only:
+            return
+        if host:
+            self.out = [np.empty((n, self.total_channels), np_t) for n in self.lens]
+            for o in self.out:
+                o.view(np.uint8).fill(poison)
+            self.valid = [np.full((n, ns), poison, np.uint8) for n in self.lens]
+            self.out_ts = [np.empty(n, self.ts[0][0].dtype) for n in self.lens]
+            for o in self.out_ts:
+                o.view(np.uint8).fill(poison)
+            self.host = np.zeros(max(1, self.scratch_bytes), np.uint8)
+            r.out, r.valid, r.out_ts = (_u64([a.ctypes.data for a in x]) for x in (self.out, self.valid, self.out_ts))
+            self._host_keep = (r.out, r.valid, r.out_ts)
+            r.host_scratch = r.dev_scratch = self.host.ctypes.data
             return
         import torch
 
@@ -164,3 +179,9 @@ class AlignBatch:
     def launch(self) -> None:
         """Launches the kernel alone (after :meth:`stage`)."""
         self._call(2)
+
+    def emulate(self, emulator_address: int) -> None:
+        """Packs the batch as the GPU path does and runs a CPU build of the kernel on it
+        (``host=True`` batches; see ``Phase::Emulate`` in ``src/ops/align_gpu.rs``)."""
+        self.r.stream = emulator_address
+        self._call(3)

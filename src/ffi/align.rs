@@ -145,7 +145,8 @@ unsafe fn sample_times<'a>(
 ) -> (Vec<usize>, Vec<Times<'a>>, Option<Times<'a>>) {
     let rows = streams.iter().map(|s| s.rows.max(0) as usize).collect();
     let t = streams.iter().map(|s| times_of(s.ts, s.ts_len, ts_int)).collect();
-    let rf = r.filter(|r| r.ts != 0 && op.args.clock == Clock::Timestamps).map(|r| times_of(r.ts, r.len, ts_int));
+    // An empty reference may come with a null pointer: the clock form, not the pointer, says it is there.
+    let rf = r.filter(|_| op.args.clock == Clock::Timestamps).map(|r| times_of(r.ts, r.len, ts_int));
     (rows, t, rf)
 }
 
@@ -290,7 +291,8 @@ pub(super) unsafe fn align_run_gpu(
             0 => alg::Phase::All,
             1 => alg::Phase::Stage,
             2 => alg::Phase::Launch,
-            p => return Err(Error::arg(ALIGN, "phase", p, "0 (all), 1 (stage) or 2 (launch)")),
+            3 => alg::Phase::Emulate,
+            p => return Err(Error::arg(ALIGN, "phase", p, "0 (all), 1 (stage), 2 (launch) or 3 (emulate)")),
         };
         alg::run_gpu(&op.args, &layout, ty.data, &g, host, dev_scratch as u64, stream as crate::gpu::Stream, phase)
     })

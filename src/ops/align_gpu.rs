@@ -188,7 +188,16 @@ pub enum Phase {
     Stage,
     /// Launch only (after a [`Phase::Stage`] of the same batch into the same scratch).
     Launch,
+    /// No GPU: pack into `host` with `dev` equal to `host`'s own address (so every pointer the
+    /// kernel reads is host memory) and, instead of launching, call the [`Emulator`] whose address
+    /// travels in `stream`. The Python tests use it to run `kernels/align.cu` compiled for the CPU
+    /// (one thread per block; the kernel's block loops make that exact) on the operator's own
+    /// descriptors, so the kernel source and the packing are checked on machines without a GPU.
+    Emulate,
 }
+
+/// A CPU build of the kernel (see [`Phase::Emulate`]): `(samples, tile_sample, params, blocks)`.
+pub type Emulator = unsafe extern "C" fn(u64, u64, *const AlignParams, u32);
 
 /// Aligns a whole ragged batch on the GPU with one kernel launch on `stream`.
 ///
@@ -199,7 +208,8 @@ pub enum Phase {
 /// # Safety
 /// Device pointers in `samples` must be valid for the shapes planned; `host` must be pinned memory
 /// of at least [`scratch_bytes`] bytes that stays valid until the copy ran on `stream`; `dev` must
-/// be device memory of the same size, valid until the kernel ran.
+/// be device memory of the same size, valid until the kernel ran. With [`Phase::Emulate`], every
+/// pointer is host memory and `stream` is an [`Emulator`]'s address.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn run_gpu(
     args: &AlignArgs,
@@ -330,6 +340,17 @@ pub unsafe fn run_gpu(
             method: args.methods[q] as i32,
             pad: 0,
         };
+    }
+    if phase == Phase::Emulate {
+        if dev != host.as_ptr() as u64 || stream.is_null() {
+            return Err(Error::Batch { op: OP, msg: "emulation needs dev == host and an emulator".into() });
+        }
+        if tiles > 0 {
+            // SAFETY: the caller passes the address of an `Emulator` in `stream` (Phase::Emulate's contract).
+            let emulate: Emulator = std::mem::transmute::<Stream, Emulator>(stream);
+            emulate(dev, dev + map_off as u64, &params, tiles as u32);
+        }
+        return Ok(());
     }
     let name = format!("align_{}", dtype.suffix());
     let f = gpu::function(&kernels::ALIGN, &name)?;

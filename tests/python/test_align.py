@@ -124,6 +124,8 @@ def test_hand_case_gap_nan_and_fill():
     f, v, t = run_align([(d0, t0), (d1, t1)], [np.array([-1.0, 1.2, 2.9])], max_gap=[2.5, 0.5])
     np.testing.assert_array_equal(v[0], [[0, 0], [1, 0], [1, 0]])
     np.testing.assert_allclose(f[0], [[0.0, 0.0, 0.0], [12.0, 0.0, 0.0], [29.0, 4.0, 8.0]])  # hold: first row before the span, L inside
+    f, v, t = run_align([(d0, t0), (d1, t1)], [np.zeros(0)])  # an empty reference: zero steps
+    assert f[0].shape == (0, 3) and v[0].shape == (0, 2) and t[0].shape == (0,)
 
 
 def test_zero_fill_writes_identity_quaternions():
@@ -330,3 +332,70 @@ def test_eight_streams_and_a_reference(rng):
     f, v, t = run_align(streams, reference, **kw)
     assert v[0].shape == (50, 8) and f[0].shape == (50, sum(c for _, c in specs))
     check(streams, f, v, t, **kw)
+
+
+@pytest.fixture(scope="module")
+def kernel_on_cpu(tmp_path_factory):
+    """kernels/align.cu built for the CPU (tests/emulate/): the GPU kernel's source, run on the
+    operator's own packed descriptors (Phase::Emulate) on machines without a GPU."""
+    import ctypes
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    cxx = shutil.which("g++") or shutil.which("c++")
+    assert cxx, "a C++ compiler is needed (it also builds the plugin)"
+    src = Path(__file__).resolve().parents[1] / "emulate" / "align_emulator.cc"
+    lib = tmp_path_factory.mktemp("emu") / "align_emulator.so"
+    subprocess.run([cxx, "-std=c++17", "-O1", "-ffp-contract=off", "-shared", "-fPIC", "-Wno-unknown-pragmas", "-o", str(lib), str(src)], check=True)
+    return ctypes.CDLL(str(lib))
+
+
+@pytest.mark.parametrize("dtype_name", ["float32", "float64", "bfloat16"])
+@pytest.mark.parametrize("ns", [False, True], ids=["f64s", "i64ns"])
+def test_gpu_kernel_source_on_cpu_matches_cpu_backend(rng, kernel_on_cpu, dtype_name, ns):
+    """The kernel source and the GPU packing, emulated on the CPU with poisoned outputs, against the
+    Rust CPU backend in a DALI pipeline: bit for bit (valid flags, timestamps and values)."""
+    import ctypes
+
+    from robocache._raw_align import AlignBatch
+
+    np_dtype = np.float32 if dtype_name == "bfloat16" else np.dtype(dtype_name)
+    suffix = {"float32": "f32", "float64": "f64", "bfloat16": "bf16"}[dtype_name]
+    emulator = ctypes.cast(getattr(kernel_on_cpu, f"emulate_align_{suffix}"), ctypes.c_void_p).value
+    for fill in ("hold", "nan", "zero"):
+        for form in ("rate", "count", "reference"):
+            n = int(rng.integers(1, 9))
+            specs = [(float(rng.choice([15.0, 30.0, 100.0, 200.0, 500.0])), int(rng.choice([1, 3, 4, 7, 9]))) for _ in range(n)]
+            quats = []
+            for s, (_, c) in enumerate(specs):
+                if c >= 4 and rng.random() < 0.7:
+                    quats += [s, int(rng.integers(0, c - 3))]
+            streams = random_streams(rng, int(rng.integers(1, 10)), specs, ns=ns, dtype=np_dtype, quaternions=quats)
+            if dtype_name == "bfloat16":
+                streams = [([float_to_bf16_bits(x) for x in d], t) for d, t in streams]
+            kw = dict(
+                methods=[str(rng.choice(["linear", "nearest", "previous"])) for _ in range(n)],
+                max_gap=[float(rng.choice([np.inf, 3.0 / r, 1.5 / r, 0.05])) for r, _ in specs],
+                quaternions=quats, quaternion_order=str(rng.choice(["xyzw", "wxyz"])), fill=fill,
+                dtype="bfloat16" if dtype_name == "bfloat16" else "",
+            )
+            reference, clock = None, {}
+            if form == "rate":
+                clock = dict(target_rate=float(rng.choice([10.0, 50.0, 333.0])), span=str(rng.choice(["intersection", "union"])))
+            elif form == "count":
+                clock = dict(num_samples=int(rng.integers(1, 90)), span="union")
+            else:
+                reference = []
+                for i in range(len(streams[0][0])):
+                    lo = min(float(t[i][0]) for _, t in streams) - (5e7 if ns else 0.05)
+                    hi = max(float(t[i][-1]) for _, t in streams) + (5e7 if ns else 0.05)
+                    x = np.sort(rng.uniform(lo, hi, int(rng.integers(0, 120))))
+                    reference.append(np.round(x).astype(np.int64) if ns else x)
+            rb = AlignBatch([d for d, _ in streams], [t for _, t in streams], reference, host=True, **kw, **clock)
+            rb.emulate(emulator)
+            f, v, t = run_align(streams, reference, **kw, **clock)
+            for i in range(len(f)):
+                np.testing.assert_array_equal(rb.out_ts[i], t[i])
+                np.testing.assert_array_equal(rb.valid[i], v[i])
+                np.testing.assert_array_equal(rb.out[i].view(np.uint8), f[i].view(np.uint8), err_msg=f"{form} {fill} sample {i}")
