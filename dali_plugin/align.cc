@@ -24,6 +24,10 @@ means the last one is the per-sample **reference timestamps** ``[T]`` (camera fr
     fused, valid, t = fn.robocache.align(imu, imu_t, joints, joints_t, cam_t,
                                          methods=["linear", "previous"], max_gap=[0.02, 0.05])
 
+(``robocache.align.align(imu, imu_t, joints, joints_t, reference_timestamps=cam_t, ...)`` is the
+same call with the reference as a keyword: DALI argument inputs cannot carry it, as their type is
+fixed by the schema while timestamps are float64 or int64.)
+
 Otherwise the reference clock is ``target_rate`` (Hz: ``a + k / target_rate`` while it does not
 pass ``b``, a point within 1e-6 of a period of ``b`` is included and set to ``b``) or
 ``num_samples`` (evenly spaced, both ends included) over ``[a, b]``: the span all streams share

@@ -399,3 +399,27 @@ def test_gpu_kernel_source_on_cpu_matches_cpu_backend(rng, kernel_on_cpu, dtype_
                 np.testing.assert_array_equal(rb.out_ts[i], t[i])
                 np.testing.assert_array_equal(rb.valid[i], v[i])
                 np.testing.assert_array_equal(rb.out[i].view(np.uint8), f[i].view(np.uint8), err_msg=f"{form} {fill} sample {i}")
+
+
+def test_keyword_reference_helper(rng):
+    from robocache.align import align
+
+    streams = random_streams(rng, 2, [(100.0, 3), (30.0, 2)])
+    reference = [np.sort(rng.uniform(t[0], t[-1], 17)) for t in streams[0][1]]
+    srcs = [streams[0][0], streams[0][1], streams[1][0], streams[1][1], reference]
+
+    @pipeline_def(batch_size=2, num_threads=1, device_id=None)
+    def pipe():
+        a, at, b, bt, r = fn.external_source(source=lambda: srcs, num_outputs=5, batch=True)
+        return align(a, at, b, bt, reference_timestamps=r, max_gap=[0.05, 0.1])
+
+    p = pipe()
+    p.build()
+    f, v, t = p.run()
+    want = run_align(streams, reference, max_gap=[0.05, 0.1])
+    for i in range(2):
+        np.testing.assert_array_equal(np.array(t[i]), reference[i])
+        np.testing.assert_array_equal(np.array(f[i]), want[0][i])
+        np.testing.assert_array_equal(np.array(v[i]), want[1][i])
+    with pytest.raises(ValueError, match="expected \\(data, timestamps\\) pairs, got 3 inputs"):
+        align(1, 2, 3)
