@@ -3,3 +3,5 @@
 
 pub mod resample;
 pub mod resample_gpu;
+pub mod points;
+pub mod points_gpu;
