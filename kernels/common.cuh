@@ -104,7 +104,7 @@ struct RcPointsSample {
   double range_hi[3];  // voxelize range max
   int dims[3];         // voxelize grid
   int anchor_min;      // 1: origin = min bound - voxel / 2, found on the device
-};  // 144 bytes
+};  // 136 bytes
 
 // Per-sample results written by the kernels (mirrors PointsInfo); copied to the host once per batch
 // when output sizes depend on the data.
