@@ -314,6 +314,9 @@ impl PointsArgs {
             }
             dims[a] = n as i64;
         }
+        if self.vmode == VoxMode::Sparse && dims.iter().map(|d| bits_for(d - 1)).sum::<u32>() > 63 {
+            return Err(Error::sample(self.op(), i, format!("the sparse grid {dims:?} spans more than 2^63 cells; increase voxel_size or shrink range")));
+        }
         let total = dims.iter().map(|d| *d as f64).product::<f64>();
         if self.vmode != VoxMode::Sparse && total > MAX_CELLS - 1.0 {
             return Err(Error::sample(self.op(), i, format!("the dense grid {dims:?} has {total} cells, more than 2^31 - 1; increase voxel_size, shrink range or use mode=\"sparse\"")));
