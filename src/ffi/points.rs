@@ -68,7 +68,10 @@ unsafe fn voxel_of(op: &PointsOp, i: usize, s: &PointsSampleIn) -> Result<[f64; 
 fn put_shapes(shapes: &mut [i64], i: usize, sh: &[Vec<i64>]) -> Result<()> {
     let base = i * MAXO * MAXD;
     if shapes.len() < base + MAXO * MAXD || sh.len() > MAXO {
-        return Err(Error::Batch { op: "robocache.points", msg: format!("shape table of {} entries too small", shapes.len()) });
+        return Err(Error::Batch {
+            op: "robocache.points",
+            msg: format!("shape table of {} entries too small", shapes.len()),
+        });
     }
     for (k, s) in sh.iter().enumerate() {
         for d in 0..MAXD {
@@ -94,14 +97,23 @@ pub(super) unsafe fn points_setup(
 ) -> Result<bool> {
     guard(op.args.op(), || {
         if data_type != ElemType::Float32 {
-            return Err(Error::UnsupportedDtype { op: op.args.op(), what: "points", got: format!("{data_type:?}"), expected: "float32" });
+            return Err(Error::UnsupportedDtype {
+                op: op.args.op(),
+                what: "points",
+                got: format!("{data_type:?}"),
+                expected: "float32",
+            });
         }
         let mut known = true;
         let cols = samples.first().map_or(3, |s| s.cols);
         for (i, s) in samples.iter().enumerate() {
             let (c, v) = check_sample(op, i, s)?;
             if s.cols != cols {
-                return Err(Error::sample(op.args.op(), i, format!("points have {} columns but sample 0 has {cols}; C must be shared within a batch", s.cols)));
+                return Err(Error::sample(
+                    op.args.op(),
+                    i,
+                    format!("points have {} columns but sample 0 has {cols}; C must be shared within a batch", s.cols),
+                ));
             }
             match op.args.planned_shapes(i, s.rows.max(0) as usize, c, v)? {
                 Some(sh) => put_shapes(shapes, i, &sh)?,
@@ -232,6 +244,14 @@ pub(super) unsafe fn points_gpu_finish(
     guard(op.args.op(), || {
         let (cols, g) = gpu_samples(op, samples)?;
         let h = super::slice_mut::<u8>(host, host_bytes);
-        ptg::finish_gpu(&op.args, cols, &g, &out_table(outs, samples.len()), h, dev as u64, stream as crate::gpu::Stream)
+        ptg::finish_gpu(
+            &op.args,
+            cols,
+            &g,
+            &out_table(outs, samples.len()),
+            h,
+            dev as u64,
+            stream as crate::gpu::Stream,
+        )
     })
 }

@@ -159,10 +159,27 @@ fn layout(args: &PointsArgs, cols: usize, samples: &[GpuPoints]) -> Result<Layou
         }
     }
     if l.slots > i32::MAX as usize {
-        return Err(Error::Batch { op: args.op(), msg: format!("the batch needs {} hash slots, more than 2^31 - 1; split the batch", l.slots) });
+        return Err(Error::Batch {
+            op: args.op(),
+            msg: format!("the batch needs {} hash slots, more than 2^31 - 1; split the batch", l.slots),
+        });
     }
     let (r, s) = if hash { (l.rows, l.slots) } else { (0, 0) };
-    let sizes = [s * 8, s * 4, s * 4, s * 4, r * 4, r / TILE * 4, r / TILE * 4, r * cols * 8, r * 4, r * 12, r * 4, cells * 4, cells * cols * 8];
+    let sizes = [
+        s * 8,
+        s * 4,
+        s * 4,
+        s * 4,
+        r * 4,
+        r / TILE * 4,
+        r / TILE * 4,
+        r * cols * 8,
+        r * 4,
+        r * 12,
+        r * 4,
+        cells * 4,
+        cells * cols * 8,
+    ];
     let mut off = l.host_bytes;
     for (k, n) in sizes.iter().enumerate() {
         l.bufs[k] = off;
@@ -251,11 +268,19 @@ fn bufs(l: &Layout, dev: u64) -> PointsBufs {
 }
 
 /// Launches `name` with the common `(bufs, params)` signature.
-unsafe fn launch(name: &str, grid: (u32, u32), block: u32, b: &PointsBufs, p: &PointsParams, stream: Stream) -> Result<()> {
+unsafe fn launch(
+    name: &str,
+    grid: (u32, u32),
+    block: u32,
+    b: &PointsBufs,
+    p: &PointsParams,
+    stream: Stream,
+) -> Result<()> {
     let f = gpu::function(&kernels::POINTS, name)?;
     let mut bb = *b;
     let mut pp = *p;
-    let mut args: [*mut c_void; 2] = [&mut bb as *mut PointsBufs as *mut c_void, &mut pp as *mut PointsParams as *mut c_void];
+    let mut args: [*mut c_void; 2] =
+        [&mut bb as *mut PointsBufs as *mut c_void, &mut pp as *mut PointsParams as *mut c_void];
     gpu::launch(f, (grid.0.max(1), grid.1.max(1), 1), (block, 1, 1), stream, &mut args)
 }
 
@@ -297,7 +322,10 @@ pub unsafe fn run_gpu(
     }
     let l = layout(args, cols, samples)?;
     if host.len() < l.host_bytes {
-        return Err(Error::Batch { op, msg: format!("host scratch of {} bytes given, {} needed", host.len(), l.host_bytes) });
+        return Err(Error::Batch {
+            op,
+            msg: format!("host scratch of {} bytes given, {} needed", host.len(), l.host_bytes),
+        });
     }
     let hash = uses_hash(args);
     let mut descs = vec![PointsSampleDesc::default(); nb];
@@ -387,7 +415,9 @@ pub unsafe fn run_gpu(
             for i in 0..nb {
                 // SAFETY: the host buffer holds `nb` PointsInfo records just copied from the device;
                 // read_unaligned copes with any alignment.
-                let f: PointsInfo = std::ptr::read_unaligned(host[l.info + i * std::mem::size_of::<PointsInfo>()..].as_ptr() as *const PointsInfo);
+                let f: PointsInfo = std::ptr::read_unaligned(
+                    host[l.info + i * std::mem::size_of::<PointsInfo>()..].as_ptr() as *const PointsInfo,
+                );
                 match f.err {
                     0 => {}
                     1 => return Err(Error::sample(op, i, format!("the grid spans more than the 2^31 cells an axis may have along axis {}; increase voxel_size or move origin", f.err_axis))),
