@@ -458,12 +458,22 @@ impl Hasher for CoordHasher {
         h ^ (h >> 29)
     }
     fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100000001b3);
+        // `[i64; 3]` hashes its elements as one byte slice: take it 8 bytes at a time.
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+        for b in chunks.remainder() {
+            self.write_u64(u64::from(*b));
         }
     }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0 ^ x).wrapping_mul(0x9e3779b97f4a7c15).rotate_left(23);
+    }
     fn write_i64(&mut self, x: i64) {
-        self.0 = (self.0 ^ x as u64).wrapping_mul(0x9e3779b97f4a7c15).rotate_left(23);
+        self.write_u64(x as u64);
     }
 }
 
