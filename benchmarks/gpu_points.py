@@ -114,8 +114,8 @@ def both(name, op, clouds, voxel_input=None, ref=None, **kw):
 
 
 def random_checks(rng):
-    for c in (3, 4, 5):
-        for vs in (0.05, 0.3, [0.1, 0.2, 0.4]):
+    for c in (3, 5):
+        for vs in (0.05, [0.1, 0.2, 0.4]):
             for anchor in ("origin", "min_bound"):
                 for minp, rc, mp in ((1, True, 0), (3, True, 0), (1, False, 500), (2, True, 64)):
                     clouds = [cloud(rng, int(rng.integers(0, 30000)), c) for _ in range(int(rng.integers(1, 12)))]
