@@ -43,5 +43,28 @@ pub static RESAMPLE: KernelSource = KernelSource {
     ],
 };
 
+/// `kernels/points.cu`: voxel_downsample, voxelize and normalize.
+pub static POINTS: KernelSource = KernelSource {
+    file: "points.cu",
+    source: include_str!("../../kernels/points.cu"),
+    kernels: &[
+        "points_init",
+        "points_bounds",
+        "points_prep",
+        "points_insert",
+        "points_count",
+        "points_scan",
+        "points_assign",
+        "points_select",
+        "points_accum",
+        "points_finalize",
+        "points_dense_zero",
+        "points_dense_acc",
+        "points_dense_mean",
+        "points_radius",
+        "points_apply",
+    ],
+};
+
 /// All sources, for the compile-everything test.
-pub static ALL: &[&KernelSource] = &[&RESAMPLE];
+pub static ALL: &[&KernelSource] = &[&RESAMPLE, &POINTS];

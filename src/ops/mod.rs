@@ -1,5 +1,7 @@
 //! Operator families. Each module holds its argument types, validation, output-shape planning and CPU
 //! implementation; GPU launches are in the `*_gpu` modules. Nothing here knows about DALI.
 
+pub mod points;
+pub mod points_gpu;
 pub mod resample;
 pub mod resample_gpu;
