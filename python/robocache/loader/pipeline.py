@@ -1,0 +1,204 @@
+"""The DALI side of :class:`robocache.RobotDataLoader`: the external source that feeds recorded
+samples around each window, and the pipeline graph that turns them into a training batch.
+
+Graph (``cuda``: everything after the external source runs on the GPU, timestamps stay CPU inputs):
+
+    external_source ──► state/action samples ──► fn.robocache.resample (target_timestamps) ──►
+        (x - offset) * scale (normalisation) ──► [fn.robocache.action_noise]
+    external_source ──► camera frames (or JPEG bytes ──► fn.decoders.image) ──► fn.resize ──►
+        [fn.color_twist with per-sample arguments] ──► [fn.crop_mirror_normalize to float]
+    external_source ──► masks, indices, task ids, window times (host-computed)
+
+The source is a pure function of ``(plan, positions)``: the batch at a given shard position is the
+same whatever happened before, which makes ``load_state_dict`` resume exact.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .host import around, nearest_frame, step_times, valid_mask
+
+COLOR_JITTER_DEFAULTS = {"brightness": 0.2, "contrast": 0.2, "saturation": 0.2, "hue": 10.0}
+
+
+def augment_rng(seed: int, epoch: int, position: int, stream: int) -> np.random.Generator:
+    """The generator of one sample's host-drawn augmentation parameters (counter-based: a pure
+    function of seed, epoch and epoch position, so resume and CPU/GPU runs draw the same)."""
+    return np.random.Generator(np.random.Philox(key=np.uint64(seed & (2**64 - 1)), counter=[epoch, position, stream, 0]))
+
+
+class BatchSource:
+    """Callable for ``fn.external_source(batch=True)``: one batch of host arrays per call.
+
+    Args:
+        hosts: the :class:`~robocache.loader.host.HostDataset` list.
+        cfg: loader settings.
+        plan: ``(dataset [N], row [N])`` of the epoch.
+        batches: list of position arrays, one per batch still to produce.
+        epoch: epoch number (for augmentation draws).
+        pool: optional thread pool that assembles samples in parallel.
+    """
+
+    def __init__(self, hosts, cfg: dict, plan: tuple, batches: list, epoch: int, pool: ThreadPoolExecutor | None) -> None:
+        self.hosts, self.cfg, self.plan, self.batches, self.epoch, self.pool = hosts, cfg, plan, batches, epoch, pool
+        self.k = 0
+        self.names = source_names(cfg)
+
+    def __call__(self):
+        if self.k >= len(self.batches):
+            raise StopIteration
+        pos = self.batches[self.k]
+        self.k += 1
+        samples = list(self.pool.map(self.sample, pos)) if self.pool is not None else [self.sample(p) for p in pos]
+        return [[s[j] for s in samples] for j in range(len(self.names))]
+
+    def sample(self, p: int) -> tuple:
+        """Every external-source output of the window at epoch position ``p``."""
+        cfg = self.cfg
+        d, r = int(self.plan[0][p]), int(self.plan[1][p])
+        h = self.hosts[d]
+        e = h.episodes[int(h.win_episode[r])]
+        t = float(h.win_anchor[r])
+        obs_t, act_t = step_times(t, cfg["steps"], cfg["period"])
+        out = {}
+        for g, tt in (("state", obs_t), ("action", act_t)):
+            ts, vals = getattr(e, g + "_ts"), getattr(e, g)
+            a, b = around(ts, tt[0], tt[-1])
+            width = cfg[g + "_dim"]
+            data = np.zeros((b - a, width), np.float32)
+            data[:, : vals.shape[1]] = vals[a:b]
+            out[g] = data
+            out[g + "_ts"] = np.ascontiguousarray(ts[a:b])
+            out[g + "_tt"] = tt
+            out[g + "_mask"] = valid_mask(ts, tt, e.max_gap[g])
+            out[g + "_offset"], out[g + "_scale"], out[g + "_dim_mask"] = cfg["norm"][d][g]
+        out["window_start"] = np.float64(obs_t[0] if cfg["timestamps"] == "relative" else 0.0)
+        out["dataset_index"] = np.int64(d)
+        out["episode_index"] = np.int64(e.index)
+        out["task"] = np.int64(e.task)
+        out["index"] = np.int64(p)
+        out["anchor_time"] = np.float64(t)
+        for name in cfg["cameras"]:
+            stream, cts = e.cameras[name]
+            j = nearest_frame(cts, t)
+            if cfg["encoded"][name]:
+                out["cam." + name] = np.frombuffer(bytes(stream.loader.encoded[j]), np.uint8)
+            else:
+                out["cam." + name] = np.ascontiguousarray(stream.read(j, j + 1)[0])
+        if "color_jitter" in cfg["aug"]:
+            kw = cfg["aug"]["color_jitter"]
+            g = augment_rng(cfg["seed"], self.epoch, p, 1)
+            out["cj.brightness"] = np.float32(g.uniform(1 - kw["brightness"], 1 + kw["brightness"]))
+            out["cj.contrast"] = np.float32(g.uniform(1 - kw["contrast"], 1 + kw["contrast"]))
+            out["cj.saturation"] = np.float32(g.uniform(1 - kw["saturation"], 1 + kw["saturation"]))
+            out["cj.hue"] = np.float32(g.uniform(-kw["hue"], kw["hue"]))
+        return tuple(out[n] for n in self.names)
+
+
+def source_names(cfg: dict) -> list:
+    """Names of the external source's outputs, in order."""
+    names = []
+    for g in ("state", "action"):
+        names += [g, g + "_ts", g + "_tt", g + "_mask", g + "_offset", g + "_scale", g + "_dim_mask"]
+    names += ["window_start", "dataset_index", "episode_index", "task", "index", "anchor_time"]
+    names += ["cam." + c for c in cfg["cameras"]]
+    if "color_jitter" in cfg["aug"]:
+        names += ["cj.brightness", "cj.contrast", "cj.saturation", "cj.hue"]
+    return names
+
+
+def robocache_aug(fn, name: str):
+    """``fn.robocache.<name>`` or a ValueError saying the plugin lacks it."""
+    op = getattr(fn.robocache, name, None)
+    if op is None:
+        raise ValueError(f"RobotDataLoader: augmentation {name!r} needs the operator fn.robocache.{name}, which this build of the "
+                         f"RoboCache plugin does not have; remove {name!r} from augmentations or update robocache")
+    return op
+
+
+def build_pipeline(source: BatchSource, cfg: dict, output_map: list, batch_size: int, num_threads: int, prefetch: int):
+    """The DALI pipeline of one epoch (or the rest of one).
+
+    Args:
+        source: the external source.
+        cfg: loader settings.
+        output_map: names of the pipeline outputs, in order.
+        batch_size: maximum batch size.
+        num_threads: DALI CPU threads.
+        prefetch: DALI prefetch queue depth.
+
+    Returns:
+        the (unbuilt) pipeline.
+    """
+    from nvidia.dali import fn, pipeline_def, types  # noqa: PLC0415
+
+    gpu = cfg["device"] == "cuda"
+    names = source.names
+    layouts = ["HWC" if n.startswith("cam.") and not cfg["encoded"][n[4:]] else "" for n in names]
+
+    @pipeline_def(batch_size=batch_size, num_threads=num_threads, device_id=cfg["device_id"] if gpu else None,
+                  prefetch_queue_depth=prefetch, seed=cfg["seed"] & 0x7FFFFFFF)
+    def pipe():
+        ins = dict(zip(names, fn.external_source(source=source, num_outputs=len(names), batch=True, layout=layouts)))
+        dev = (lambda x: x.gpu()) if gpu else (lambda x: x)
+        out = {}
+        for g in ("state", "action"):
+            tt = ins[g + "_tt"]
+            if "temporal_jitter" in cfg["aug"]:
+                tt = robocache_aug(fn, "temporal_jitter")(tt, **cfg["aug"]["temporal_jitter"])
+            x, xt = fn.robocache.resample(dev(ins[g]), ins[g + "_ts"], tt, method=cfg["method"], extrapolate="clamp")
+            if cfg["normalization"] is not None:
+                x = (x - dev(ins[g + "_offset"])) * dev(ins[g + "_scale"])
+            if g == "action" and "action_noise" in cfg["aug"]:
+                x = robocache_aug(fn, "action_noise")(x, **cfg["aug"]["action_noise"])
+            out[g] = x
+            rel = xt - ins["window_start"]
+            out[g + "_timestamps"] = dev(fn.cast(rel, dtype=types.FLOAT) if cfg["timestamps"] == "relative" else rel)
+            out[g + "_mask"] = dev(ins[g + "_mask"])
+            out[g + "_dim_mask"] = dev(ins[g + "_dim_mask"])
+        for k in ("dataset_index", "episode_index", "task", "index", "anchor_time"):
+            out[k] = dev(ins[k])
+        for cam, (h, w) in cfg["cameras"].items():
+            img = ins["cam." + cam]
+            if cfg["encoded"][cam]:
+                img = fn.decoders.image(img, device="mixed" if gpu else "cpu", output_type=types.RGB)
+            else:
+                img = dev(img)
+            img = fn.resize(img, resize_x=w, resize_y=h)
+            if "color_jitter" in cfg["aug"]:
+                img = fn.color_twist(img, brightness=ins["cj.brightness"], contrast=ins["cj.contrast"],
+                                     saturation=ins["cj.saturation"], hue=ins["cj.hue"])
+            if cfg["image_dtype"] == "float32":
+                mean = [255.0 * m for m in cfg["image_mean"]]
+                std = [255.0 * s for s in cfg["image_std"]]
+                img = fn.crop_mirror_normalize(img, dtype=types.FLOAT, output_layout="HWC", mean=mean, std=std)
+            out["images." + cam] = img
+        return tuple(out[k] for k in output_map)
+
+    return pipe()
+
+
+def norm_arrays(stats: dict, mode: str | None, width: int) -> tuple:
+    """``(offset [1, width], scale [1, width], dim_mask [width])`` for one dataset and group.
+
+    ``mean_std``: ``(x - mean) / std``; ``min_max``: ``2 (x - min) / (max - min) - 1``. Channels with a
+    spread below 1e-8 get scale 1; padded channels get offset 0, scale 1 (they stay 0).
+    """
+    n = len(stats["mean"])
+    off = np.zeros((1, width), np.float32)
+    scale = np.ones((1, width), np.float32)
+    if mode == "mean_std":
+        off[0, :n] = stats["mean"]
+        spread = np.asarray(stats["std"], np.float64)
+        scale[0, :n] = np.where(spread > 1e-8, 1.0 / np.maximum(spread, 1e-8), 1.0)
+    elif mode == "min_max":
+        lo, hi = np.asarray(stats["min"], np.float64), np.asarray(stats["max"], np.float64)
+        off[0, :n] = (lo + hi) / 2
+        spread = hi - lo
+        scale[0, :n] = np.where(spread > 1e-8, 2.0 / np.maximum(spread, 1e-8), 1.0)
+    mask = np.zeros(width, bool)
+    mask[:n] = True
+    return off, scale, mask
