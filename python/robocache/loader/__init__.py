@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .host import DatasetSpec, HostDataset, as_spec
+from .host import DatasetSpec, HostDataset, as_spec, step_times
 from .pipeline import COLOR_JITTER_DEFAULTS, BatchSource, build_pipeline, norm_arrays
 from .sampling import epoch_plan, quotas, shard_positions
 
@@ -180,6 +180,13 @@ class RobotDataLoader:
                     "norm": [{g: norm_arrays(h.stats[g], normalization, ds_dim if g == "state" else da_dim)
                               for g in ("state", "action")} for h in self.hosts]}
         self.state_dim, self.action_dim, self.observation_steps, self.action_steps = ds_dim, da_dim, steps[0], steps[1]
+        self.cfg["offsets"] = step_times(0.0, steps, 1.0 / f)
+        for h in self.hosts:  # pad every episode to the common widths once (zeros), so windows are plain slices
+            for e in h.episodes:
+                for g, width in (("state", ds_dim), ("action", da_dim)):
+                    v = getattr(e, g)
+                    if v.shape[1] != width:
+                        setattr(e, g, np.ascontiguousarray(np.pad(v, ((0, 0), (0, width - v.shape[1])))))
         self._all_outputs = (["state", "state_mask", "state_dim_mask", "state_timestamps", "action", "action_mask",
                               "action_dim_mask", "action_timestamps"] + [f"images.{c}" for c in cams]
                              + ["dataset_index", "episode_index", "task", "index", "anchor_time"])

@@ -255,7 +255,10 @@ class HostDataset:
         task = ep.metadata.task or ""
         if task not in tasks:
             tasks.append(task)
-        gaps = {g: default_max_gap(ts, cfg["max_gap"]) for g, ts in (("state", sts), ("action", ats))}
+        gaps = {}
+        for g, ts in (("state", sts), ("action", ats)):
+            gap = default_max_gap(ts, cfg["max_gap"])
+            gaps[g] = math.inf if len(ts) < 2 or float(np.max(np.diff(ts))) <= gap else gap  # inf: no gap to mask
         return EpisodeData(ep.index, t0, sts - t0, sv, ats - t0, av, tasks.index(task), cams, gaps)
 
     # ------------------------------------------------------------------------------------ stats
@@ -329,9 +332,10 @@ def valid_mask(ts: np.ndarray, targets: np.ndarray, max_gap: float) -> np.ndarra
     eps = 1e-9
     ok = (targets >= ts[0] - eps) & (targets <= ts[-1] + eps)
     if len(ts) > 1 and math.isfinite(max_gap):
-        i = np.clip(np.searchsorted(ts, targets, side="right") - 1, 0, len(ts) - 2)
-        on_sample = np.isclose(targets, ts[i], rtol=0, atol=eps) | np.isclose(targets, ts[i + 1], rtol=0, atol=eps)
-        ok &= on_sample | (ts[i + 1] - ts[i] <= max_gap)
+        i = np.searchsorted(ts, targets, side="right") - 1
+        np.clip(i, 0, len(ts) - 2, out=i)
+        lo, hi = ts[i], ts[i + 1]
+        ok &= (np.abs(targets - lo) <= eps) | (np.abs(targets - hi) <= eps) | (hi - lo <= max_gap)
     return ok
 
 

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .host import around, nearest_frame, step_times, valid_mask
+from .host import around, nearest_frame, valid_mask
 
 COLOR_JITTER_DEFAULTS = {"brightness": 0.2, "contrast": 0.2, "saturation": 0.2, "hue": 10.0}
 
@@ -62,16 +62,13 @@ class BatchSource:
         h = self.hosts[d]
         e = h.episodes[int(h.win_episode[r])]
         t = float(h.win_anchor[r])
-        obs_t, act_t = step_times(t, cfg["steps"], cfg["period"])
+        obs_t, act_t = t + cfg["offsets"][0], t + cfg["offsets"][1]
         out = {}
         for g, tt in (("state", obs_t), ("action", act_t)):
-            ts, vals = getattr(e, g + "_ts"), getattr(e, g)
+            ts, vals = getattr(e, g + "_ts"), getattr(e, g)  # values already padded to the common width
             a, b = around(ts, tt[0], tt[-1])
-            width = cfg[g + "_dim"]
-            data = np.zeros((b - a, width), np.float32)
-            data[:, : vals.shape[1]] = vals[a:b]
-            out[g] = data
-            out[g + "_ts"] = np.ascontiguousarray(ts[a:b])
+            out[g] = vals[a:b]
+            out[g + "_ts"] = ts[a:b]
             out[g + "_tt"] = tt
             out[g + "_mask"] = valid_mask(ts, tt, e.max_gap[g])
             out[g + "_offset"], out[g + "_scale"], out[g + "_dim_mask"] = cfg["norm"][d][g]
