@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .host import DatasetSpec, HostDataset, as_spec, step_times
+from .host import DatasetSpec, HostDataset, as_spec, step_times, window_table
 from .pipeline import COLOR_JITTER_DEFAULTS, BatchSource, build_pipeline, norm_arrays
 from .sampling import epoch_plan, quotas, shard_positions
 
@@ -187,6 +187,7 @@ class RobotDataLoader:
                     v = getattr(e, g)
                     if v.shape[1] != width:
                         setattr(e, g, np.ascontiguousarray(np.pad(v, ((0, 0), (0, width - v.shape[1])))))
+        self._table = window_table(self.hosts, self.cfg["offsets"])
         self._all_outputs = (["state", "state_mask", "state_dim_mask", "state_timestamps", "action", "action_mask",
                               "action_dim_mask", "action_timestamps"] + [f"images.{c}" for c in cams]
                              + ["dataset_index", "episode_index", "task", "index", "anchor_time"])
@@ -335,7 +336,7 @@ class RobotDataLoader:
         b = self.batch_size
         batches = [pos[i:i + b] for i in range(start * b, len(pos), b)]
         if batches:
-            source = BatchSource(self.hosts, self.cfg, self.plan(epoch), batches, epoch, self._pool)
+            source = BatchSource(self._table, self.cfg, self.plan(epoch), batches, epoch, self._pool)
             pipe = build_pipeline(source, self.cfg, self.output_map, b, self.num_threads, self.prefetch_queue_depth)
             with warnings.catch_warnings():  # outputs left out by output_map: expected, not a problem
                 warnings.filterwarnings("ignore", message=r"The external source node .* are not used")

@@ -25,7 +25,8 @@ from ..datasets import (
     open_dataset,
 )
 
-STATE_CANDIDATES = ("observation.state", "observation.states", "state", "states", "proprio", "observation.proprio")
+STATE_CANDIDATES = ("observation.state", "observation.states", "state", "states", "proprio", "observation.proprio",
+                    "robot_obs")  # robot_obs: CALVIN
 ACTION_CANDIDATES = ("action", "actions")
 # robosuite 0.x demos store the action as joint velocities plus gripper actuation
 ACTION_FALLBACK = (("joint_velocities", "gripper_actuations"),)
@@ -354,3 +355,46 @@ def nearest_frame(ts: np.ndarray, t: float) -> int:
     if j >= len(ts):
         return len(ts) - 1
     return j if (ts[j] - t) < (t - ts[j - 1]) else j - 1
+
+
+def window_table(hosts: list, offsets: tuple) -> dict:
+    """Every window of every dataset in flat arrays, for batch-at-once assembly.
+
+    Args:
+        hosts: the loader's :class:`HostDataset` list.
+        offsets: ``(obs [To], act [Ta])`` target offsets from the anchor, seconds.
+
+    Returns:
+        dict: ``row_offset [D]`` (dataset ``d``'s window ``r`` is global row ``row_offset[d] + r``),
+        per row ``anchor``, ``episode`` (into ``episodes``), ``<g>_slice [R, 2]`` (recorded samples a
+        window needs, one either side); per episode ``<g>_span [E, 2]``, ``<g>_has_gap``,
+        ``episode_index``, ``task``; and ``episodes`` (the :class:`EpisodeData` list).
+    """
+    episodes, ep_base, row_offset = [], [], []
+    anchors, ep_rows, slices = [], [], {"state": [], "action": []}
+    rows = 0
+    for h in hosts:
+        row_offset.append(rows)
+        ep_base.append(len(episodes))
+        episodes += h.episodes
+        anchors.append(h.win_anchor)
+        ep_rows.append(h.win_episode + ep_base[-1])
+        for g, off in (("state", offsets[0]), ("action", offsets[1])):
+            sl = np.zeros((h.num_windows, 2), np.int64)
+            bounds = np.searchsorted(h.win_episode, np.arange(len(h.episodes) + 1))  # windows are grouped by episode
+            for k, e in enumerate(h.episodes):
+                sel = slice(bounds[k], bounds[k + 1])
+                ts = getattr(e, g + "_ts")
+                a = np.maximum(np.searchsorted(ts, h.win_anchor[sel] + off[0], side="right") - 1, 0)
+                b = np.minimum(np.searchsorted(ts, h.win_anchor[sel] + off[-1], side="left") + 1, len(ts))
+                sl[sel, 0], sl[sel, 1] = a, np.maximum(b, a + 1)
+            slices[g].append(sl)
+        rows += h.num_windows
+    out = {"row_offset": np.asarray(row_offset, np.int64), "anchor": np.concatenate(anchors),
+           "episode": np.concatenate(ep_rows), "episodes": episodes,
+           "episode_index": np.array([e.index for e in episodes], np.int64), "task": np.array([e.task for e in episodes], np.int64)}
+    for g in ("state", "action"):
+        out[g + "_slice"] = np.concatenate(slices[g])
+        out[g + "_span"] = np.array([[getattr(e, g + "_ts")[0], getattr(e, g + "_ts")[-1]] for e in episodes], np.float64)
+        out[g + "_has_gap"] = np.array([math.isfinite(e.max_gap[g]) for e in episodes], bool)
+    return out

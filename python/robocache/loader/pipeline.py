@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .host import around, nearest_frame, valid_mask
+from .host import nearest_frame, valid_mask
 
 COLOR_JITTER_DEFAULTS = {"brightness": 0.2, "contrast": 0.2, "saturation": 0.2, "hue": 10.0}
 
@@ -33,17 +33,21 @@ def augment_rng(seed: int, epoch: int, position: int, stream: int) -> np.random.
 class BatchSource:
     """Callable for ``fn.external_source(batch=True)``: one batch of host arrays per call.
 
+    Low-dimensional outputs are assembled for the whole batch at once from the loader's window
+    table (slices of the episodes' arrays, no copies); camera frames and augmentation draws per
+    sample, on the thread pool when there is one.
+
     Args:
-        hosts: the :class:`~robocache.loader.host.HostDataset` list.
+        table: :func:`robocache.loader.host.window_table` of the loader.
         cfg: loader settings.
         plan: ``(dataset [N], row [N])`` of the epoch.
         batches: list of position arrays, one per batch still to produce.
         epoch: epoch number (for augmentation draws).
-        pool: optional thread pool that assembles samples in parallel.
+        pool: optional thread pool for camera frames.
     """
 
-    def __init__(self, hosts, cfg: dict, plan: tuple, batches: list, epoch: int, pool: ThreadPoolExecutor | None) -> None:
-        self.hosts, self.cfg, self.plan, self.batches, self.epoch, self.pool = hosts, cfg, plan, batches, epoch, pool
+    def __init__(self, table: dict, cfg: dict, plan: tuple, batches: list, epoch: int, pool: ThreadPoolExecutor | None) -> None:
+        self.table, self.cfg, self.plan, self.batches, self.epoch, self.pool = table, cfg, plan, batches, epoch, pool
         self.k = 0
         self.names = source_names(cfg)
 
@@ -52,47 +56,78 @@ class BatchSource:
             raise StopIteration
         pos = self.batches[self.k]
         self.k += 1
-        samples = list(self.pool.map(self.sample, pos)) if self.pool is not None else [self.sample(p) for p in pos]
-        return [[s[j] for s in samples] for j in range(len(self.names))]
+        return self.batch(pos)
 
-    def sample(self, p: int) -> tuple:
-        """Every external-source output of the window at epoch position ``p``."""
+    def batch(self, pos: np.ndarray) -> list:
+        """Every external-source output for the windows at epoch positions ``pos``, as lists."""
+        cfg, tb = self.cfg, self.table
+        d = self.plan[0][pos]
+        gr = tb["row_offset"][d] + self.plan[1][pos]
+        anchor = tb["anchor"][gr]
+        epi = tb["episode"][gr]
+        eps = tb["episodes"]
+        out: dict = {}
+        for g, off in (("state", cfg["offsets"][0]), ("action", cfg["offsets"][1])):
+            tt = anchor[:, None] + off[None, :]
+            lo, hi = tb[g + "_span"][epi, 0], tb[g + "_span"][epi, 1]
+            mask = (tt >= lo[:, None] - 1e-9) & (tt <= hi[:, None] + 1e-9)
+            for k in np.nonzero(tb[g + "_has_gap"][epi])[0]:  # rare: episodes with holes
+                e = eps[epi[k]]
+                mask[k] = valid_mask(getattr(e, g + "_ts"), tt[k], e.max_gap[g])
+            a, b = tb[g + "_slice"][gr, 0].tolist(), tb[g + "_slice"][gr, 1].tolist()
+            rows = [eps[i] for i in epi.tolist()]
+            out[g] = [getattr(e, g)[x:y] for e, x, y in zip(rows, a, b)]
+            out[g + "_ts"] = [getattr(e, g + "_ts")[x:y] for e, x, y in zip(rows, a, b)]
+            out[g + "_tt"] = list(tt)
+            out[g + "_mask"] = list(mask)
+            norm = [cfg["norm"][j][g] for j in d.tolist()]
+            out[g + "_offset"] = [n[0] for n in norm]
+            out[g + "_scale"] = [n[1] for n in norm]
+            out[g + "_dim_mask"] = [n[2] for n in norm]
+            if g == "state":
+                start = tt[:, 0] if cfg["timestamps"] == "relative" else np.zeros(len(pos))
+        out["window_start"] = list(start.astype(np.float64))
+        out["dataset_index"] = list(d.astype(np.int64))
+        out["episode_index"] = list(tb["episode_index"][epi])
+        out["task"] = list(tb["task"][epi])
+        out["index"] = list(np.asarray(pos, np.int64))
+        out["anchor_time"] = list(anchor)
+        if cfg["cameras"] or "color_jitter" in cfg["aug"]:
+            args = list(zip(pos.tolist(), epi.tolist(), anchor.tolist()))
+            extra = list(self.pool.map(self.extras, args)) if self.pool is not None else [self.extras(x) for x in args]
+            for j, name in enumerate(extra_names(cfg)):
+                out[name] = [x[j] for x in extra]
+        return [out[n] for n in self.names]
+
+    def extras(self, arg: tuple) -> tuple:
+        """Camera frames and colour-jitter draws of one window: ``(position, episode row, anchor)``."""
+        p, ei, t = arg
         cfg = self.cfg
-        d, r = int(self.plan[0][p]), int(self.plan[1][p])
-        h = self.hosts[d]
-        e = h.episodes[int(h.win_episode[r])]
-        t = float(h.win_anchor[r])
-        obs_t, act_t = t + cfg["offsets"][0], t + cfg["offsets"][1]
-        out = {}
-        for g, tt in (("state", obs_t), ("action", act_t)):
-            ts, vals = getattr(e, g + "_ts"), getattr(e, g)  # values already padded to the common width
-            a, b = around(ts, tt[0], tt[-1])
-            out[g] = vals[a:b]
-            out[g + "_ts"] = ts[a:b]
-            out[g + "_tt"] = tt
-            out[g + "_mask"] = valid_mask(ts, tt, e.max_gap[g])
-            out[g + "_offset"], out[g + "_scale"], out[g + "_dim_mask"] = cfg["norm"][d][g]
-        out["window_start"] = np.float64(obs_t[0] if cfg["timestamps"] == "relative" else 0.0)
-        out["dataset_index"] = np.int64(d)
-        out["episode_index"] = np.int64(e.index)
-        out["task"] = np.int64(e.task)
-        out["index"] = np.int64(p)
-        out["anchor_time"] = np.float64(t)
+        e = self.table["episodes"][ei]
+        out = []
         for name in cfg["cameras"]:
             stream, cts = e.cameras[name]
             j = nearest_frame(cts, t)
             if cfg["encoded"][name]:
-                out["cam." + name] = np.frombuffer(bytes(stream.loader.encoded[j]), np.uint8)
+                out.append(np.frombuffer(bytes(stream.loader.encoded[j]), np.uint8))
             else:
-                out["cam." + name] = np.ascontiguousarray(stream.read(j, j + 1)[0])
+                out.append(np.ascontiguousarray(stream.read(j, j + 1)[0]))
         if "color_jitter" in cfg["aug"]:
             kw = cfg["aug"]["color_jitter"]
             g = augment_rng(cfg["seed"], self.epoch, p, 1)
-            out["cj.brightness"] = np.float32(g.uniform(1 - kw["brightness"], 1 + kw["brightness"]))
-            out["cj.contrast"] = np.float32(g.uniform(1 - kw["contrast"], 1 + kw["contrast"]))
-            out["cj.saturation"] = np.float32(g.uniform(1 - kw["saturation"], 1 + kw["saturation"]))
-            out["cj.hue"] = np.float32(g.uniform(-kw["hue"], kw["hue"]))
-        return tuple(out[n] for n in self.names)
+            out.append(np.float32(g.uniform(1 - kw["brightness"], 1 + kw["brightness"])))
+            out.append(np.float32(g.uniform(1 - kw["contrast"], 1 + kw["contrast"])))
+            out.append(np.float32(g.uniform(1 - kw["saturation"], 1 + kw["saturation"])))
+            out.append(np.float32(g.uniform(-kw["hue"], kw["hue"])))
+        return tuple(out)
+
+
+def extra_names(cfg: dict) -> list:
+    """Names of the per-sample outputs (camera frames, colour-jitter draws), in order."""
+    names = ["cam." + c for c in cfg["cameras"]]
+    if "color_jitter" in cfg["aug"]:
+        names += ["cj.brightness", "cj.contrast", "cj.saturation", "cj.hue"]
+    return names
 
 
 def source_names(cfg: dict) -> list:
@@ -101,10 +136,7 @@ def source_names(cfg: dict) -> list:
     for g in ("state", "action"):
         names += [g, g + "_ts", g + "_tt", g + "_mask", g + "_offset", g + "_scale", g + "_dim_mask"]
     names += ["window_start", "dataset_index", "episode_index", "task", "index", "anchor_time"]
-    names += ["cam." + c for c in cfg["cameras"]]
-    if "color_jitter" in cfg["aug"]:
-        names += ["cj.brightness", "cj.contrast", "cj.saturation", "cj.hue"]
-    return names
+    return names + extra_names(cfg)
 
 
 def robocache_aug(fn, name: str):
