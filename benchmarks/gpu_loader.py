@@ -231,6 +231,11 @@ def main(argv=None) -> int:
     check("lowdim, min_max, episode timestamps", args.data, None, [], normalization="min_max", timestamps="episode")
     check("cameras AV1+JPEG uint8 + color_jitter", args.data, True, ["color_jitter"])
     check("cameras float32 images", args.data, True, [], image_dtype="float32", image_mean=[0.5] * 3, image_std=[0.2] * 3)
+    from nvidia.dali import fn
+
+    if hasattr(fn.robocache, "temporal_jitter") and hasattr(fn.robocache, "action_noise"):  # once the augmentation operators are merged
+        check("lowdim + temporal_jitter + action_noise", args.data, None,
+              [{"name": "temporal_jitter", "speed": (0.8, 1.2)}, {"name": "action_noise", "sigma": [0.05]}])
     throughput("lowdim mixture (4 datasets)", args.data, False, None, args.batches, args.batch_size, args.cpus)
     throughput("AV1 640x480 + JPEG -> 224x224", args.data, True, (224, 224), args.batches, args.batch_size, args.cpus)
     print("\n" + "=" * 100)

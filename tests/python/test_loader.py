@@ -152,10 +152,10 @@ def check_against_reference(b, refs, f, to, ta, norm="mean_std"):
 
 # --------------------------------------------------------------------------------------- tests
 @pytest.mark.parametrize("norm", ["mean_std", "min_max", None])
-def test_mixture_windows_equal_direct_computation(tmp_path, norm):
+def test_mixture_windows_equal_direct_computation(tmp_path, rng, norm):
     f, to, ta = 50.0, 3, 25
     loader = RobotDataLoader(MIX, target_frequency=f, observation_horizon=to, action_horizon=0.5, batch_size=16, device="cpu",
-                             seed=int(np.random.default_rng().integers(1 << 30)), normalization=norm, epoch_size=96)
+                             seed=int(rng.integers(1 << 30)), normalization=norm, epoch_size=96)
     assert (loader.observation_steps, loader.action_steps) == (to, ta)
     assert loader.state_dim == 32 and loader.action_dim == 26  # robosuite states (32), G1 actions (26)
     refs = [g1_reference(), so101_reference(), bridge_reference(tmp_path), lift_reference()]
@@ -337,6 +337,35 @@ def test_gaps_are_masked_and_groot_modality_gives_the_layout(tmp_path):
                            shuffle=False, max_gap=3.0, output_map=["action_mask", "anchor_time"])
     bw = cat(batches(wide))
     np.testing.assert_array_equal(bw["action_mask"], (bw["anchor_time"][:, None] + np.arange(8) / 10.0) <= rec[-1] + 1e-9)
+
+
+def _has(op):
+    from nvidia.dali import fn
+
+    return hasattr(fn.robocache, op)
+
+
+@pytest.mark.skipif(not (_has("temporal_jitter") and _has("action_noise")), reason="fn.robocache.temporal_jitter / action_noise "
+                    "are not in this plugin build (their absence is tested in test_bad_inputs_fail_before_the_first_batch)")
+def test_temporal_jitter_and_action_noise_operators():
+    from robocache.loader.pipeline import augment_rng
+
+    kw = dict(target_frequency=20.0, observation_horizon=3, action_horizon=8, batch_size=16, device="cpu", epoch_size=48, seed=3,
+              normalization=None, shuffle=False)
+    base = cat(batches(RobotDataLoader([str(LIFT)], **kw)))
+    jit = cat(batches(RobotDataLoader([str(LIFT)], augmentations=[{"name": "temporal_jitter", "speed": (0.5, 1.5)}], **kw)))
+    np.testing.assert_array_equal(jit["anchor_time"], base["anchor_time"])
+    (ts, s, _, a), = lift_reference()[0].values()
+    for k, p in enumerate(jit["index"]):
+        v = augment_rng(3, 0, int(p), 2).uniform(0.5, 1.5)
+        t0 = jit["anchor_time"][k]
+        for g, tt, ref in (("state", t0 + v * (np.arange(3) - 2) / 20.0, s), ("action", t0 + v * np.arange(8) / 20.0, a)):
+            np.testing.assert_allclose(jit[g][k], interp(ts, ref, tt), rtol=1e-5, atol=1e-5)
+            np.testing.assert_array_equal(jit[g + "_mask"][k], (tt >= -1e-9) & (tt <= ts[-1] + 1e-9))
+    assert not jit["state_mask"][0, 0] and jit["state_mask"][0, -1]  # the first window starts before the episode
+    noisy = cat(batches(RobotDataLoader([str(LIFT)], augmentations=[{"name": "action_noise", "sigma": [0.1]}], **kw)))
+    np.testing.assert_array_equal(noisy["state"], base["state"])
+    assert 0.03 < float(np.abs(noisy["action"] - base["action"]).mean()) < 0.3
 
 
 def test_bad_inputs_fail_before_the_first_batch(tmp_path):

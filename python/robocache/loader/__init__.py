@@ -65,9 +65,12 @@ class RobotDataLoader:
         augmentations: names or ``{"name": ..., **kwargs}``: ``"color_jitter"`` (DALI
             ``fn.color_twist``; kwargs ``brightness``, ``contrast``, ``saturation`` (relative) and
             ``hue`` (degrees), drawn per sample from a counter-based generator keyed by
-            ``(seed, epoch, position)``), ``"temporal_jitter"`` (``fn.robocache.temporal_jitter`` on
-            the target timestamps) and ``"action_noise"`` (``fn.robocache.action_noise`` on the
-            normalised actions); kwargs go to the operator. A name whose operator the plugin lacks
+            ``(seed, epoch, position)``), ``"temporal_jitter"`` (``fn.robocache.temporal_jitter`` replays
+            each window at a speed drawn per window in ``speed`` (default ``[0.8, 1.2]``) around its
+            anchor, state and action alike, instead of ``fn.robocache.resample``; masks follow the
+            replayed times; other kwargs such as ``warp_strength`` go to the operator) and
+            ``"action_noise"`` (``fn.robocache.action_noise`` on the normalised actions; kwargs such as
+            ``sigma`` go to the operator). A name whose operator the plugin lacks
             raises ``ValueError``.
         batch_size: samples per batch.
         device: ``"cuda"`` (resampling, normalisation and images on the GPU, every output a CUDA
@@ -256,6 +259,13 @@ class RobotDataLoader:
             elif not hasattr(fn.robocache, name):
                 raise ValueError(f"RobotDataLoader: augmentation {name!r} needs the operator fn.robocache.{name}, which this "
                                  f"build of the RoboCache plugin does not have; remove {name!r} from augmentations or update robocache")
+            elif name == "temporal_jitter":
+                if "offset" in kw or "num_samples" in kw or "target_rate" in kw:
+                    raise ValueError("RobotDataLoader: temporal_jitter's offset, num_samples and target_rate are set by the loader")
+                speed = kw.get("speed", (0.8, 1.2))
+                if len(speed) != 2 or not 0 < float(speed[0]) <= float(speed[1]):
+                    raise ValueError(f"RobotDataLoader: temporal_jitter speed must be a range [lo, hi] with 0 < lo <= hi, got {speed!r}")
+                kw = {**kw, "speed": (float(speed[0]), float(speed[1]))}
             out[name] = kw
         return out
 

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .host import nearest_frame, valid_mask
+from .host import around, nearest_frame, valid_mask
 
 COLOR_JITTER_DEFAULTS = {"brightness": 0.2, "contrast": 0.2, "saturation": 0.2, "hue": 10.0}
 
@@ -67,17 +67,35 @@ class BatchSource:
         epi = tb["episode"][gr]
         eps = tb["episodes"]
         out: dict = {}
+        jitter = cfg["aug"].get("temporal_jitter")
+        if jitter is not None:  # replay speed per window, drawn here so that resume and both backends agree
+            lo_v, hi_v = jitter["speed"]
+            speed = np.array([augment_rng(cfg["seed"], self.epoch, int(p), 2).uniform(lo_v, hi_v) for p in pos])
+            out["tj.speed"] = [np.array([v, v], np.float32) for v in speed]
+        rows = [eps[i] for i in epi.tolist()]
         for g, off in (("state", cfg["offsets"][0]), ("action", cfg["offsets"][1])):
-            tt = anchor[:, None] + off[None, :]
+            tt = anchor[:, None] + (off[None, :] if jitter is None else speed[:, None] * off[None, :])
             lo, hi = tb[g + "_span"][epi, 0], tb[g + "_span"][epi, 1]
             mask = (tt >= lo[:, None] - 1e-9) & (tt <= hi[:, None] + 1e-9)
             for k in np.nonzero(tb[g + "_has_gap"][epi])[0]:  # rare: episodes with holes
                 e = eps[epi[k]]
                 mask[k] = valid_mask(getattr(e, g + "_ts"), tt[k], e.max_gap[g])
-            a, b = tb[g + "_slice"][gr, 0].tolist(), tb[g + "_slice"][gr, 1].tolist()
-            rows = [eps[i] for i in epi.tolist()]
-            out[g] = [getattr(e, g)[x:y] for e, x, y in zip(rows, a, b)]
-            out[g + "_ts"] = [getattr(e, g + "_ts")[x:y] for e, x, y in zip(rows, a, b)]
+            if jitter is None:
+                a, b = tb[g + "_slice"][gr, 0].tolist(), tb[g + "_slice"][gr, 1].tolist()
+                out[g] = [getattr(e, g)[x:y] for e, x, y in zip(rows, a, b)]
+                out[g + "_ts"] = [getattr(e, g + "_ts")[x:y] for e, x, y in zip(rows, a, b)]
+            else:
+                out[g], out[g + "_ts"], out[g + "_tj_offset"] = [], [], []
+                for e, t in zip(rows, tt):
+                    ts, vals = getattr(e, g + "_ts"), getattr(e, g)
+                    x, y = around(ts, t[0], t[-1])
+                    d_, ts_ = vals[x:y], ts[x:y]
+                    if t[0] < ts_[0]:  # window starts before the episode: a held first sample at t[0] (clamp)
+                        d_, ts_ = np.concatenate([vals[:1], d_]), np.concatenate([t[:1], ts_])
+                    out[g].append(d_)
+                    out[g + "_ts"].append(ts_)
+                    o = np.float32(t[0] - ts_[0])
+                    out[g + "_tj_offset"].append(np.array([o, o], np.float32))
             out[g + "_tt"] = list(tt)
             out[g + "_mask"] = list(mask)
             norm = [cfg["norm"][j][g] for j in d.tolist()]
@@ -136,6 +154,8 @@ def source_names(cfg: dict) -> list:
     for g in ("state", "action"):
         names += [g, g + "_ts", g + "_tt", g + "_mask", g + "_offset", g + "_scale", g + "_dim_mask"]
     names += ["window_start", "dataset_index", "episode_index", "task", "index", "anchor_time"]
+    if "temporal_jitter" in cfg["aug"]:
+        names += ["tj.speed", "state_tj_offset", "action_tj_offset"]
     return names + extra_names(cfg)
 
 
@@ -175,10 +195,14 @@ def build_pipeline(source: BatchSource, cfg: dict, output_map: list, batch_size:
         dev = (lambda x: x.gpu()) if gpu else (lambda x: x)
         out = {}
         for g in ("state", "action"):
-            tt = ins[g + "_tt"]
-            if "temporal_jitter" in cfg["aug"]:
-                tt = robocache_aug(fn, "temporal_jitter")(tt, **cfg["aug"]["temporal_jitter"])
-            x, xt = fn.robocache.resample(dev(ins[g]), ins[g + "_ts"], tt, method=cfg["method"], extrapolate="clamp")
+            jitter = cfg["aug"].get("temporal_jitter")
+            if jitter is None:
+                x, xt = fn.robocache.resample(dev(ins[g]), ins[g + "_ts"], ins[g + "_tt"], method=cfg["method"], extrapolate="clamp")
+            else:  # the window replayed at the host-drawn speed, from the host-computed offset (same targets the masks use)
+                kw = {k: v for k, v in jitter.items() if k != "speed"}
+                x, xt = robocache_aug(fn, "temporal_jitter")(
+                    dev(ins[g]), ins[g + "_ts"], speed=ins["tj.speed"], offset=ins[g + "_tj_offset"], target_rate=1.0 / cfg["period"],
+                    num_samples=cfg["steps"][0 if g == "state" else 1], method=cfg["method"], seed=cfg["seed"] & 0x7FFFFFFF, **kw)
             if cfg["normalization"] is not None:
                 x = (x - dev(ins[g + "_offset"])) * dev(ins[g + "_scale"])
             if g == "action" and "action_noise" in cfg["aug"]:
