@@ -117,6 +117,10 @@ class RobotDataLoader:
     is the next epoch (or :meth:`set_epoch`); :meth:`state_dict` / :meth:`load_state_dict` resume
     mid-epoch with the same remaining batches.
 
+    Underneath is DALI's ``DALIGenericIterator`` over one pipeline fed by an external source (there is
+    no DALI reader, so ``reader_name`` does not apply: an epoch ends when the source's windows are
+    exhausted); ``output_map`` and ``last_batch_policy`` keep DALI's meaning.
+
     Raises:
         FileNotFoundError, ValueError, KeyError: (the dataset error types) for a missing or corrupt
             dataset, an unknown camera key, a short episode, weights that do not match the datasets,
