@@ -1,7 +1,7 @@
 """GPU evidence for fn.robocache.resample: correctness against the CPU backend, then performance
 against PyTorch (same GPU) and the CPU backend, in one run. Prints tables last; writes JSON.
 
-    python benchmarks/gpu_resample.py --data <folder with euroc_v101_micro/ and lerobot_g1/> --out results.json
+    python benchmarks/gpu_resample.py --data <a copy of shared/data> --out results.json
 
 Checks: (1) DALI GPU pipelines vs DALI CPU pipelines on random ragged batches, every method, dtype,
 target form, extrapolate mode, float64 s and int64 ns timestamps; (2) the same on real data;
@@ -119,14 +119,14 @@ def random_checks(rng):
 
 
 def real_checks(data_dir: Path):
-    ts, imu = read_euroc_imu(data_dir / "euroc_v101_micro" / "mav0")
+    ts, imu = read_euroc_imu(data_dir / "trajectories" / "euroc_v101_micro" / "mav0")
     for rate in (50.0, 400.0):
         for dtype_arg, d in (("", imu), ("bfloat16", float_to_bf16_bits(imu))):
             g = run_pipe("gpu", [d], [ts], target_rate=rate, dtype=dtype_arg)
             c = run_pipe("cpu", [d], [ts], target_rate=rate, dtype=dtype_arg)
             ref = [reference_resample(imu, ts, c[1][0])] if not dtype_arg else None
             compare(f"EuRoC V1_01 IMU 200 Hz int64 ns -> {rate:g} Hz {dtype_arg or 'float32'}", g, c, dtype_arg, np.float32, ref)
-    eps = sorted((data_dir / "lerobot_g1" / "data" / "chunk-000").glob("*.parquet"))
+    eps = sorted((data_dir / "datasets" / "lerobot_v21_unitree_g1" / "data" / "chunk-000").glob("*.parquet"))
     pairs = [read_lerobot_states(p) for p in eps]
     tsl, st = [p[0] for p in pairs], [p[1] for p in pairs]
     g = run_pipe("gpu", st, tsl, target_rate=50.0)
@@ -309,7 +309,7 @@ def bench(b, t, c, n, dtype_name, copy_gbs, cpu_threads, rng):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", type=Path, default=Path(".carry/data"))
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data", help="a copy of shared/data")
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".")) / "gpu_resample.json")
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--skip-bench", action="store_true")

@@ -90,6 +90,56 @@ struct RcResampleParams {
   int pad;
 };  // 48 bytes
 
+// ---- points (voxel_downsample, voxelize, normalize) ----
+// One descriptor per sample (mirrors PointsSampleDesc in src/ops/points_gpu.rs).
+struct RcPointsSample {
+  rc_u64 points;       // const float* [n, C]
+  rc_i64 n;            // rows
+  rc_i64 row_begin;    // first row of this sample in batch-wide per-row / per-voxel arrays
+  rc_i64 table_begin;  // first slot of this sample's hash table
+  rc_i64 table_mask;   // table size - 1 (a power of two >= 2n)
+  rc_i64 cell_begin;   // dense voxelize "mean": first cell in the scratch grid
+  double voxel[3];
+  double origin[3];    // anchor="origin" origin, or voxelize range min
+  double range_hi[3];  // voxelize range max
+  int dims[3];         // voxelize grid
+  int anchor_min;      // 1: origin = min bound - voxel / 2, found on the device
+};  // 136 bytes
+
+// Per-sample results written by the kernels (mirrors PointsInfo); copied to the host once per batch
+// when output sizes depend on the data.
+struct RcPointsInfo {
+  double origin[3];       // effective grid origin
+  rc_i64 cmin[3];         // smallest voxel coordinate (the key is relative to it)
+  double sum[3];          // normalize: sum of finite xyz
+  rc_u64 r2max;           // normalize: largest squared distance to the centroid (double bits)
+  rc_u64 nvalid;          // rows with finite xyz
+  unsigned lo[3], hi[3];  // min / max finite xyz, order-preserving float bits
+  int shift[3];           // key = (x << shift0) | (y << shift1) | z
+  int count;              // voxels kept (after min_points and max_voxels)
+  int total;              // voxels after min_points, before max_voxels
+  int err;                // 0 ok, 1 beyond 2^31 cells along err_axis, 2 key over 63 bits
+  int err_axis;
+  int pad;
+};  // 144 bytes
+
+// Device buffers of one launch sequence (mirrors PointsBufs).
+struct RcPointsBufs {
+  rc_u64 samples, info, outs;          // descriptors, per-sample info, [B][4] output pointers
+  rc_u64 keys, cnt, first, svid;       // hash table: u64 key, u32 count, i32 first row, i32 voxel id
+  rc_u64 pslot;                        // i32 per row: its slot, -1 when dropped
+  rc_u64 blk_cnt, blk_off;             // i32 per tile
+  rc_u64 sums, vcount, vcoord, newid;  // per voxel (indexed row_begin + voxel id)
+  rc_u64 cells_cnt, cells_sum;         // dense "mean" scratch grids
+};  // 128 bytes
+
+struct RcPointsParams {
+  int num_samples, cols, kind, vmode;  // kind 0 voxel_downsample, 1 voxelize, 2 normalize
+  int nmode, min_points, max_points, max_voxels;
+  int o_feat, o_cnt, o_coord, o_num;   // output indices (-1: none)
+  rc_i64 total_slots, total_rows;
+};  // 64 bytes
+
 // ---- align ----
 #define RC_ALIGN_MAX_STREAMS 8
 // One descriptor per sample (mirrors AlignSampleDesc in src/ops/align_gpu.rs).

@@ -12,7 +12,9 @@ fi
 . .venv/bin/activate
 python -m pip install -q --upgrade pip
 python -m pip install -q -r requirements.txt
-[ -f requirements-datasets.txt ] && python -m pip install -q -r requirements-datasets.txt
+for extra in requirements-datasets.txt requirements-loader.txt; do
+  if [ -f "$extra" ]; then python -m pip install -q -r "$extra"; fi
+done
 # --no-build-isolation: the build imports the installed DALI for its headers and flags.
 python -m pip install -q --no-build-isolation .
 python -c "import robocache, nvidia.dali.fn as fn; fn.robocache.resample; print('robocache', robocache.__version__, 'plugin', robocache.plugin_path())"

@@ -8,8 +8,10 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 
 mod align;
+mod points;
 mod resample;
 use align::*;
+use points::*;
 use resample::*;
 
 #[cxx::bridge(namespace = "robocache::ffi")]
@@ -107,6 +109,80 @@ mod bridge {
             phase: u8,
         ) -> Result<()>;
         fn robocache_version() -> String;
+    }
+
+    // ---- points: voxel_downsample, voxelize, normalize (src/ffi/points.rs) ----
+
+    /// Constant arguments of `robocache__VoxelDownsample`, `robocache__Voxelize` and
+    /// `robocache__Normalize` (`kind` names the operator).
+    struct PointsConfig {
+        kind: String,
+        voxel_size: Vec<f32>,
+        origin: Vec<f32>,
+        anchor: String,
+        range: Vec<f32>,
+        mode: String,
+        min_points: i64,
+        max_points: i64,
+        max_voxels: i64,
+        return_counts: bool,
+    }
+
+    /// One sample: points (host or device) and its per-sample `voxel_size` (host, or 0).
+    struct PointsSampleIn {
+        data: usize,
+        ndim: i32,
+        rows: i64,
+        cols: i64,
+        voxel: usize,
+        voxel_len: i64,
+    }
+
+    /// One output's element type and number of dimensions.
+    struct PointsOutDesc {
+        ty: ElemType,
+        ndim: i32,
+    }
+
+    extern "Rust" {
+        type PointsOp;
+        fn points_new(cfg: &PointsConfig) -> Result<Box<PointsOp>>;
+        fn points_outputs(op: &PointsOp) -> Vec<PointsOutDesc>;
+        unsafe fn points_setup(
+            op: &PointsOp,
+            data_type: ElemType,
+            samples: &[PointsSampleIn],
+            shapes: &mut [i64],
+        ) -> Result<bool>;
+        unsafe fn points_cpu_compute(
+            op: &PointsOp,
+            index: usize,
+            sample: &PointsSampleIn,
+            shapes: &mut [i64],
+        ) -> Result<()>;
+        unsafe fn points_cpu_write(op: &PointsOp, index: usize, outs: &[usize]) -> Result<()>;
+        unsafe fn points_gpu_scratch(op: &PointsOp, samples: &[PointsSampleIn], sizes: &mut [usize]) -> Result<()>;
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn points_gpu_run(
+            op: &PointsOp,
+            samples: &[PointsSampleIn],
+            outs: &[usize],
+            host: usize,
+            host_bytes: usize,
+            dev: usize,
+            stream: usize,
+            shapes: &mut [i64],
+        ) -> Result<bool>;
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn points_gpu_finish(
+            op: &PointsOp,
+            samples: &[PointsSampleIn],
+            outs: &[usize],
+            host: usize,
+            host_bytes: usize,
+            dev: usize,
+            stream: usize,
+        ) -> Result<()>;
     }
 
     /// `robocache__Align`'s constant arguments.

@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 
 __version__ = "0.1.0"
-__all__ = ["plugin_path", "nvrtc_path", "load_plugin", "__version__"]
+__all__ = ["plugin_path", "nvrtc_path", "load_plugin", "RobotDataLoader", "DatasetSpec", "__version__"]
 
 _PLUGIN_NAME = "libdali_robocache.so"
 _loaded_plugin: str | None = None
@@ -117,3 +117,13 @@ def load_plugin() -> str:
 
 
 load_plugin()
+
+
+def __getattr__(name: str):
+    """Lazy imports: ``robocache.RobotDataLoader`` (and ``DatasetSpec``) load the loader module, and
+    with it PyTorch, only when first used, so ``import robocache`` stays light."""
+    if name in ("RobotDataLoader", "DatasetSpec"):
+        from . import loader
+
+        return getattr(loader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,6 +3,10 @@ DALI pipeline, checks the result against the analytic signal it was generated fr
 throughput. Runs the GPU backend where a GPU is present, the CPU backend otherwise.
 
     python -m robocache.demo [--batch 64] [--iters 20] [--device auto|cpu|gpu]
+    python -m robocache.demo --loader [...]    # only the RobotDataLoader demo (robocache.demo_loader)
+
+After the resampling demo it runs the RobotDataLoader demo too (``--no-loader`` skips it; it needs
+PyTorch, ``requirements-loader.txt``).
 """
 
 from __future__ import annotations
@@ -57,6 +61,14 @@ def recording(rng: np.random.Generator, batch: int, seconds: float):
 
 
 def main(argv=None) -> int:
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--loader" in argv:
+        from robocache import demo_loader
+
+        argv.remove("--loader")
+        return demo_loader.main([a if a != "gpu" else "cuda" for a in argv])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--seconds", type=float, default=20.0)
@@ -64,6 +76,7 @@ def main(argv=None) -> int:
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--no-loader", action="store_true", help="skip the RobotDataLoader demo")
     args = ap.parse_args(argv)
     device = ("gpu" if gpu_available() else "cpu") if args.device == "auto" else args.device
     rng = np.random.default_rng(0)
@@ -118,7 +131,17 @@ def main(argv=None) -> int:
           f"{(total_in + total_out) / dt / 1e6:.1f} MB/s through fn.robocache.resample ({device}, {args.threads} threads)")
     print("linear streams are checked against the analytic motion (error = interpolation error of the recording);"
           " previous/nearest outputs must be recorded samples (error 0).")
-    return 0
+    if args.no_loader:
+        return 0
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("\nRobotDataLoader demo skipped: PyTorch is not installed (pip install -r requirements-loader.txt)")
+        return 0
+    from robocache import demo_loader
+
+    print()
+    return demo_loader.main(["--device", "cuda" if device == "gpu" else "cpu", "--batches", "10"])
 
 
 if __name__ == "__main__":

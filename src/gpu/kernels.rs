@@ -50,5 +50,28 @@ pub static ALIGN: KernelSource = KernelSource {
     kernels: &["align_f32", "align_f64", "align_f16", "align_bf16"],
 };
 
+/// `kernels/points.cu`: voxel_downsample, voxelize and normalize.
+pub static POINTS: KernelSource = KernelSource {
+    file: "points.cu",
+    source: include_str!("../../kernels/points.cu"),
+    kernels: &[
+        "points_init",
+        "points_bounds",
+        "points_prep",
+        "points_insert",
+        "points_count",
+        "points_scan",
+        "points_assign",
+        "points_select",
+        "points_accum",
+        "points_finalize",
+        "points_dense_zero",
+        "points_dense_acc",
+        "points_dense_mean",
+        "points_radius",
+        "points_apply",
+    ],
+};
+
 /// All sources, for the compile-everything test.
-pub static ALL: &[&KernelSource] = &[&RESAMPLE, &ALIGN];
+pub static ALL: &[&KernelSource] = &[&RESAMPLE, &POINTS, &ALIGN];

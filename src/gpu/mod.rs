@@ -185,6 +185,24 @@ pub unsafe fn copy_to_device(dst: u64, src: &[u8], stream: Stream) -> Result<()>
     drv::memcpy_htod_async(dst, src, stream).map_err(|e| Error::cuda("cuMemcpyHtoDAsync", e))
 }
 
+/// Copies `src.len()` bytes from device memory `src` into `dst` (pinned host memory) on `stream`,
+/// asynchronously.
+///
+/// # Safety
+/// `src` must hold `dst.len()` bytes of device memory; `dst` must stay valid until the copy ran.
+pub unsafe fn copy_to_host(dst: &mut [u8], src: u64, stream: Stream) -> Result<()> {
+    drv::memcpy_dtoh_async(dst, src, stream).map_err(|e| Error::cuda("cuMemcpyDtoHAsync", e))
+}
+
+/// Blocks the host until all work queued on `stream` has finished. Only for the one device-to-host
+/// copy of per-sample counts that an operator with data-dependent output shapes is allowed.
+///
+/// # Safety
+/// `stream` must be a live stream of the current context.
+pub unsafe fn synchronize(stream: Stream) -> Result<()> {
+    drv::stream::synchronize(stream).map_err(|e| Error::cuda("cuStreamSynchronize", e))
+}
+
 /// Launches `f` on `stream`.
 ///
 /// # Safety

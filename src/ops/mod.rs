@@ -4,5 +4,7 @@
 pub mod align;
 pub mod align_cpu;
 pub mod align_gpu;
+pub mod points;
+pub mod points_gpu;
 pub mod resample;
 pub mod resample_gpu;

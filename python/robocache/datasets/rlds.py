@@ -578,4 +578,5 @@ def _image_loader(encoded: list, device: str, context: str):
         sel = encoded if idx is None else [encoded[int(i)] for i in idx]
         return decode_images(sel, device, context)
 
+    load.encoded = encoded  # the still-encoded images, for pipelines that decode them (RobotDataLoader)
     return load

@@ -1,0 +1,389 @@
+"""``RobotDataLoader``: heterogeneous robot datasets to PyTorch training batches through one DALI
+pipeline (resampling by ``fn.robocache.resample``, image work by DALI), on the GPU or the CPU.
+
+See :class:`RobotDataLoader` for the batch contents, the sampling and epoch definitions, sharding,
+resume and the bad-input policy.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from .host import DatasetSpec, HostDataset, as_spec, step_times, window_table
+from .pipeline import COLOR_JITTER_DEFAULTS, BatchSource, build_pipeline, norm_arrays
+from .sampling import epoch_plan, quotas, shard_positions
+
+__all__ = ["DatasetSpec", "RobotDataLoader"]
+
+AUGMENTATIONS = ("color_jitter", "temporal_jitter", "action_noise")
+_POLICIES = {"FILL": "fill", "DROP": "drop", "PARTIAL": "partial"}
+
+
+def _policy_name(p: Any) -> str:
+    from nvidia.dali.plugin.base_iterator import LastBatchPolicy  # noqa: PLC0415
+
+    if isinstance(p, LastBatchPolicy):
+        return _POLICIES[p.name]
+    if isinstance(p, str) and p.upper() in _POLICIES:
+        return _POLICIES[p.upper()]
+    raise ValueError(f"RobotDataLoader: last_batch_policy must be a nvidia.dali.plugin.base_iterator.LastBatchPolicy "
+                     f"(FILL, DROP, PARTIAL), got {p!r}")
+
+
+def _steps(h: Any, f: float, what: str) -> int:
+    """Horizon -> steps: an int is a number of steps, a float is seconds (``max(1, round(h * f))``)."""
+    if isinstance(h, bool) or not isinstance(h, numbers.Real) or not math.isfinite(h) or h < 0:
+        raise ValueError(f"RobotDataLoader: {what} must be a number of steps (int >= 1) or seconds (float >= 0), got {h!r}")
+    if isinstance(h, numbers.Integral):
+        if h < 1:
+            raise ValueError(f"RobotDataLoader: {what} as steps must be >= 1, got {h}")
+        return int(h)
+    return max(1, int(round(float(h) * f)))
+
+
+class RobotDataLoader:
+    """Shuffled, windowed, resampled, normalised, augmented batches from several robot datasets.
+
+    Args:
+        datasets: paths (LeRobot v2/v3, RLDS, robomimic/robosuite HDF5, CALVIN), opened
+            :class:`~robocache.datasets.Dataset` objects, :class:`DatasetSpec` (key mapping, camera
+            mapping, episode selection, weight, statistics) or dicts of its fields.
+        weights: mixture weights, one per dataset (normalised to sum 1). Default: each dataset's
+            ``DatasetSpec.weight``, else proportional to its number of windows.
+        target_frequency: Hz; every stream is resampled onto this clock.
+        observation_horizon: observation steps ``To``: an int is steps, a float is seconds
+            (``To = max(1, round(seconds * target_frequency))``). Observation steps end at the anchor.
+        action_horizon: action steps ``Ta`` (same rule); action steps start at the anchor.
+        cameras: ``{name: (height, width)}``; each frame is the camera frame nearest the anchor,
+            resized by DALI. Each dataset must have the camera (see :class:`DatasetSpec`).
+        augmentations: names or ``{"name": ..., **kwargs}``: ``"color_jitter"`` (DALI
+            ``fn.color_twist``; kwargs ``brightness``, ``contrast``, ``saturation`` (relative) and
+            ``hue`` (degrees), drawn per sample from a counter-based generator keyed by
+            ``(seed, epoch, position)``), ``"temporal_jitter"`` (``fn.robocache.temporal_jitter`` replays
+            each window at a speed drawn per window in ``speed`` (default ``[0.8, 1.2]``) around its
+            anchor, state and action alike, instead of ``fn.robocache.resample``; masks follow the
+            replayed times; other kwargs such as ``warp_strength`` go to the operator) and
+            ``"action_noise"`` (``fn.robocache.action_noise`` on the normalised actions; kwargs such as
+            ``sigma`` go to the operator). A name whose operator the plugin lacks
+            raises ``ValueError``.
+        batch_size: samples per batch.
+        device: ``"cuda"`` (resampling, normalisation and images on the GPU, every output a CUDA
+            tensor), ``"cpu"`` (the whole pipeline on the CPU, CPU tensors) or ``"auto"``.
+        device_id: CUDA device (default: ``torch.cuda.current_device()``).
+        seed: seeds the epoch plans and augmentations.
+        shard_id: this data-parallel rank's shard.
+        num_shards: number of shards.
+        shuffle: shuffle datasets and windows within each epoch.
+        epoch_size: windows per epoch (default: the total number of windows of all datasets).
+        last_batch_policy: DALI's ``LastBatchPolicy`` (``FILL`` default, ``DROP``, ``PARTIAL``).
+        normalization: ``"mean_std"`` (default), ``"min_max"`` (to [-1, 1]) or ``None``; per dataset,
+            from the dataset's statistics (LeRobot ``stats.json``/episode stats, GR00T-sliced) or
+            computed once from the loaded episodes.
+        pad: anchors at every recorded state sample, window steps beyond the episode clamped and masked
+            (True, LeRobot's ``*_is_pad`` convention); False: only anchors whose window fits.
+        short_episodes: an episode whose recorded span is shorter than a window: ``"error"`` (default,
+            ``ValueError`` before the first batch naming the dataset and episodes) or ``"skip"`` (warn).
+        max_gap: a step inside an interval between recorded samples wider than this (seconds) is
+            masked; default: 3 median sampling intervals of the stream.
+        timestamps: ``"relative"`` (float32 seconds from the window's first step) or ``"episode"``
+            (float64 seconds since the episode's first state sample).
+        image_dtype: ``"uint8"`` or ``"float32"`` (``(x / 255 - image_mean) / image_std``).
+        image_mean: per-channel mean for float images (default 0).
+        image_std: per-channel std for float images (default 1).
+        method: resampling method for state and action (``"linear"``, ``"nearest"``, ``"previous"``).
+        output_map: batch keys to produce (default: all of :attr:`output_map`).
+        num_threads: DALI CPU threads.
+        num_workers: host threads assembling samples (video decoding, slicing).
+        prefetch_queue_depth: DALI prefetch depth.
+
+    Batches are dicts of torch tensors (``B`` samples, ``Ds``/``Da`` the widest state/action):
+    ``state [B, To, Ds]``, ``action [B, Ta, Da]`` (float32, normalised), ``state_mask [B, To]``,
+    ``action_mask [B, Ta]`` (bool, valid steps), ``state_dim_mask [B, Ds]``, ``action_dim_mask
+    [B, Da]`` (bool, the dataset's real channels; the rest are zero), ``state_timestamps``,
+    ``action_timestamps``, ``images.<camera> [B, H, W, 3]``, ``dataset_index``, ``episode_index``,
+    ``task`` (index into :attr:`tasks`), ``index`` (epoch position) and ``anchor_time`` (seconds).
+
+    Sampling: a window is an anchor time in an episode; anchors are the recorded state samples. An
+    epoch is ``epoch_size`` windows; dataset ``d`` gets ``round(weight_d * epoch_size)`` of them
+    (largest remainder), drawn without replacement from a seeded permutation of its windows (repeating
+    when it has fewer). The plan is a pure function of ``(seed, epoch)``. Shard ``s`` takes positions
+    ``p % num_shards == s``. ``len(loader)`` is this shard's batches per epoch; each ``iter(loader)``
+    is the next epoch (or :meth:`set_epoch`); :meth:`state_dict` / :meth:`load_state_dict` resume
+    mid-epoch with the same remaining batches.
+
+    Underneath is DALI's ``DALIGenericIterator`` over one pipeline fed by an external source (there is
+    no DALI reader, so ``reader_name`` does not apply: an epoch ends when the source's windows are
+    exhausted); ``output_map`` and ``last_batch_policy`` keep DALI's meaning.
+
+    Raises:
+        FileNotFoundError, ValueError, KeyError: (the dataset error types) for a missing or corrupt
+            dataset, an unknown camera key, a short episode, weights that do not match the datasets,
+            or any bad argument, before the first batch, naming the dataset and the problem.
+    """
+
+    def __init__(self, datasets, weights=None, target_frequency: float = 50.0, observation_horizon: Any = 1,
+                 action_horizon: Any = 16, cameras: dict | None = None, augmentations=(), batch_size: int = 32,
+                 device: str = "auto", device_id: int | None = None, seed: int = 0, shard_id: int = 0, num_shards: int = 1,
+                 shuffle: bool = True, epoch_size: int | None = None, last_batch_policy: Any = "FILL",
+                 normalization: str | None = "mean_std", pad: bool = True, short_episodes: str = "error",
+                 max_gap: float | None = None, timestamps: str = "relative", image_dtype: str = "uint8",
+                 image_mean=None, image_std=None, method: str = "linear", output_map: list | None = None,
+                 num_threads: int = 2, num_workers: int = 2, prefetch_queue_depth: int = 2) -> None:
+        import robocache  # noqa: F401, PLC0415  (loads the plugin: fn.robocache.*)
+
+        if isinstance(datasets, (str, bytes)) or not hasattr(datasets, "__len__") or len(datasets) == 0:
+            raise ValueError("RobotDataLoader: datasets must be a non-empty list of datasets")
+        specs = [as_spec(d) for d in datasets]
+        f = float(target_frequency)
+        if not (math.isfinite(f) and f > 0):
+            raise ValueError(f"RobotDataLoader: target_frequency must be a positive number of Hz, got {target_frequency!r}")
+        for name, v, lo in (("batch_size", batch_size, 1), ("num_shards", num_shards, 1), ("num_threads", num_threads, 1),
+                            ("num_workers", num_workers, 0), ("prefetch_queue_depth", prefetch_queue_depth, 1)):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
+                raise ValueError(f"RobotDataLoader: {name} must be an int >= {lo}, got {v!r}")
+        if isinstance(shard_id, bool) or not isinstance(shard_id, numbers.Integral) or not 0 <= shard_id < num_shards:
+            raise ValueError(f"RobotDataLoader: shard_id must be in [0, num_shards={num_shards}), got {shard_id!r}")
+        choices = {"normalization": (normalization, ("mean_std", "min_max", None)),
+                   "short_episodes": (short_episodes, ("error", "skip")), "timestamps": (timestamps, ("relative", "episode")),
+                   "image_dtype": (image_dtype, ("uint8", "float32")), "method": (method, ("linear", "nearest", "previous")),
+                   "device": (device, ("auto", "cuda", "gpu", "cpu"))}
+        for name, (v, ok) in choices.items():
+            if v not in ok:
+                raise ValueError(f"RobotDataLoader: {name} must be one of {ok}, got {v!r}")
+        if max_gap is not None and not (isinstance(max_gap, numbers.Real) and max_gap > 0):
+            raise ValueError(f"RobotDataLoader: max_gap must be a positive number of seconds or None, got {max_gap!r}")
+        self.device = self._device(device)
+        self.batch_size, self.seed, self.shard_id, self.num_shards = int(batch_size), int(seed), int(shard_id), int(num_shards)
+        self.shuffle, self.last_batch_policy = bool(shuffle), _policy_name(last_batch_policy)
+        self.target_frequency = f
+        steps = (_steps(observation_horizon, f, "observation_horizon"), _steps(action_horizon, f, "action_horizon"))
+        cams = self._cameras(cameras)
+        aug = self._augmentations(augmentations, bool(cams))
+        cfg = {"steps": steps, "period": 1.0 / f, "cameras": cams, "pad": bool(pad), "short_episodes": short_episodes,
+               "max_gap": max_gap}
+        self.tasks: list = []
+        self.hosts = [HostDataset(i, s, cfg, self.tasks) for i, s in enumerate(specs)]
+        self.weights = self._weights(weights, specs)
+        self.num_windows = [h.num_windows for h in self.hosts]
+        self.epoch_size = int(epoch_size) if epoch_size is not None else int(sum(self.num_windows))
+        if isinstance(epoch_size, bool) or self.epoch_size < 1:
+            raise ValueError(f"RobotDataLoader: epoch_size must be an int >= 1, got {epoch_size!r}")
+        if self.epoch_size < self.num_shards:
+            raise ValueError(f"RobotDataLoader: epoch_size {self.epoch_size} is smaller than num_shards {self.num_shards}")
+        ds_dim = max(h.state_dim for h in self.hosts)
+        da_dim = max(h.action_dim for h in self.hosts)
+        mean = [0.0] * 3 if image_mean is None else [float(x) for x in image_mean]
+        std = [1.0] * 3 if image_std is None else [float(x) for x in image_std]
+        self.cfg = {**cfg, "state_dim": ds_dim, "action_dim": da_dim, "aug": aug, "normalization": normalization,
+                    "timestamps": timestamps, "image_dtype": image_dtype, "image_mean": mean, "image_std": std,
+                    "method": method, "seed": self.seed, "device": self.device, "device_id": self._device_id(device_id),
+                    "encoded": {c: all(self._encoded(h, c) for h in self.hosts) for c in cams},
+                    "norm": [{g: norm_arrays(h.stats[g], normalization, ds_dim if g == "state" else da_dim)
+                              for g in ("state", "action")} for h in self.hosts]}
+        self.state_dim, self.action_dim, self.observation_steps, self.action_steps = ds_dim, da_dim, steps[0], steps[1]
+        self.cfg["offsets"] = step_times(0.0, steps, 1.0 / f)
+        for h in self.hosts:  # pad every episode to the common widths once (zeros), so windows are plain slices
+            for e in h.episodes:
+                for g, width in (("state", ds_dim), ("action", da_dim)):
+                    v = getattr(e, g)
+                    if v.shape[1] != width:
+                        setattr(e, g, np.ascontiguousarray(np.pad(v, ((0, 0), (0, width - v.shape[1])))))
+        self._table = window_table(self.hosts, self.cfg["offsets"])
+        self._all_outputs = (["state", "state_mask", "state_dim_mask", "state_timestamps", "action", "action_mask",
+                              "action_dim_mask", "action_timestamps"] + [f"images.{c}" for c in cams]
+                             + ["dataset_index", "episode_index", "task", "index", "anchor_time"])
+        if output_map is not None:
+            bad = [k for k in output_map if k not in self._all_outputs]
+            if bad or not output_map:
+                raise ValueError(f"RobotDataLoader: output_map has unknown keys {bad}; available: {self._all_outputs}")
+        self.output_map = list(output_map) if output_map is not None else list(self._all_outputs)
+        self.num_threads, self.num_workers, self.prefetch_queue_depth = int(num_threads), int(num_workers), int(prefetch_queue_depth)
+        self._pool = ThreadPoolExecutor(self.num_workers, thread_name_prefix="robocache-loader") if self.num_workers > 1 else None
+        self._epoch, self._batches_done = 0, 0
+
+    # ------------------------------------------------------------------------------------ checks
+    @staticmethod
+    def _device(device: str) -> str:
+        from .. import datasets  # noqa: F401, PLC0415
+        from ..datasets.video import gpu_count  # noqa: PLC0415
+
+        if device == "auto":
+            return "cuda" if gpu_count() > 0 else "cpu"
+        if device in ("cuda", "gpu"):
+            if gpu_count() == 0:
+                raise ValueError("RobotDataLoader: device='cuda' but DALI sees no CUDA device; use device='cpu'")
+            return "cuda"
+        return "cpu"
+
+    def _device_id(self, device_id: int | None) -> int | None:
+        if self.device != "cuda":
+            return None
+        if device_id is not None:
+            return int(device_id)
+        try:
+            import torch  # noqa: PLC0415
+
+            return int(torch.cuda.current_device())
+        except Exception:  # noqa: BLE001 - torch without CUDA: DALI's default device
+            return 0
+
+    @staticmethod
+    def _cameras(cameras: dict | None) -> dict:
+        out = {}
+        for name, size in (cameras or {}).items():
+            ok = isinstance(size, (tuple, list)) and len(size) == 2 and all(
+                isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in size)
+            if not isinstance(name, str) or not ok:
+                raise ValueError(f"RobotDataLoader: cameras must map a name to (height, width) positive ints, got {name!r}: {size!r}")
+            out[name] = (int(size[0]), int(size[1]))
+        return out
+
+    @staticmethod
+    def _augmentations(augmentations, have_cameras: bool) -> dict:
+        from nvidia.dali import fn  # noqa: PLC0415
+
+        out = {}
+        for a in augmentations or ():
+            name, kw = (a, {}) if isinstance(a, str) else (dict(a).get("name"), {k: v for k, v in dict(a).items() if k != "name"})
+            if name not in AUGMENTATIONS:
+                raise ValueError(f"RobotDataLoader: unknown augmentation {a!r}; known: {', '.join(AUGMENTATIONS)}")
+            if name == "color_jitter":
+                bad = set(kw) - set(COLOR_JITTER_DEFAULTS)
+                if bad:
+                    raise ValueError(f"RobotDataLoader: color_jitter has no arguments {sorted(bad)}; it takes {sorted(COLOR_JITTER_DEFAULTS)}")
+                if not have_cameras:
+                    raise ValueError("RobotDataLoader: color_jitter needs cameras=")
+                kw = {**COLOR_JITTER_DEFAULTS, **{k: float(v) for k, v in kw.items()}}
+            elif not hasattr(fn.robocache, name):
+                raise ValueError(f"RobotDataLoader: augmentation {name!r} needs the operator fn.robocache.{name}, which this "
+                                 f"build of the RoboCache plugin does not have; remove {name!r} from augmentations or update robocache")
+            elif name == "temporal_jitter":
+                if "offset" in kw or "num_samples" in kw or "target_rate" in kw:
+                    raise ValueError("RobotDataLoader: temporal_jitter's offset, num_samples and target_rate are set by the loader")
+                speed = kw.get("speed", (0.8, 1.2))
+                if len(speed) != 2 or not 0 < float(speed[0]) <= float(speed[1]):
+                    raise ValueError(f"RobotDataLoader: temporal_jitter speed must be a range [lo, hi] with 0 < lo <= hi, got {speed!r}")
+                kw = {**kw, "speed": (float(speed[0]), float(speed[1]))}
+            out[name] = kw
+        return out
+
+    def _weights(self, weights, specs) -> np.ndarray:
+        given = [s.weight for s in specs]
+        if weights is not None and any(g is not None for g in given):
+            raise ValueError("RobotDataLoader: give weights= or DatasetSpec.weight, not both")
+        if weights is None and any(g is not None for g in given):
+            if any(g is None for g in given):
+                raise ValueError(f"RobotDataLoader: DatasetSpec.weight is set for some datasets only: {given}")
+            weights = given
+        if weights is None:
+            w = np.array([h.num_windows for h in self.hosts], np.float64)
+        else:
+            w = np.asarray(list(weights), np.float64) if not isinstance(weights, (str, bytes)) else np.array([np.nan])
+            if w.ndim != 1 or len(w) != len(self.hosts):
+                raise ValueError(f"RobotDataLoader: weights has {w.size} entries but there are {len(self.hosts)} datasets "
+                                 f"({', '.join(h.name for h in self.hosts)})")
+            if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+                raise ValueError(f"RobotDataLoader: weights must be finite, >= 0 and not all 0, got {list(weights)}")
+        return w / w.sum()
+
+    @staticmethod
+    def _encoded(h: HostDataset, cam: str) -> bool:
+        for e in h.episodes:
+            s = e.cameras[cam][0]
+            if s.kind != "image" or getattr(s.loader, "encoded", None) is None:
+                return False
+        return True
+
+    # ------------------------------------------------------------------------------------ facts
+    @property
+    def dataset_names(self) -> list:
+        """Display names of the datasets, in order."""
+        return [h.name for h in self.hosts]
+
+    def stats(self, dataset: int) -> dict:
+        """Normalisation statistics of one dataset: ``{"state"|"action": {"mean", "std", "min", "max", "source"}}``."""
+        return self.hosts[dataset].stats
+
+    def layout(self, dataset: int) -> dict:
+        """Which streams make up ``state``/``action`` and which stream each camera reads, for one dataset."""
+        h = self.hosts[dataset]
+        return {"state": h.state_keys, "action": h.action_keys, "cameras": dict(h.camera_keys),
+                "state_dim": h.state_dim, "action_dim": h.action_dim}
+
+    def plan(self, epoch: int | None = None) -> tuple:
+        """The epoch's windows: ``(dataset [N], row [N])`` (see the class doc)."""
+        return epoch_plan(self.num_windows, self.weights, self.epoch_size, self.seed, self._epoch if epoch is None else epoch, self.shuffle)
+
+    def window(self, dataset: int, row: int) -> tuple:
+        """``(episode index, anchor seconds)`` of window ``row`` of a dataset."""
+        h = self.hosts[dataset]
+        return h.episodes[int(h.win_episode[row])].index, float(h.win_anchor[row])
+
+    def positions(self) -> np.ndarray:
+        """Epoch positions this shard yields, in order (after the last-batch policy)."""
+        return shard_positions(self.epoch_size, self.batch_size, self.shard_id, self.num_shards, self.last_batch_policy)
+
+    def quotas(self) -> np.ndarray:
+        """Windows per dataset in an epoch."""
+        return quotas(self.weights, self.epoch_size)
+
+    def __len__(self) -> int:
+        return -(-len(self.positions()) // self.batch_size)
+
+    # ------------------------------------------------------------------------------------ iteration
+    def set_epoch(self, epoch: int) -> None:
+        """Start the next iteration at ``epoch`` (like ``DistributedSampler.set_epoch``)."""
+        self._epoch, self._batches_done = int(epoch), 0
+
+    def __iter__(self):
+        from nvidia.dali.plugin.base_iterator import LastBatchPolicy  # noqa: PLC0415
+        from nvidia.dali.plugin.pytorch import DALIGenericIterator  # noqa: PLC0415
+
+        epoch, start = self._epoch, self._batches_done
+        pos = self.positions()
+        b = self.batch_size
+        batches = [pos[i:i + b] for i in range(start * b, len(pos), b)]
+        if batches:
+            source = BatchSource(self._table, self.cfg, self.plan(epoch), batches, epoch, self._pool)
+            pipe = build_pipeline(source, self.cfg, self.output_map, b, self.num_threads, self.prefetch_queue_depth)
+            with warnings.catch_warnings():  # outputs left out by output_map: expected, not a problem
+                warnings.filterwarnings("ignore", message=r"The external source node .* are not used")
+                it = DALIGenericIterator([pipe], self.output_map, size=-1, auto_reset=False,
+                                         last_batch_policy=LastBatchPolicy.PARTIAL, prepare_first_batch=False)
+            for out in it:
+                self._batches_done += 1
+                yield out[0]
+            del it, pipe
+        self._epoch, self._batches_done = epoch + 1, 0
+
+    def _fingerprint(self) -> dict:
+        return {"seed": self.seed, "epoch_size": self.epoch_size, "batch_size": self.batch_size, "num_shards": self.num_shards,
+                "shard_id": self.shard_id, "shuffle": self.shuffle, "last_batch_policy": self.last_batch_policy,
+                "datasets": [[h.name, h.num_windows] for h in self.hosts], "weights": [round(float(w), 12) for w in self.weights]}
+
+    def state_dict(self) -> dict:
+        """Where iteration stands: epoch and batches already delivered in it, plus what must match to resume."""
+        return {"version": 1, "epoch": self._epoch, "batches_done": self._batches_done, **self._fingerprint()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resume: the next ``iter(loader)`` yields the remaining batches of the saved epoch.
+
+        Raises:
+            ValueError: when the state was saved by a loader with other datasets, seed, sizes or sharding.
+        """
+        mine = self._fingerprint()
+        for k, v in mine.items():
+            if state.get(k) != v:
+                raise ValueError(f"RobotDataLoader.load_state_dict: {k} differs: saved {state.get(k)!r}, this loader {v!r}")
+        self._epoch, self._batches_done = int(state["epoch"]), int(state["batches_done"])
+
+    def __del__(self) -> None:
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False)

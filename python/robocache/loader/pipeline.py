@@ -1,0 +1,257 @@
+"""The DALI side of :class:`robocache.RobotDataLoader`: the external source that feeds recorded
+samples around each window, and the pipeline graph that turns them into a training batch.
+
+Graph (``cuda``: everything after the external source runs on the GPU, timestamps stay CPU inputs):
+
+    external_source ──► state/action samples ──► fn.robocache.resample (target_timestamps) ──►
+        (x - offset) * scale (normalisation) ──► [fn.robocache.action_noise]
+    external_source ──► camera frames (or JPEG bytes ──► fn.decoders.image) ──► fn.resize ──►
+        [fn.color_twist with per-sample arguments] ──► [fn.crop_mirror_normalize to float]
+    external_source ──► masks, indices, task ids, window times (host-computed)
+
+The source is a pure function of ``(plan, positions)``: the batch at a given shard position is the
+same whatever happened before, which makes ``load_state_dict`` resume exact.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .host import around, nearest_frame, valid_mask
+
+COLOR_JITTER_DEFAULTS = {"brightness": 0.2, "contrast": 0.2, "saturation": 0.2, "hue": 10.0}
+
+
+def augment_rng(seed: int, epoch: int, position: int, stream: int) -> np.random.Generator:
+    """The generator of one sample's host-drawn augmentation parameters (counter-based: a pure
+    function of seed, epoch and epoch position, so resume and CPU/GPU runs draw the same)."""
+    return np.random.Generator(np.random.Philox(key=np.uint64(seed & (2**64 - 1)), counter=[epoch, position, stream, 0]))
+
+
+class BatchSource:
+    """Callable for ``fn.external_source(batch=True)``: one batch of host arrays per call.
+
+    Low-dimensional outputs are assembled for the whole batch at once from the loader's window
+    table (slices of the episodes' arrays, no copies); camera frames and augmentation draws per
+    sample, on the thread pool when there is one.
+
+    Args:
+        table: :func:`robocache.loader.host.window_table` of the loader.
+        cfg: loader settings.
+        plan: ``(dataset [N], row [N])`` of the epoch.
+        batches: list of position arrays, one per batch still to produce.
+        epoch: epoch number (for augmentation draws).
+        pool: optional thread pool for camera frames.
+    """
+
+    def __init__(self, table: dict, cfg: dict, plan: tuple, batches: list, epoch: int, pool: ThreadPoolExecutor | None) -> None:
+        self.table, self.cfg, self.plan, self.batches, self.epoch, self.pool = table, cfg, plan, batches, epoch, pool
+        self.k = 0
+        self.names = source_names(cfg)
+
+    def __call__(self):
+        if self.k >= len(self.batches):
+            raise StopIteration
+        pos = self.batches[self.k]
+        self.k += 1
+        return self.batch(pos)
+
+    def batch(self, pos: np.ndarray) -> list:
+        """Every external-source output for the windows at epoch positions ``pos``, as lists."""
+        cfg, tb = self.cfg, self.table
+        d = self.plan[0][pos]
+        gr = tb["row_offset"][d] + self.plan[1][pos]
+        anchor = tb["anchor"][gr]
+        epi = tb["episode"][gr]
+        eps = tb["episodes"]
+        out: dict = {}
+        jitter = cfg["aug"].get("temporal_jitter")
+        if jitter is not None:  # replay speed per window, drawn here so that resume and both backends agree
+            lo_v, hi_v = jitter["speed"]
+            speed = np.array([augment_rng(cfg["seed"], self.epoch, int(p), 2).uniform(lo_v, hi_v) for p in pos])
+            out["tj.speed"] = [np.array([v, v], np.float32) for v in speed]
+        rows = [eps[i] for i in epi.tolist()]
+        for g, off in (("state", cfg["offsets"][0]), ("action", cfg["offsets"][1])):
+            tt = anchor[:, None] + (off[None, :] if jitter is None else speed[:, None] * off[None, :])
+            lo, hi = tb[g + "_span"][epi, 0], tb[g + "_span"][epi, 1]
+            mask = (tt >= lo[:, None] - 1e-9) & (tt <= hi[:, None] + 1e-9)
+            for k in np.nonzero(tb[g + "_has_gap"][epi])[0]:  # rare: episodes with holes
+                e = eps[epi[k]]
+                mask[k] = valid_mask(getattr(e, g + "_ts"), tt[k], e.max_gap[g])
+            if jitter is None:
+                a, b = tb[g + "_slice"][gr, 0].tolist(), tb[g + "_slice"][gr, 1].tolist()
+                out[g] = [getattr(e, g)[x:y] for e, x, y in zip(rows, a, b)]
+                out[g + "_ts"] = [getattr(e, g + "_ts")[x:y] for e, x, y in zip(rows, a, b)]
+            else:
+                out[g], out[g + "_ts"], out[g + "_tj_offset"] = [], [], []
+                for e, t in zip(rows, tt):
+                    ts, vals = getattr(e, g + "_ts"), getattr(e, g)
+                    x, y = around(ts, t[0], t[-1])
+                    d_, ts_ = vals[x:y], ts[x:y]
+                    if t[0] < ts_[0]:  # window starts before the episode: a held first sample at t[0] (clamp)
+                        d_, ts_ = np.concatenate([vals[:1], d_]), np.concatenate([t[:1], ts_])
+                    out[g].append(d_)
+                    out[g + "_ts"].append(ts_)
+                    o = np.float32(t[0] - ts_[0])
+                    out[g + "_tj_offset"].append(np.array([o, o], np.float32))
+            out[g + "_tt"] = list(tt)
+            out[g + "_mask"] = list(mask)
+            norm = [cfg["norm"][j][g] for j in d.tolist()]
+            out[g + "_offset"] = [n[0] for n in norm]
+            out[g + "_scale"] = [n[1] for n in norm]
+            out[g + "_dim_mask"] = [n[2] for n in norm]
+            if g == "state":
+                start = tt[:, 0] if cfg["timestamps"] == "relative" else np.zeros(len(pos))
+        out["window_start"] = list(start.astype(np.float64))
+        out["dataset_index"] = list(d.astype(np.int64))
+        out["episode_index"] = list(tb["episode_index"][epi])
+        out["task"] = list(tb["task"][epi])
+        out["index"] = list(np.asarray(pos, np.int64))
+        out["anchor_time"] = list(anchor)
+        if cfg["cameras"] or "color_jitter" in cfg["aug"]:
+            args = list(zip(pos.tolist(), epi.tolist(), anchor.tolist()))
+            extra = list(self.pool.map(self.extras, args)) if self.pool is not None else [self.extras(x) for x in args]
+            for j, name in enumerate(extra_names(cfg)):
+                out[name] = [x[j] for x in extra]
+        return [out[n] for n in self.names]
+
+    def extras(self, arg: tuple) -> tuple:
+        """Camera frames and colour-jitter draws of one window: ``(position, episode row, anchor)``."""
+        p, ei, t = arg
+        cfg = self.cfg
+        e = self.table["episodes"][ei]
+        out = []
+        for name in cfg["cameras"]:
+            stream, cts = e.cameras[name]
+            j = nearest_frame(cts, t)
+            if cfg["encoded"][name]:
+                out.append(np.frombuffer(bytes(stream.loader.encoded[j]), np.uint8))
+            else:
+                out.append(np.ascontiguousarray(stream.read(j, j + 1)[0]))
+        if "color_jitter" in cfg["aug"]:
+            kw = cfg["aug"]["color_jitter"]
+            g = augment_rng(cfg["seed"], self.epoch, p, 1)
+            out.append(np.float32(g.uniform(1 - kw["brightness"], 1 + kw["brightness"])))
+            out.append(np.float32(g.uniform(1 - kw["contrast"], 1 + kw["contrast"])))
+            out.append(np.float32(g.uniform(1 - kw["saturation"], 1 + kw["saturation"])))
+            out.append(np.float32(g.uniform(-kw["hue"], kw["hue"])))
+        return tuple(out)
+
+
+def extra_names(cfg: dict) -> list:
+    """Names of the per-sample outputs (camera frames, colour-jitter draws), in order."""
+    names = ["cam." + c for c in cfg["cameras"]]
+    if "color_jitter" in cfg["aug"]:
+        names += ["cj.brightness", "cj.contrast", "cj.saturation", "cj.hue"]
+    return names
+
+
+def source_names(cfg: dict) -> list:
+    """Names of the external source's outputs, in order."""
+    names = []
+    for g in ("state", "action"):
+        names += [g, g + "_ts", g + "_tt", g + "_mask", g + "_offset", g + "_scale", g + "_dim_mask"]
+    names += ["window_start", "dataset_index", "episode_index", "task", "index", "anchor_time"]
+    if "temporal_jitter" in cfg["aug"]:
+        names += ["tj.speed", "state_tj_offset", "action_tj_offset"]
+    return names + extra_names(cfg)
+
+
+def robocache_aug(fn, name: str):
+    """``fn.robocache.<name>`` or a ValueError saying the plugin lacks it."""
+    op = getattr(fn.robocache, name, None)
+    if op is None:
+        raise ValueError(f"RobotDataLoader: augmentation {name!r} needs the operator fn.robocache.{name}, which this build of the "
+                         f"RoboCache plugin does not have; remove {name!r} from augmentations or update robocache")
+    return op
+
+
+def build_pipeline(source: BatchSource, cfg: dict, output_map: list, batch_size: int, num_threads: int, prefetch: int):
+    """The DALI pipeline of one epoch (or the rest of one).
+
+    Args:
+        source: the external source.
+        cfg: loader settings.
+        output_map: names of the pipeline outputs, in order.
+        batch_size: maximum batch size.
+        num_threads: DALI CPU threads.
+        prefetch: DALI prefetch queue depth.
+
+    Returns:
+        the (unbuilt) pipeline.
+    """
+    from nvidia.dali import fn, pipeline_def, types  # noqa: PLC0415
+
+    gpu = cfg["device"] == "cuda"
+    names = source.names
+    layouts = ["HWC" if n.startswith("cam.") and not cfg["encoded"][n[4:]] else "" for n in names]
+
+    @pipeline_def(batch_size=batch_size, num_threads=num_threads, device_id=cfg["device_id"] if gpu else None,
+                  prefetch_queue_depth=prefetch, seed=cfg["seed"] & 0x7FFFFFFF)
+    def pipe():
+        ins = dict(zip(names, fn.external_source(source=source, num_outputs=len(names), batch=True, layout=layouts)))
+        dev = (lambda x: x.gpu()) if gpu else (lambda x: x)
+        out = {}
+        for g in ("state", "action"):
+            jitter = cfg["aug"].get("temporal_jitter")
+            if jitter is None:
+                x, xt = fn.robocache.resample(dev(ins[g]), ins[g + "_ts"], ins[g + "_tt"], method=cfg["method"], extrapolate="clamp")
+            else:  # the window replayed at the host-drawn speed, from the host-computed offset (same targets the masks use)
+                kw = {k: v for k, v in jitter.items() if k != "speed"}
+                x, xt = robocache_aug(fn, "temporal_jitter")(
+                    dev(ins[g]), ins[g + "_ts"], speed=ins["tj.speed"], offset=ins[g + "_tj_offset"], target_rate=1.0 / cfg["period"],
+                    num_samples=cfg["steps"][0 if g == "state" else 1], method=cfg["method"], seed=cfg["seed"] & 0x7FFFFFFF, **kw)
+            if cfg["normalization"] is not None:
+                x = (x - dev(ins[g + "_offset"])) * dev(ins[g + "_scale"])
+            if g == "action" and "action_noise" in cfg["aug"]:
+                x = robocache_aug(fn, "action_noise")(x, **cfg["aug"]["action_noise"])
+            out[g] = x
+            rel = xt - ins["window_start"]
+            out[g + "_timestamps"] = dev(fn.cast(rel, dtype=types.FLOAT) if cfg["timestamps"] == "relative" else rel)
+            out[g + "_mask"] = dev(ins[g + "_mask"])
+            out[g + "_dim_mask"] = dev(ins[g + "_dim_mask"])
+        for k in ("dataset_index", "episode_index", "task", "index", "anchor_time"):
+            out[k] = dev(ins[k])
+        for cam, (h, w) in cfg["cameras"].items():
+            img = ins["cam." + cam]
+            if cfg["encoded"][cam]:
+                img = fn.decoders.image(img, device="mixed" if gpu else "cpu", output_type=types.RGB)
+            else:
+                img = dev(img)
+            img = fn.resize(img, resize_x=w, resize_y=h)
+            if "color_jitter" in cfg["aug"]:
+                img = fn.color_twist(img, brightness=ins["cj.brightness"], contrast=ins["cj.contrast"],
+                                     saturation=ins["cj.saturation"], hue=ins["cj.hue"])
+            if cfg["image_dtype"] == "float32":
+                mean = [255.0 * m for m in cfg["image_mean"]]
+                std = [255.0 * s for s in cfg["image_std"]]
+                img = fn.crop_mirror_normalize(img, dtype=types.FLOAT, output_layout="HWC", mean=mean, std=std)
+            out["images." + cam] = img
+        return tuple(out[k] for k in output_map)
+
+    return pipe()
+
+
+def norm_arrays(stats: dict, mode: str | None, width: int) -> tuple:
+    """``(offset [1, width], scale [1, width], dim_mask [width])`` for one dataset and group.
+
+    ``mean_std``: ``(x - mean) / std``; ``min_max``: ``2 (x - min) / (max - min) - 1``. Channels with a
+    spread below 1e-8 get scale 1; padded channels get offset 0, scale 1 (they stay 0).
+    """
+    n = len(stats["mean"])
+    off = np.zeros((1, width), np.float32)
+    scale = np.ones((1, width), np.float32)
+    if mode == "mean_std":
+        off[0, :n] = stats["mean"]
+        spread = np.asarray(stats["std"], np.float64)
+        scale[0, :n] = np.where(spread > 1e-8, 1.0 / np.maximum(spread, 1e-8), 1.0)
+    elif mode == "min_max":
+        lo, hi = np.asarray(stats["min"], np.float64), np.asarray(stats["max"], np.float64)
+        off[0, :n] = (lo + hi) / 2
+        spread = hi - lo
+        scale[0, :n] = np.where(spread > 1e-8, 2.0 / np.maximum(spread, 1e-8), 1.0)
+    mask = np.zeros(width, bool)
+    mask[:n] = True
+    return off, scale, mask

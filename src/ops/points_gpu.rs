@@ -1,0 +1,465 @@
+//! GPU backend of the point-cloud operators: a few launches of `kernels/points.cu` per ragged batch.
+//! The host packs one descriptor per sample (and the output pointers when they are known) into one
+//! pinned buffer, sent with one asynchronous copy. When output sizes depend on the data
+//! (`voxel_downsample`, `voxelize(mode="sparse")` without `max_points`), [`run_gpu`] copies the
+//! per-sample info (voxel counts, errors) to the host once and synchronises the stream once; the
+//! caller then allocates the outputs and calls [`finish_gpu`]. Nothing else synchronises.
+
+use std::ffi::c_void;
+
+use crate::error::{Error, Result};
+use crate::gpu::{self, kernels, Stream};
+use crate::ops::points::{Anchor, Kind, NormMode, PointsArgs, VoxMode};
+
+/// Threads per block (`RCP_THREADS`).
+const THREADS: u32 = 256;
+/// Rows per tile of the scan kernels (`RCP_TILE`).
+const TILE: usize = 2048;
+
+/// Mirror of `RcPointsSample` in `kernels/common.cuh`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PointsSampleDesc {
+    points: u64,
+    n: i64,
+    row_begin: i64,
+    table_begin: i64,
+    table_mask: i64,
+    cell_begin: i64,
+    voxel: [f64; 3],
+    origin: [f64; 3],
+    range_hi: [f64; 3],
+    dims: [i32; 3],
+    anchor_min: i32,
+}
+const _: () = assert!(std::mem::size_of::<PointsSampleDesc>() == 136);
+
+/// Mirror of `RcPointsInfo`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PointsInfo {
+    origin: [f64; 3],
+    cmin: [i64; 3],
+    sum: [f64; 3],
+    r2max: u64,
+    nvalid: u64,
+    lo: [u32; 3],
+    hi: [u32; 3],
+    shift: [i32; 3],
+    count: i32,
+    total: i32,
+    err: i32,
+    err_axis: i32,
+    pad: i32,
+}
+const _: () = assert!(std::mem::size_of::<PointsInfo>() == 144);
+
+/// Mirror of `RcPointsBufs`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PointsBufs {
+    samples: u64,
+    info: u64,
+    outs: u64,
+    keys: u64,
+    cnt: u64,
+    first: u64,
+    svid: u64,
+    pslot: u64,
+    blk_cnt: u64,
+    blk_off: u64,
+    sums: u64,
+    vcount: u64,
+    vcoord: u64,
+    newid: u64,
+    cells_cnt: u64,
+    cells_sum: u64,
+}
+const _: () = assert!(std::mem::size_of::<PointsBufs>() == 128);
+
+/// Mirror of `RcPointsParams`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PointsParams {
+    num_samples: i32,
+    cols: i32,
+    kind: i32,
+    vmode: i32,
+    nmode: i32,
+    min_points: i32,
+    max_points: i32,
+    max_voxels: i32,
+    o_feat: i32,
+    o_cnt: i32,
+    o_coord: i32,
+    o_num: i32,
+    total_slots: i64,
+    total_rows: i64,
+}
+const _: () = assert!(std::mem::size_of::<PointsParams>() == 64);
+
+/// One sample of a GPU batch.
+#[derive(Clone, Copy, Debug)]
+pub struct GpuPoints {
+    /// Device pointer to `[rows, C]` float32 points.
+    pub points: u64,
+    /// Rows.
+    pub rows: usize,
+    /// The sample's voxel size.
+    pub voxel: [f64; 3],
+}
+
+const fn align16(x: usize) -> usize {
+    (x + 15) & !15
+}
+
+/// Byte offsets of every buffer in the host and device scratch.
+#[derive(Clone, Debug, Default)]
+struct Layout {
+    descs: usize,
+    outs: usize,
+    info: usize,
+    host_bytes: usize,
+    bufs: [usize; 13],
+    dev_bytes: usize,
+    rows: usize,
+    slots: usize,
+    max_n: usize,
+    max_cells: usize,
+}
+
+fn uses_hash(args: &PointsArgs) -> bool {
+    args.kind == Kind::Downsample || (args.kind == Kind::Voxelize && args.vmode == VoxMode::Sparse)
+}
+
+fn layout(args: &PointsArgs, cols: usize, samples: &[GpuPoints]) -> Result<Layout> {
+    let b = samples.len();
+    let mut l = Layout { descs: 0, ..Default::default() };
+    l.outs = align16(b * std::mem::size_of::<PointsSampleDesc>());
+    l.info = l.outs + align16(b * 32);
+    l.host_bytes = l.info + align16(b * std::mem::size_of::<PointsInfo>());
+    let hash = uses_hash(args);
+    let mut cells = 0usize;
+    for (i, s) in samples.iter().enumerate() {
+        if s.rows > i32::MAX as usize {
+            return Err(Error::sample(args.op(), i, format!("{} points, more than 2^31 - 1", s.rows)));
+        }
+        l.max_n = l.max_n.max(s.rows);
+        l.rows += s.rows.div_ceil(TILE) * TILE;
+        if hash {
+            l.slots += (2 * s.rows).max(16).next_power_of_two();
+        }
+        if args.kind == Kind::Voxelize && args.vmode != VoxMode::Sparse {
+            let d = args.grid_dims(i, s.voxel)?;
+            let c = (d[0] * d[1] * d[2]) as usize;
+            l.max_cells = l.max_cells.max(c);
+            if args.vmode == VoxMode::Mean {
+                cells += c;
+            }
+        }
+    }
+    if l.slots > i32::MAX as usize {
+        return Err(Error::Batch {
+            op: args.op(),
+            msg: format!("the batch needs {} hash slots, more than 2^31 - 1; split the batch", l.slots),
+        });
+    }
+    let (r, s) = if hash { (l.rows, l.slots) } else { (0, 0) };
+    let sizes = [
+        s * 8,
+        s * 4,
+        s * 4,
+        s * 4,
+        r * 4,
+        r / TILE * 4,
+        r / TILE * 4,
+        r * cols * 8,
+        r * 4,
+        r * 12,
+        r * 4,
+        cells * 4,
+        cells * cols * 8,
+    ];
+    let mut off = l.host_bytes;
+    for (k, n) in sizes.iter().enumerate() {
+        l.bufs[k] = off;
+        off += align16(*n);
+    }
+    l.dev_bytes = off;
+    Ok(l)
+}
+
+/// Bytes of pinned host scratch and of device scratch [`run_gpu`] needs for this batch.
+pub fn scratch_bytes(args: &PointsArgs, cols: usize, samples: &[GpuPoints]) -> Result<(usize, usize)> {
+    let l = layout(args, cols, samples)?;
+    Ok((l.host_bytes, l.dev_bytes))
+}
+
+fn params(args: &PointsArgs, cols: usize, b: usize, l: &Layout) -> PointsParams {
+    let mut p = PointsParams {
+        num_samples: b as i32,
+        cols: cols as i32,
+        kind: match args.kind {
+            Kind::Downsample => 0,
+            Kind::Voxelize => 1,
+            Kind::Normalize => 2,
+        },
+        vmode: args.vmode as i32,
+        nmode: args.nmode as i32,
+        min_points: args.min_points.min(i32::MAX as u32) as i32,
+        max_points: args.max_points as i32,
+        max_voxels: if args.kind == Kind::Voxelize { args.max_voxels as i32 } else { 0 },
+        o_feat: 0,
+        o_cnt: -1,
+        o_coord: -1,
+        o_num: -1,
+        total_slots: l.slots as i64,
+        total_rows: l.rows as i64,
+    };
+    match args.kind {
+        Kind::Downsample => {
+            let mut k = 1;
+            if args.return_counts {
+                p.o_cnt = 1;
+                k = 2;
+            }
+            if args.max_points > 0 {
+                p.o_num = k;
+            }
+        }
+        Kind::Voxelize if args.vmode == VoxMode::Sparse => {
+            p.o_coord = 0;
+            p.o_feat = 1;
+            p.o_cnt = 2;
+            if args.max_points > 0 {
+                p.o_num = 3;
+            }
+        }
+        _ => {}
+    }
+    p
+}
+
+fn bytes_of<T>(v: &[T]) -> &[u8] {
+    // SAFETY: plain #[repr(C)] / numeric data viewed as bytes.
+    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
+}
+
+fn bufs(l: &Layout, dev: u64) -> PointsBufs {
+    let o = |k: usize| dev + l.bufs[k] as u64;
+    PointsBufs {
+        samples: dev + l.descs as u64,
+        outs: dev + l.outs as u64,
+        info: dev + l.info as u64,
+        keys: o(0),
+        cnt: o(1),
+        first: o(2),
+        svid: o(3),
+        pslot: o(4),
+        blk_cnt: o(5),
+        blk_off: o(6),
+        sums: o(7),
+        vcount: o(8),
+        vcoord: o(9),
+        newid: o(10),
+        cells_cnt: o(11),
+        cells_sum: o(12),
+    }
+}
+
+/// Launches `name` with the common `(bufs, params)` signature.
+unsafe fn launch(
+    name: &str,
+    grid: (u32, u32),
+    block: u32,
+    b: &PointsBufs,
+    p: &PointsParams,
+    stream: Stream,
+) -> Result<()> {
+    let f = gpu::function(&kernels::POINTS, name)?;
+    let mut bb = *b;
+    let mut pp = *p;
+    let mut args: [*mut c_void; 2] =
+        [&mut bb as *mut PointsBufs as *mut c_void, &mut pp as *mut PointsParams as *mut c_void];
+    gpu::launch(f, (grid.0.max(1), grid.1.max(1), 1), (block, 1, 1), stream, &mut args)
+}
+
+fn blocks(n: usize, per_block: usize, cap: usize) -> u32 {
+    n.div_ceil(per_block).clamp(1, cap) as u32
+}
+
+/// Runs a batch on the GPU on `stream`. `outs[i]` holds sample i's output pointers, in output order.
+///
+/// Returns `None` when done (shapes were known at setup: `outs` must be given), or, for
+/// data-dependent shapes (`outs` empty), the per-sample output row counts, after the one
+/// device-to-host copy and stream synchronisation; then allocate the outputs and call
+/// [`finish_gpu`] with the same scratch.
+///
+/// # Safety
+/// Device pointers must be valid for the shapes; `host` must be pinned memory of at least the host
+/// bytes of [`scratch_bytes`], valid until the work queued on `stream` ran; `dev` device memory of
+/// the device bytes, valid until [`finish_gpu`]'s kernels (or this call's) ran.
+pub unsafe fn run_gpu(
+    args: &PointsArgs,
+    cols: usize,
+    samples: &[GpuPoints],
+    outs: &[[u64; 4]],
+    host: &mut [u8],
+    dev: u64,
+    stream: Stream,
+) -> Result<Option<Vec<i64>>> {
+    let op = args.op();
+    let nb = samples.len();
+    if nb == 0 {
+        return Ok(if args.data_dependent() { Some(Vec::new()) } else { None });
+    }
+    if nb > 65535 {
+        return Err(Error::Batch { op, msg: format!("batch of {nb} samples, more than 65535") });
+    }
+    let dd = args.data_dependent();
+    if !dd && outs.len() != nb {
+        return Err(Error::Batch { op, msg: format!("{} output sets for {nb} samples", outs.len()) });
+    }
+    let l = layout(args, cols, samples)?;
+    if host.len() < l.host_bytes {
+        return Err(Error::Batch {
+            op,
+            msg: format!("host scratch of {} bytes given, {} needed", host.len(), l.host_bytes),
+        });
+    }
+    let hash = uses_hash(args);
+    let mut descs = vec![PointsSampleDesc::default(); nb];
+    let (mut row, mut slot, mut cell) = (0i64, 0i64, 0i64);
+    for (s, d) in samples.iter().zip(descs.iter_mut()) {
+        d.points = s.points;
+        d.n = s.rows as i64;
+        d.row_begin = row;
+        row += (s.rows.div_ceil(TILE) * TILE) as i64;
+        d.voxel = s.voxel;
+        match args.kind {
+            Kind::Voxelize => {
+                let g = args.grid_dims(0, s.voxel)?;
+                d.dims = g.map(|x| x as i32);
+                d.origin = [args.range[0], args.range[1], args.range[2]];
+                d.range_hi = [args.range[3], args.range[4], args.range[5]];
+                d.cell_begin = cell;
+                if args.vmode == VoxMode::Mean {
+                    cell += g[0] * g[1] * g[2];
+                }
+            }
+            _ => {
+                d.origin = args.origin;
+                d.anchor_min = (args.anchor == Anchor::MinBound) as i32;
+            }
+        }
+        if hash {
+            let size = (2 * s.rows).max(16).next_power_of_two() as i64;
+            d.table_begin = slot;
+            d.table_mask = size - 1;
+            slot += size;
+        }
+    }
+    host[l.descs..l.descs + nb * std::mem::size_of::<PointsSampleDesc>()].copy_from_slice(bytes_of(&descs));
+    if !dd {
+        host[l.outs..l.outs + nb * 32].copy_from_slice(bytes_of(outs));
+    }
+    gpu::copy_to_device(dev, &host[..l.info], stream)?;
+
+    let b = bufs(&l, dev);
+    let p = params(args, cols, nb, &l);
+    let y = nb as u32;
+    let rows_gx = blocks(l.max_n, THREADS as usize * 4, 8192);
+    let tiles_gx = blocks(l.max_n, TILE, 65535);
+    launch("points_init", (blocks(l.slots.max(nb), THREADS as usize * 4, 8192), 1), THREADS, &b, &p, stream)?;
+    match args.kind {
+        Kind::Normalize => {
+            launch("points_bounds", (rows_gx, y), THREADS, &b, &p, stream)?;
+            if args.nmode == NormMode::UnitSphere {
+                launch("points_radius", (rows_gx, y), THREADS, &b, &p, stream)?;
+            }
+            let elems = l.max_n * cols;
+            launch("points_apply", (blocks(elems, THREADS as usize * 4, 8192), y), THREADS, &b, &p, stream)?;
+            Ok(None)
+        }
+        Kind::Voxelize if args.vmode != VoxMode::Sparse => {
+            let cells_gx = blocks(l.max_cells, THREADS as usize * 4, 8192);
+            launch("points_dense_zero", (cells_gx, y), THREADS, &b, &p, stream)?;
+            launch("points_dense_acc", (rows_gx, y), THREADS, &b, &p, stream)?;
+            if args.vmode == VoxMode::Mean {
+                launch("points_dense_mean", (cells_gx, y), THREADS, &b, &p, stream)?;
+            }
+            Ok(None)
+        }
+        _ => {
+            if args.kind == Kind::Downsample {
+                launch("points_bounds", (rows_gx, y), THREADS, &b, &p, stream)?;
+            }
+            launch("points_prep", (blocks(nb, THREADS as usize, 65535), 1), THREADS, &b, &p, stream)?;
+            launch("points_insert", (rows_gx, y), THREADS, &b, &p, stream)?;
+            launch("points_count", (tiles_gx, y), THREADS, &b, &p, stream)?;
+            launch("points_scan", (1, 1), 1024, &b, &p, stream)?;
+            launch("points_assign", (tiles_gx, y), THREADS, &b, &p, stream)?;
+            if p.max_voxels > 0 {
+                launch("points_select", (y, 1), THREADS, &b, &p, stream)?;
+            }
+            launch("points_accum", (rows_gx, y), THREADS, &b, &p, stream)?;
+            if !dd {
+                finalize(&l, args, &b, &p, stream)?;
+                return Ok(None);
+            }
+            // The one device-to-host copy and synchronisation of the batch: voxel counts and errors.
+            let info_bytes = nb * std::mem::size_of::<PointsInfo>();
+            gpu::copy_to_host(&mut host[l.info..l.info + info_bytes], dev + l.info as u64, stream)?;
+            gpu::synchronize(stream)?;
+            let mut counts = Vec::with_capacity(nb);
+            for i in 0..nb {
+                // SAFETY: the host buffer holds `nb` PointsInfo records just copied from the device;
+                // read_unaligned copes with any alignment.
+                let f: PointsInfo = std::ptr::read_unaligned(
+                    host[l.info + i * std::mem::size_of::<PointsInfo>()..].as_ptr() as *const PointsInfo,
+                );
+                match f.err {
+                    0 => {}
+                    1 => return Err(Error::sample(op, i, format!("the grid spans more than the 2^31 cells an axis may have along axis {}; increase voxel_size or move origin", f.err_axis))),
+                    _ => return Err(Error::sample(op, i, "the grid spans more than 2^63 cells (over 63 bits of voxel coordinates); increase voxel_size")),
+                }
+                counts.push(i64::from(f.count));
+            }
+            Ok(Some(counts))
+        }
+    }
+}
+
+unsafe fn finalize(l: &Layout, args: &PointsArgs, b: &PointsBufs, p: &PointsParams, stream: Stream) -> Result<()> {
+    let ext = l.max_n.max(args.max_points);
+    launch("points_finalize", (blocks(ext, THREADS as usize * 4, 8192), p.num_samples as u32), THREADS, b, p, stream)
+}
+
+/// Second half of a data-dependent batch: sends the output pointers (one copy) and writes means,
+/// counts and coordinates.
+///
+/// # Safety
+/// As [`run_gpu`], with the same scratch, after it returned `Some`.
+pub unsafe fn finish_gpu(
+    args: &PointsArgs,
+    cols: usize,
+    samples: &[GpuPoints],
+    outs: &[[u64; 4]],
+    host: &mut [u8],
+    dev: u64,
+    stream: Stream,
+) -> Result<()> {
+    let nb = samples.len();
+    if nb == 0 {
+        return Ok(());
+    }
+    if outs.len() != nb {
+        return Err(Error::Batch { op: args.op(), msg: format!("{} output sets for {nb} samples", outs.len()) });
+    }
+    let l = layout(args, cols, samples)?;
+    host[l.outs..l.outs + nb * 32].copy_from_slice(bytes_of(outs));
+    gpu::copy_to_device(dev + l.outs as u64, &host[l.outs..l.outs + nb * 32], stream)?;
+    let b = bufs(&l, dev);
+    let p = params(args, cols, nb, &l);
+    finalize(&l, args, &b, &p, stream)
+}
