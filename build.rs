@@ -2,7 +2,7 @@
 fn main() {
     cxx_build::bridge("src/ffi.rs").std("c++17").flag_if_supported("-fPIC").compile("robocache-bridge");
     println!("cargo:rerun-if-changed=src/ffi.rs");
-    for k in ["kernels/common.cuh", "kernels/resample.cu"] {
+    for k in ["kernels/common.cuh", "kernels/resample.cu", "kernels/augment.cu"] {
         println!("cargo:rerun-if-changed={k}");
     }
 }
