@@ -71,7 +71,6 @@ mod bridge {
         out_ts: usize,
     }
 
-
     // ---- augmentation: temporal_jitter, action_noise, points_augment (src/ffi/augment.rs) ----
 
     /// `robocache__TemporalJitter`'s constant arguments.

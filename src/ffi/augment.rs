@@ -106,13 +106,20 @@ pub(super) fn jitter_setup(
 
 /// # Safety
 /// Host pointers of `s` and `out` must be valid for the planned shapes.
-unsafe fn jitter_cpu_typed<E: Element>(op: &JitterOp, i: usize, s: &JitterSampleIn, out: &ResampleOut, ts_int: bool) -> Result<()> {
+unsafe fn jitter_cpu_typed<E: Element>(
+    op: &JitterOp,
+    i: usize,
+    s: &JitterSampleIn,
+    out: &ResampleOut,
+    ts_int: bool,
+) -> Result<()> {
     let p = op.planned.get(i).ok_or_else(|| Error::sample(JITTER, i, "run before setup"))?;
     let c = s.channels.max(1) as usize;
     let n = p.len();
     let data: &[E] = slice(s.data, s.rows * c as i64);
     let o: &mut [E] = slice_mut(out.out, n * c);
-    let ot = if ts_int { TimesMut::Nanos(slice_mut(out.out_ts, n)) } else { TimesMut::Seconds(slice_mut(out.out_ts, n)) };
+    let ot =
+        if ts_int { TimesMut::Nanos(slice_mut(out.out_ts, n)) } else { TimesMut::Seconds(slice_mut(out.out_ts, n)) };
     tj::run_sample(&op.args, i, data, c, jitter_times(s, ts_int), p, o, ot)
 }
 
@@ -130,16 +137,29 @@ pub(super) unsafe fn jitter_run_cpu(
             DType::F64 => jitter_cpu_typed::<f64>(op, index, sample, out, ts_int),
             DType::F16 => jitter_cpu_typed::<f16>(op, index, sample, out, ts_int),
             DType::BF16 => jitter_cpu_typed::<bf16>(op, index, sample, out, ts_int),
-            other => Err(Error::UnsupportedDtype { op: JITTER, what: "data", got: other.name().into(), expected: "float32, float16, float64 or bfloat16" }),
+            other => Err(Error::UnsupportedDtype {
+                op: JITTER,
+                what: "data",
+                got: other.name().into(),
+                expected: "float32, float16, float64 or bfloat16",
+            }),
         }
     })
 }
 
 /// # Safety
 /// Host timestamp pointers must be valid.
-unsafe fn jitter_gpu_samples<'a>(op: &'a JitterOp, samples: &[JitterSampleIn], outs: &[ResampleOut], ts_int: bool) -> Result<Vec<GpuSample<'a>>> {
+unsafe fn jitter_gpu_samples<'a>(
+    op: &'a JitterOp,
+    samples: &[JitterSampleIn],
+    outs: &[ResampleOut],
+    ts_int: bool,
+) -> Result<Vec<GpuSample<'a>>> {
     if op.planned.len() != samples.len() {
-        return Err(Error::Batch { op: JITTER, msg: format!("{} planned samples for {}", op.planned.len(), samples.len()) });
+        return Err(Error::Batch {
+            op: JITTER,
+            msg: format!("{} planned samples for {}", op.planned.len(), samples.len()),
+        });
     }
     Ok(samples
         .iter()
@@ -161,7 +181,11 @@ unsafe fn jitter_gpu_samples<'a>(op: &'a JitterOp, samples: &[JitterSampleIn], o
         .collect())
 }
 
-pub(super) fn jitter_gpu_scratch_bytes(op: &JitterOp, batch: &JitterBatchIn, samples: &[JitterSampleIn]) -> Result<usize> {
+pub(super) fn jitter_gpu_scratch_bytes(
+    op: &JitterOp,
+    batch: &JitterBatchIn,
+    samples: &[JitterSampleIn],
+) -> Result<usize> {
     guard(JITTER, || {
         let (_, ts_int) = jitter_types(op, batch)?;
         // SAFETY: host timestamps from DALI's CPU input.
@@ -184,12 +208,24 @@ pub(super) unsafe fn jitter_run_gpu(
     guard(JITTER, || {
         let (dt, ts_int) = jitter_types(op, batch)?;
         if outs.len() != samples.len() {
-            return Err(Error::Batch { op: JITTER, msg: format!("{} outputs for {} samples", outs.len(), samples.len()) });
+            return Err(Error::Batch {
+                op: JITTER,
+                msg: format!("{} outputs for {} samples", outs.len(), samples.len()),
+            });
         }
         let g = jitter_gpu_samples(op, samples, outs, ts_int)?;
         let host = slice_mut::<u8>(host_scratch, scratch_bytes);
         let c = samples.first().map_or(1, |s| s.channels.max(1) as usize);
-        rsg::run_gpu(&op.args.resample, dt, c, &g, host, dev_scratch as u64, stream as crate::gpu::Stream, rsg::Phase::All)
+        rsg::run_gpu(
+            &op.args.resample,
+            dt,
+            c,
+            &g,
+            host,
+            dev_scratch as u64,
+            stream as crate::gpu::Stream,
+            rsg::Phase::All,
+        )
     })
 }
 
@@ -243,13 +279,20 @@ pub(super) fn noise_setup(op: &mut NoiseOp, data_type: ElemType, samples: &[Nois
         let mut apply = Vec::with_capacity(samples.len());
         for (i, s) in samples.iter().enumerate() {
             if !(1..=2).contains(&s.data_ndim) {
-                return Err(Error::sample(NOISE, i, format!("actions must be [T, C] or [T]; got {} dimensions", s.data_ndim)));
+                return Err(Error::sample(
+                    NOISE,
+                    i,
+                    format!("actions must be [T, C] or [T]; got {} dimensions", s.data_ndim),
+                ));
             }
             if s.channels as usize != c {
                 return Err(Error::sample(
                     NOISE,
                     i,
-                    format!("actions have C={} channels but sample 0 has C={c}; C must be shared within a batch", s.channels),
+                    format!(
+                        "actions have C={} channels but sample 0 has C={c}; C must be shared within a batch",
+                        s.channels
+                    ),
                 ));
             }
             // SAFETY: DALI's per-sample argument (host float32) with its length.
@@ -285,13 +328,24 @@ where
     Ok(())
 }
 
-pub(super) unsafe fn noise_run_cpu(op: &NoiseOp, data_type: ElemType, index: usize, sample: &NoiseSampleIn, out: usize) -> Result<()> {
+pub(super) unsafe fn noise_run_cpu(
+    op: &NoiseOp,
+    data_type: ElemType,
+    index: usize,
+    sample: &NoiseSampleIn,
+    out: usize,
+) -> Result<()> {
     guard(NOISE, || match op.args.data_dtype(dtype_or_err(NOISE, "actions", data_type)?)? {
         DType::F32 => noise_cpu_typed::<f32>(op, index, sample, out),
         DType::F64 => noise_cpu_typed::<f64>(op, index, sample, out),
         DType::F16 => noise_cpu_typed::<f16>(op, index, sample, out),
         DType::BF16 => noise_cpu_typed::<bf16>(op, index, sample, out),
-        other => Err(Error::UnsupportedDtype { op: NOISE, what: "actions", got: other.name().into(), expected: "float32, float16, float64 or bfloat16" }),
+        other => Err(Error::UnsupportedDtype {
+            op: NOISE,
+            what: "actions",
+            got: other.name().into(),
+            expected: "float32, float16, float64 or bfloat16",
+        }),
     })
 }
 
@@ -313,7 +367,10 @@ pub(super) unsafe fn noise_run_gpu(
     guard(NOISE, || {
         let dt = op.args.data_dtype(dtype_or_err(NOISE, "actions", data_type)?)?;
         if outs.len() != samples.len() || op.sigma.len() != samples.len() {
-            return Err(Error::Batch { op: NOISE, msg: format!("{} outputs, {} planned, {} samples", outs.len(), op.sigma.len(), samples.len()) });
+            return Err(Error::Batch {
+                op: NOISE,
+                msg: format!("{} outputs, {} planned, {} samples", outs.len(), op.sigma.len(), samples.len()),
+            });
         }
         let g: Vec<NoiseGpuSample> = samples
             .iter()
@@ -327,7 +384,18 @@ pub(super) unsafe fn noise_run_gpu(
             })
             .collect();
         let host = slice_mut::<u8>(host_scratch, scratch_bytes);
-        ag::noise_run_gpu(&op.args, op.iteration, dt, op.channels, &g, &op.low, &op.high, host, dev_scratch as u64, stream as crate::gpu::Stream)
+        ag::noise_run_gpu(
+            &op.args,
+            op.iteration,
+            dt,
+            op.channels,
+            &g,
+            &op.low,
+            &op.high,
+            host,
+            dev_scratch as u64,
+            stream as crate::gpu::Stream,
+        )
     })
 }
 
@@ -369,7 +437,12 @@ pub(super) fn points_setup(op: &mut PointsOp, data_type: ElemType, samples: &[Po
     guard(POINTS, || {
         let t = dtype_or_err(POINTS, "points", data_type)?;
         if t != DType::F32 {
-            return Err(Error::UnsupportedDtype { op: POINTS, what: "points", got: t.name().into(), expected: "float32" });
+            return Err(Error::UnsupportedDtype {
+                op: POINTS,
+                what: "points",
+                got: t.name().into(),
+                expected: "float32",
+            });
         }
         op.iteration = op.next_iteration;
         op.next_iteration += 1;
@@ -379,7 +452,11 @@ pub(super) fn points_setup(op: &mut PointsOp, data_type: ElemType, samples: &[Po
             let r = ranges_of(s);
             pa::check_sample(i, &r, s.ndim, s.n, s.dims)?;
             if s.dims != dims {
-                return Err(Error::sample(POINTS, i, format!("points have {} columns but sample 0 has {dims}; the column count must be shared", s.dims)));
+                return Err(Error::sample(
+                    POINTS,
+                    i,
+                    format!("points have {} columns but sample 0 has {dims}; the column count must be shared", s.dims),
+                ));
             }
             draws.push(pa::draw(op.seed, op.rotation, &r, op.iteration, i));
         }
@@ -388,7 +465,12 @@ pub(super) fn points_setup(op: &mut PointsOp, data_type: ElemType, samples: &[Po
     })
 }
 
-pub(super) unsafe fn points_run_cpu(op: &PointsOp, index: usize, sample: &PointsSampleIn, out: &PointsOut) -> Result<()> {
+pub(super) unsafe fn points_run_cpu(
+    op: &PointsOp,
+    index: usize,
+    sample: &PointsSampleIn,
+    out: &PointsOut,
+) -> Result<()> {
     guard(POINTS, || {
         let d = op.draws.get(index).ok_or_else(|| Error::sample(POINTS, index, "run before setup"))?;
         let (n, dims) = (sample.n.max(0) as usize, sample.dims.max(0) as usize);
@@ -424,7 +506,10 @@ pub(super) unsafe fn points_run_gpu(
 ) -> Result<()> {
     guard(POINTS, || {
         if outs.len() != samples.len() || op.draws.len() != samples.len() {
-            return Err(Error::Batch { op: POINTS, msg: format!("{} outputs, {} planned, {} samples", outs.len(), op.draws.len(), samples.len()) });
+            return Err(Error::Batch {
+                op: POINTS,
+                msg: format!("{} outputs, {} planned, {} samples", outs.len(), op.draws.len(), samples.len()),
+            });
         }
         let g: Vec<PointsGpuSample> = samples
             .iter()

@@ -62,9 +62,7 @@ impl NoiseArgs {
         let distribution = match distribution {
             "gaussian" => Distribution::Gaussian,
             "uniform" => Distribution::Uniform,
-            other => {
-                return Err(Error::arg(OP, "distribution", format!("{other:?}"), "\"gaussian\" or \"uniform\""))
-            }
+            other => return Err(Error::arg(OP, "distribution", format!("{other:?}"), "\"gaussian\" or \"uniform\"")),
         };
         if !(correlation_time.is_finite() && correlation_time >= 0.0) {
             return Err(Error::arg(OP, "correlation_time", correlation_time, "a finite time >= 0 (seconds)"));

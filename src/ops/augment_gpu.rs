@@ -140,8 +140,7 @@ pub unsafe fn noise_run_gpu(
     let f = gpu::function(&kernels::AUGMENT, &format!("action_noise_{}", dtype.suffix()))?;
     gpu::copy_to_device(dev, &host[..off], stream)?;
     let mut d = dev;
-    let mut p: [*mut c_void; 2] =
-        [&mut d as *mut u64 as *mut c_void, &mut params as *mut NoiseParams as *mut c_void];
+    let mut p: [*mut c_void; 2] = [&mut d as *mut u64 as *mut c_void, &mut params as *mut NoiseParams as *mut c_void];
     gpu::launch(f, (samples.len() as u32, 1, 1), (256, 1, 1), stream, &mut p)
 }
 

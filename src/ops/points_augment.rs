@@ -123,7 +123,8 @@ pub fn draw(seed: u64, rotation: Rotation, r: &PointsRanges, iteration: u64, sam
             let (a, b, c) = (v[0], v[1], w[0]);
             let tau = std::f64::consts::TAU;
             let (s1, s2) = ((1.0 - a).sqrt(), a.sqrt());
-            let (qx, qy, qz, qw) = (s1 * (tau * b).sin(), s1 * (tau * b).cos(), s2 * (tau * c).sin(), s2 * (tau * c).cos());
+            let (qx, qy, qz, qw) =
+                (s1 * (tau * b).sin(), s1 * (tau * b).cos(), s2 * (tau * c).sin(), s2 * (tau * c).cos());
             [
                 [1.0 - 2.0 * (qy * qy + qz * qz), 2.0 * (qx * qy - qz * qw), 2.0 * (qx * qz + qy * qw)],
                 [2.0 * (qx * qy + qz * qw), 1.0 - 2.0 * (qx * qx + qz * qz), 2.0 * (qy * qz - qx * qw)],
@@ -156,6 +157,7 @@ pub fn transform(d: &PointsDraw) -> [f32; 16] {
 }
 
 /// CPU backend for one sample: `points` and `out` are `[n, dims]`, `mask` is `[n]` (1 keep, 0 drop).
+#[allow(clippy::too_many_arguments)]
 pub fn run_sample(
     seed: u64,
     iteration: u64,
@@ -186,7 +188,13 @@ pub fn run_sample(
                 let mut dd = j * d.jitter as f64;
                 let c = d.clip as f64;
                 if d.clip > 0.0 {
-                    dd = if dd < -c { -c } else if dd > c { c } else { dd };
+                    dd = if dd < -c {
+                        -c
+                    } else if dd > c {
+                        c
+                    } else {
+                        dd
+                    };
                 }
                 v[r] += dd as f32;
             }

@@ -112,11 +112,7 @@ pub fn check_ranges(sample: usize, r: &JitterRanges) -> Result<()> {
         ));
     }
     if !(0.0..1.0).contains(&r.warp_strength) {
-        return Err(Error::sample(
-            OP,
-            sample,
-            format!("warp_strength is {}; expected it in [0, 1)", r.warp_strength),
-        ));
+        return Err(Error::sample(OP, sample, format!("warp_strength is {}; expected it in [0, 1)", r.warp_strength)));
     }
     Ok(())
 }
@@ -262,7 +258,9 @@ pub fn plan_any(
     let warp = Warp::draw(args, ranges, iteration, sample);
     let planned = match times {
         Times::Seconds(t) => PlannedTimes::Seconds(plan_times(args, sample, t, &warp, |a, b| b - a)?),
-        Times::Nanos(t) => PlannedTimes::Nanos(plan_times(args, sample, t, &warp, |a, b| b.wrapping_sub(a) as f64 * 1e-9)?),
+        Times::Nanos(t) => {
+            PlannedTimes::Nanos(plan_times(args, sample, t, &warp, |a, b| b.wrapping_sub(a) as f64 * 1e-9)?)
+        }
     };
     Ok((warp, planned))
 }
@@ -301,6 +299,7 @@ impl PlannedTimes {
 ///
 /// # Errors
 /// Output buffers of the wrong size or timestamp type.
+#[allow(clippy::too_many_arguments)]
 pub fn run_sample<E: Element>(
     args: &JitterArgs,
     sample: usize,
@@ -324,7 +323,13 @@ pub fn run_sample<E: Element>(
             let p = Plan::<i64> { n: n as i64, grid: Grid::Explicit };
             rs::run_sample(&args.resample, &p, data, c, t, tg, out, ot)
         }
-        _ => return Err(Error::sample(OP, sample, "output timestamps must match the input timestamps' dtype and length")),
+        _ => {
+            return Err(Error::sample(
+                OP,
+                sample,
+                "output timestamps must match the input timestamps' dtype and length",
+            ))
+        }
     }
     Ok(())
 }
@@ -384,7 +389,10 @@ mod tests {
         let a = args((None, Some(8)), 2);
         let ts = [0.0, 1.0];
         let e = plan_any(&a, &JitterRanges { speed: [1.2, 0.8], ..R }, 0, 3, 2, Times::Seconds(&ts)).unwrap_err();
-        assert!(e.to_string().starts_with("robocache.temporal_jitter: sample 3: speed range [1.2, 0.8] is empty"), "{e}");
+        assert!(
+            e.to_string().starts_with("robocache.temporal_jitter: sample 3: speed range [1.2, 0.8] is empty"),
+            "{e}"
+        );
         let e = plan_any(&a, &JitterRanges { warp_strength: 1.0, ..R }, 0, 0, 2, Times::Seconds(&ts)).unwrap_err();
         assert!(e.to_string().contains("warp_strength"), "{e}");
         let e = plan_any(&a, &R, 0, 0, 3, Times::Seconds(&ts)).unwrap_err();
