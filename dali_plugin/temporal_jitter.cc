@@ -20,17 +20,21 @@ operator draws
   tsaug's TimeWarp: speeds ``1 + warp_strength * u`` (``u`` uniform in ``[-1, 1]``) at
   ``warp_knots + 2`` evenly spaced knots, linearly interpolated, integrated and normalised,
 
-and plays the recording from ``t0 + o`` to its end: output time ``tau`` in ``[0, Do]``, ``Do = (D - o) / v``,
-reads the source at ``s(tau) = t0 + o + (D - o) * W(tau / Do)``. The output grid ``tau_k`` is the
-sample's own mean rate ``(T - 1) / D`` (default), ``target_rate`` (``tau_k = k / target_rate``), or
-``num_samples`` evenly spaced points with both ends included (a fixed length for training windows).
+and replays the recording from ``t0 + o``. The output grid is ``tau_k = k / rate`` seconds, ``rate``
+being ``target_rate`` or, by default, the sample's own mean rate ``(T - 1) / D``. Its length is
+``num_samples`` when given (a fixed-length training window lasting ``Do = (N - 1) / rate``), else
+as long as the replay lasts (``Do = (D - o) / v``, ``N = floor(Do * rate) + 1``). Output time ``tau``
+reads the source at ``s(tau) = min(t0 + o + L * W(tau / Do), t_last)``, ``L = v * Do`` (``D - o``
+without ``num_samples``): the mean playback speed over the window is exactly ``v``, and a window that
+runs past the end of the recording holds the last value.
 
 Outputs: the data at the warped times (interpolated as ``fn.robocache.resample`` does, with
 ``method``), and the **warped source timestamps** ``s(tau_k)`` ``[N]`` in the dtype of ``timestamps``;
-the output grid itself is ``t0 + tau_k``. Another stream recorded over the same span (camera frames
-next to actions) goes through the same warp when given the same ``seed`` and ranges: the draws
-depend only on (seed, iteration, sample index), not on the data, so frames picked at the warped
-times stay aligned with the actions.
+the output grid itself is ``t0 + tau_k``. Another stream of the same episode (camera frames next to
+actions) goes through the same warp when given the same ``seed``, ranges, ``target_rate`` and
+``num_samples`` and timestamps starting at the same ``t0``: the draws depend only on (seed,
+iteration, sample index), not on the data, so frames picked at the warped times (``method="nearest"``)
+stay aligned with the actions.
 
 **Randomness.** Draws come from Philox4x32-10 keyed by ``seed``, the operator's iteration counter
 (batches since the pipeline was built) and the sample index: the same seed gives the same output on
@@ -39,8 +43,9 @@ whole batch in one kernel launch with one host-to-device copy, and gives the sam
 CPU backend (bit for bit for float32).
 
 **Errors** name ``robocache.temporal_jitter`` and the sample: an empty or inverted ``speed`` range or a
-speed <= 0, a negative or inverted ``offset``, ``warp_strength`` outside ``[0, 1)``, timestamps not
-strictly increasing, length mismatches, and what ``fn.robocache.resample`` rejects.
+speed <= 0, a negative or inverted ``offset``, ``warp_strength`` outside ``[0, 1)``, ``target_rate <= 0``,
+``num_samples < 1``, ``warp_knots`` outside 0..64, timestamps not strictly increasing or not float64 /
+int64, length mismatches, unsupported dtypes.
 )")
     .NumInput(2)
     .InputDox(0, "data", "TensorList", "Trajectories ``[T, C]`` or ``[T]``: float32, float16, float64, or uint16 bfloat16 bits with ``dtype=\"bfloat16\"``.")
@@ -52,8 +57,8 @@ strictly increasing, length mismatches, and what ``fn.robocache.resample`` rejec
     .AddOptionalArg<float>("offset", "Random start offset range in seconds ``[lo, hi]``, ``0 <= lo <= hi``; uniform. Default ``[0, 0]`` (start at the first timestamp). Per-sample argument input allowed.", std::vector<float>{0.f, 0.f}, true)
     .AddOptionalArg<float>("warp_strength", "Strength of the smooth time warp in ``[0, 1)``: knot speeds vary within ``1 +- warp_strength``. Default 0 (no warp). Per-sample argument input allowed.", 0.f, true)
     .AddOptionalArg<int>("warp_knots", "Interior knots of the warp's speed curve, 0..64. Default 4.", 4)
-    .AddOptionalArg<float>("target_rate", "Output rate in Hz (> 0). Exclusive with ``num_samples``. Default: the sample's own mean rate.", nullptr)
-    .AddOptionalArg<int>("num_samples", "Number of evenly spaced output points (>= 1). Exclusive with ``target_rate``.", nullptr)
+    .AddOptionalArg<float>("target_rate", "Output rate in Hz (> 0). Default: the sample's own mean rate ``(T - 1) / D``.", nullptr)
+    .AddOptionalArg<int>("num_samples", "Fixed number of output points (>= 1) at the output rate. Default: as many as the replay lasts.", nullptr)
     .AddOptionalArg("method", "``\"linear\"`` (default), ``\"nearest\"`` or ``\"previous\"``, as in ``fn.robocache.resample``.", std::string("linear"))
     .AddOptionalArg("dtype", "``\"bfloat16\"`` declares uint16 ``data`` as bfloat16 bit patterns; default ``\"\"`` takes the input's type.", std::string(""));
 

@@ -34,7 +34,8 @@ import robocache  # noqa: E402,F401  (loads the plugin)
 from nvidia.dali import fn, pipeline_def, types  # noqa: E402
 
 OUTPUTS = ["frames", "actions", "noisy_actions", "frame_times", "action_times", "frames_in", "frame_ts"]
-JITTER = dict(speed=[0.7, 1.3], warp_strength=0.5, warp_knots=2)
+# Both streams get the same seed, ranges and output grid (rate and length): the same warp.
+JITTER = dict(speed=[0.7, 1.3], offset=[0.0, 0.1], warp_strength=0.5, warp_knots=2, target_rate=5.0)
 
 
 def load_bridge(root: Path, frames: int):
@@ -103,7 +104,7 @@ class Batches:
         return tuple([[e[0][k] for e in sel] for k in range(frames)] + [[e[1] for e in sel], [e[2] for e in sel]])
 
 
-def build_pipeline(episodes, batch_size=4, num_batches=2, device="cpu", out_steps=12, crop=48, seed=2024):
+def build_pipeline(episodes, batch_size=4, num_batches=2, device="cpu", out_steps=6, crop=48, seed=2024):
     """The composed pipeline; outputs are named in ``OUTPUTS``."""
     frames = len(episodes[0][0])
     gpu = device == "gpu"

@@ -48,10 +48,24 @@ __device__ __forceinline__ void rc_action_noise(const RcNoiseSample *__restrict_
     return;
   }
   if (p.a == 0.0) {
-    for (rc_i64 e = tid; e < total; e += nt) {
+    // White noise: one thread per pair of elements (2q, 2q + 1), which share one Philox draw.
+    const rc_i64 pairs = (total + 1) >> 1;
+    for (rc_i64 q = tid; q < pairs; q += nt) {
+      RcU4 w = rc_words(p.seed, p.iteration, (unsigned)s.sample, RC_STREAM_NOISE, (unsigned)q);
+      double z0, z1;
+      if (p.distribution == 0) {
+        rc_box_muller(w, z0, z1);
+      } else {
+        z0 = 2.0 * rc_uniform_f64(w.x, w.y) - 1.0;
+        z1 = 2.0 * rc_uniform_f64(w.z, w.w) - 1.0;
+      }
+      const rc_i64 e = 2 * q;
       int c = (int)(e % C);
-      double x = rc_noise_draw(p, (unsigned)s.sample, e) * sigma[c];
-      out[e] = rc_noise_out<E>(p, in[e], x, c);
+      out[e] = rc_noise_out<E>(p, in[e], z0 * sigma[c], c);
+      if (e + 1 < total) {
+        c = c + 1 == C ? 0 : c + 1;
+        out[e + 1] = rc_noise_out<E>(p, in[e + 1], z1 * sigma[c], c);
+      }
     }
     return;
   }
@@ -116,9 +130,9 @@ extern "C" __global__ void __launch_bounds__(256)
 #pragma unroll
   for (int r = 0; r < 3; r++) o[r] = s.m[r * 4] * x + s.m[r * 4 + 1] * y + s.m[r * 4 + 2] * z + s.m[r * 4 + 3];
   if (s.jitter > 0.0f) {
-    double j[3], unused;
+    double j[3];
     rc_box_muller(rc_words(p.seed, p.iteration, (unsigned)s.sample, RC_STREAM_POINTS_JITTER_XY, (unsigned)i), j[0], j[1]);
-    rc_box_muller(rc_words(p.seed, p.iteration, (unsigned)s.sample, RC_STREAM_POINTS_JITTER_Z, (unsigned)i), j[2], unused);
+    j[2] = rc_box_muller_first(rc_words(p.seed, p.iteration, (unsigned)s.sample, RC_STREAM_POINTS_JITTER_Z, (unsigned)i));
 #pragma unroll
     for (int r = 0; r < 3; r++) {
       double d = j[r] * (double)s.jitter;

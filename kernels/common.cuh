@@ -125,8 +125,16 @@ __device__ __forceinline__ void rc_box_muller(RcU4 w, double &z0, double &z1) {
   double u2 = rc_uniform_f64(w.z, w.w);
   double r = sqrt(-2.0 * log(u1));
   double th = 6.283185307179586 * u2;
-  z0 = r * cos(th);
-  z1 = r * sin(th);
+  double sn, cs;
+  sincos(th, &sn, &cs);
+  z0 = r * cs;
+  z1 = r * sn;
+}
+// The first normal only: r cos(2 pi u2).
+__device__ __forceinline__ double rc_box_muller_first(RcU4 w) {
+  double u1 = 1.0 - rc_uniform_f64(w.x, w.y);
+  double u2 = rc_uniform_f64(w.z, w.w);
+  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 #define RC_STREAM_NOISE 0x414E0002u
 #define RC_STREAM_POINTS_JITTER_XY 0x50410002u

@@ -104,19 +104,19 @@ def reference_temporal_jitter(data, ts, seed, iteration, sample, *, speed=(0.8, 
     span = float(ts[-1] - ts[0]) * (1e-9 if ns else 1.0)
     o = min(o, span)
     src = span - o
-    dur = src / v
+    target_rate = None if target_rate is None else float(np.float32(target_rate))
+    rate = target_rate if target_rate is not None else ((len(ts) - 1) / span if span > 0 else 0.0)
     if num_samples is not None:
         n = num_samples
-        tau = np.array([0.0]) if n == 1 else dur * (np.arange(n) / (n - 1))
-        if n > 1:
-            tau[-1] = dur
+        dur = (n - 1) / rate if rate > 0 else 0.0
+        length = v * dur
     else:
-        target_rate = None if target_rate is None else float(np.float32(target_rate))
-        rate = target_rate if target_rate is not None else (len(ts) - 1) / span if span > 0 else 0.0
-        n = int(np.floor(dur * rate + 1e-6)) + 1 if dur > 0 else 1
-        tau = np.minimum(np.arange(n) / rate, dur) if rate > 0 else np.zeros(n)
+        dur = src / v
+        n = int(np.floor(dur * rate + 1e-6)) + 1 if dur > 0 and rate > 0 else 1
+        length = src
+    tau = np.minimum(np.arange(n) / rate, dur) if rate > 0 else np.zeros(n)
     x = tau / dur if dur > 0 else np.zeros(n)
-    sec = o + src * warp_map(knots, x)
+    sec = o + length * warp_map(knots, x)
     if ns:
         t = ts[0] + np.round(sec * 1e9).astype(np.int64)
     else:

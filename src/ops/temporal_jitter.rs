@@ -6,12 +6,17 @@
 //! [`crate::ops::resample::run_sample`], the GPU backend through one `resample.cu` launch), so the
 //! two backends see the same warp by construction.
 //!
-//! The map from output time `tau` (seconds after the first timestamp, in `[0, Do]`) to source time:
-//! `s(tau) = t0 + o + (D - o) * W(tau / Do)`, with `D` the recorded span, `o` the start offset
-//! (clamped to `[0, D]`), `v` the speed factor and `Do = (D - o) / v`. `W` maps `[0, 1]` onto itself
-//! monotonically: the normalised integral of a piecewise-linear speed curve through `warp_knots + 2`
-//! evenly spaced knots with speeds `1 + warp_strength * u`, `u` uniform in `[-1, 1]` (tsaug TimeWarp
-//! style); `W(x) = x` when `warp_strength == 0`.
+//! The output grid is `tau_k = k / rate` (seconds after the first timestamp), `rate` = `target_rate`
+//! or the sample's mean rate `(T - 1) / D`; its length is `num_samples` when given (a fixed-length
+//! training window: duration `Do = (N - 1) / rate`), else what the replay lasts (`Do = (D - o) / v`,
+//! `N = floor(Do * rate) + 1`). Output time `tau` reads the source at
+//! `s(tau) = min(t0 + o + L * W(tau / Do), t_last)` with `o` the start offset (clamped to `[0, D]`),
+//! `v` the speed factor, `L = v * Do` the source length replayed (`D - o` without `num_samples`).
+//! `W` maps `[0, 1]` onto itself monotonically: the normalised integral of a piecewise-linear speed
+//! curve through `warp_knots + 2` evenly spaced knots with speeds `1 + warp_strength * u`, `u`
+//! uniform in `[-1, 1]` (tsaug TimeWarp style); `W(x) = x` when `warp_strength == 0`. So the mean
+//! playback speed over the window is exactly `v`, and two streams with the same first timestamp,
+//! `seed`, ranges, `target_rate` and `num_samples` are read at the same source times.
 
 use crate::dtype::{DType, Element, Times, TimesMut};
 use crate::error::{Error, Result};
@@ -24,15 +29,13 @@ pub const OP: &str = "robocache.temporal_jitter";
 /// Largest number of interior warp knots.
 pub const MAX_KNOTS: i64 = 64;
 
-/// Output grid: the recording's mean rate, a target rate, or a fixed count.
+/// Output grid: `tau_k = k / rate` for `k < n`.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum OutputGrid {
-    /// The sample's own mean rate `(T - 1) / D`.
-    Original,
-    /// A uniform grid at this rate (Hz).
-    Rate(f64),
-    /// This many evenly spaced points, both ends included.
-    Count(i64),
+pub struct OutputGrid {
+    /// `target_rate` (Hz); `None`: the sample's mean rate.
+    pub rate: Option<f64>,
+    /// `num_samples`; `None`: as many points as the replay lasts.
+    pub count: Option<i64>,
 }
 
 /// Constant arguments.
@@ -60,8 +63,8 @@ pub struct JitterRanges {
 }
 
 impl JitterArgs {
-    /// Parses the constant arguments. `target_rate` and `num_samples` are exclusive; neither keeps the
-    /// sample's mean rate.
+    /// Parses the constant arguments: `target_rate` (default: the sample's mean rate) and
+    /// `num_samples` (default: as long as the replay lasts) may be combined.
     pub fn parse(
         method: &str,
         dtype: &str,
@@ -72,20 +75,17 @@ impl JitterArgs {
     ) -> Result<Self> {
         let resample = ResampleArgs::parse(method, "clamp", dtype, None, None, true)
             .map_err(|e| Error::arg(OP, "method/dtype", e, "as for robocache.resample"))?;
-        let grid = match (target_rate, num_samples) {
-            (Some(_), Some(_)) => {
-                return Err(Error::arg(OP, "target", "both target_rate and num_samples", "at most one of them"))
+        if let Some(r) = target_rate {
+            if !(r.is_finite() && r > 0.0) {
+                return Err(Error::arg(OP, "target_rate", r, "a finite rate > 0 (Hz)"));
             }
-            (Some(r), None) if !(r.is_finite() && r > 0.0) => {
-                return Err(Error::arg(OP, "target_rate", r, "a finite rate > 0 (Hz)"))
+        }
+        if let Some(n) = num_samples {
+            if !(1..=MAX_TARGETS).contains(&n) {
+                return Err(Error::arg(OP, "num_samples", n, format!("in range [1, {MAX_TARGETS}]")));
             }
-            (Some(r), None) => OutputGrid::Rate(r),
-            (None, Some(n)) if !(1..=MAX_TARGETS).contains(&n) => {
-                return Err(Error::arg(OP, "num_samples", n, format!("in range [1, {MAX_TARGETS}]")))
-            }
-            (None, Some(n)) => OutputGrid::Count(n),
-            (None, None) => OutputGrid::Original,
-        };
+        }
+        let grid = OutputGrid { rate: target_rate, count: num_samples };
         if !(0..=MAX_KNOTS).contains(&warp_knots) {
             return Err(Error::arg(OP, "warp_knots", warp_knots, format!("in range [0, {MAX_KNOTS}]")));
         }
@@ -191,40 +191,34 @@ pub fn plan_times<T: TimeVal>(
     let (first, last) = (times[0], times[times.len() - 1]);
     let span = ts_seconds(first, last);
     let offset = warp.offset.min(span);
-    let src = span - offset;
-    let dur = src / warp.speed;
-    let n: i64 = match args.grid {
-        OutputGrid::Count(n) => n,
-        OutputGrid::Rate(_) | OutputGrid::Original if dur <= 0.0 => 1,
-        OutputGrid::Rate(r) => (dur * r + 1e-6).floor() as i64 + 1,
-        OutputGrid::Original => {
-            let r = (times.len() - 1) as f64 / span;
-            (dur * r + 1e-6).floor() as i64 + 1
+    let rate = match args.grid.rate {
+        Some(r) => r,
+        None if span > 0.0 => (times.len() - 1) as f64 / span,
+        None => 0.0,
+    };
+    let (n, dur, length) = match args.grid.count {
+        Some(n) => {
+            let dur = if rate > 0.0 { (n - 1) as f64 / rate } else { 0.0 };
+            (n, dur, warp.speed * dur)
+        }
+        None => {
+            let dur = (span - offset) / warp.speed;
+            let n = if dur > 0.0 && rate > 0.0 { (dur * rate + 1e-6).floor() as i64 + 1 } else { 1 };
+            (n, dur, span - offset)
         }
     };
     if !(1..=MAX_TARGETS).contains(&n) {
         return Err(Error::sample(
             OP,
             sample,
-            format!("output grid has {n} points ({dur} s after the warp), more than 2^31 - 1"),
+            format!("output grid has {n} points ({dur} s at {rate} Hz after the speed change), more than 2^31 - 1"),
         ));
     }
-    let rate = match args.grid {
-        OutputGrid::Rate(r) => r,
-        OutputGrid::Original if span > 0.0 => (times.len() - 1) as f64 / span,
-        _ => 0.0,
-    };
     let mut out = Vec::with_capacity(n as usize);
     for k in 0..n {
-        let tau = match args.grid {
-            OutputGrid::Count(_) if n == 1 => 0.0,
-            OutputGrid::Count(_) if k == n - 1 => dur,
-            OutputGrid::Count(_) => dur * (k as f64 / (n - 1) as f64),
-            _ if rate > 0.0 => (k as f64 / rate).min(dur),
-            _ => 0.0,
-        };
+        let tau = if rate > 0.0 { (k as f64 / rate).min(dur) } else { 0.0 };
         let x = if dur > 0.0 { tau / dur } else { 0.0 };
-        let t = T::offset(first, offset + src * warp.map(x));
+        let t = T::offset(first, offset + length * warp.map(x));
         out.push(if t > last { last } else { t });
     }
     Ok(out)
@@ -344,6 +338,7 @@ mod tests {
     use super::*;
 
     fn args(grid: (Option<f64>, Option<i64>), knots: i64) -> JitterArgs {
+        // target_rate, num_samples
         JitterArgs::parse("linear", "", grid.0, grid.1, knots, 7).unwrap()
     }
     const R: JitterRanges = JitterRanges { speed: [0.8, 1.2], offset: [0.0, 0.0], warp_strength: 0.0 };
@@ -385,6 +380,19 @@ mod tests {
     }
 
     #[test]
+    fn fixed_length_window_reads_at_speed() {
+        let a = args((Some(10.0), Some(5)), 0);
+        let ts: Vec<f64> = (0..101).map(|i| i as f64 * 0.01).collect();
+        let (w, p) = plan_any(&a, &R, 4, 0, 101, Times::Seconds(&ts)).unwrap();
+        if let PlannedTimes::Seconds(v) = p {
+            assert_eq!(v.len(), 5);
+            for (k, t) in v.iter().enumerate() {
+                assert!((t - w.speed * k as f64 * 0.1).abs() < 1e-12, "{v:?}");
+            }
+        }
+    }
+
+    #[test]
     fn bad_ranges() {
         let a = args((None, Some(8)), 2);
         let ts = [0.0, 1.0];
@@ -397,7 +405,8 @@ mod tests {
         assert!(e.to_string().contains("warp_strength"), "{e}");
         let e = plan_any(&a, &R, 0, 0, 3, Times::Seconds(&ts)).unwrap_err();
         assert!(e.to_string().contains("length mismatch"), "{e}");
-        assert!(JitterArgs::parse("linear", "", Some(1.0), Some(3), 0, 0).is_err());
+        assert!(JitterArgs::parse("linear", "", Some(1.0), Some(3), 0, 0).is_ok());
+        assert!(JitterArgs::parse("linear", "", Some(-1.0), None, 0, 0).is_err());
         assert!(JitterArgs::parse("linear", "", None, None, 65, 0).is_err());
     }
 }

@@ -30,7 +30,7 @@ def test_frames_and_actions_stay_aligned(source, request):
         assert len(episodes) >= 8
     else:
         episodes = ex.synthetic_episodes(6, 8)
-    bs, nb, steps = 4, 2, 12
+    bs, nb, steps = 4, 2, 6
     p = ex.build_pipeline(episodes, batch_size=bs, num_batches=nb, device="cpu", out_steps=steps)
     p.build()
     warped_somewhere = False
@@ -40,8 +40,8 @@ def test_frames_and_actions_stay_aligned(source, request):
             jpegs, acts, ts = episodes[(b * bs + i) % len(episodes)]
             ft, at = np.array(o["frame_times"][i]), np.array(o["action_times"][i])
             np.testing.assert_array_equal(ft, at)  # the same warp for both streams
-            assert len(ft) == steps and np.all(np.diff(ft) >= 0) and ft[0] >= ts[0] and ft[-1] == ts[-1]
-            uniform = np.linspace(ft[0], ts[-1], steps)
+            assert len(ft) == steps and np.all(np.diff(ft) >= 0) and ts[0] <= ft[0] <= ts[0] + 0.1 and ft[-1] <= ts[-1]
+            uniform = ft[0] + (ft[-1] - ft[0]) * np.arange(steps) / (steps - 1)
             warped_somewhere |= not np.allclose(ft, uniform, atol=1e-6)
             frames, frames_in = np.array(o["frames"][i]), np.array(o["frames_in"][i])
             assert frames.shape == (steps, 48, 48, 3) and frames.dtype == np.float16

@@ -41,7 +41,7 @@ def run(data, ts, iterations=1, arg_inputs=None, seed=SEED, **kw):
 
 
 @pytest.mark.parametrize("ns", [False, True], ids=["f64s", "i64ns"])
-@pytest.mark.parametrize("grid", ["original", "rate", "count"])
+@pytest.mark.parametrize("grid", ["original", "rate", "count", "rate+count"])
 def test_matches_numpy_reference_with_warp(rng, ns, grid):
     data, ts = random_ragged(rng, 9, 5, (2, 150), ns=ns)
     kw = dict(speed=[0.7, 1.4], offset=[0.0, 0.05], warp_strength=0.6, warp_knots=3)
@@ -49,6 +49,8 @@ def test_matches_numpy_reference_with_warp(rng, ns, grid):
         kw["target_rate"] = 37.0
     elif grid == "count":
         kw["num_samples"] = 24
+    elif grid == "rate+count":
+        kw.update(num_samples=24, target_rate=61.0)
     for it, (out, out_ts) in enumerate(run(data, ts, iterations=2, **kw)):
         for i in range(len(data)):
             ref, ref_t = reference_temporal_jitter(data[i], ts[i], SEED, it, i, **kw)
@@ -95,16 +97,26 @@ def test_uniform_speed_distribution_over_many_samples():
     assert v.min() >= 0.8 and v.max() <= 1.2
     assert abs(v.mean() - 1.0) < 4 * 0.4 / np.sqrt(12 * n)
     assert abs(v.var() - 0.4**2 / 12) < 0.15 * 0.4**2 / 12
-    # and the operator uses exactly these draws
+    # and the operator uses exactly these draws: a fixed window of 3 steps at 10 Hz reads at v * k / 10
     ts = [np.linspace(0, 1, 11)] * 16
     data = [np.zeros((11, 1), np.float32)] * 16
     (out, out_ts), = run(data, ts, num_samples=3)
     for i in range(16):
-        assert out_ts[i][1] == pytest.approx(0.5 * min(1.0, 1.0), abs=1e-12)  # count grid: mid of [0, D] / v * v
+        vi = jitter_draw(SEED, 0, i, (0.8, 1.2))[0]
+        np.testing.assert_allclose(out_ts[i], vi * np.arange(3) / 10.0, atol=1e-12)
     (out, out_ts), = run(data, ts, target_rate=10.0)
     for i in range(16):
         vi = jitter_draw(SEED, 0, i, (0.8, 1.2))[0]
         assert len(out_ts[i]) == int(np.floor(1.0 / vi * np.float32(10.0) + 1e-6)) + 1
+        assert 1.0 - 0.1 * vi <= out_ts[i][-1] <= 1.0
+
+
+def test_fixed_window_runs_past_the_end_holds_the_last_value():
+    ts = [np.linspace(0, 1, 11)]
+    data = [np.arange(11, dtype=np.float32)[:, None]]
+    (out, out_ts), = run(data, ts, num_samples=30, speed=[1.0, 1.0], target_rate=10.0)
+    np.testing.assert_allclose(out_ts[0][:11], ts[0], atol=1e-12)
+    assert np.all(out_ts[0][10:] == 1.0) and np.all(out[0][10:, 0] == 10.0)
 
 
 def test_warp_is_monotonic_and_fixes_the_ends():
@@ -165,7 +177,7 @@ def test_real_euroc_imu_int64_ns(data_dir):
         (dict(speed=[0.0, 1.0]), "speed range [0, 1] is empty or not positive"),
         (dict(offset=[0.2, 0.1]), "offset range"),
         (dict(warp_strength=1.0), "warp_strength is 1; expected it in [0, 1)"),
-        (dict(target_rate=10.0, num_samples=5), "at most one of them"),
+        (dict(num_samples=0), "`num_samples`: got 0"),
         (dict(target_rate=-1.0), "`target_rate`: got -1"),
         (dict(warp_knots=100), "`warp_knots`"),
         (dict(method="cubic"), "method"),
