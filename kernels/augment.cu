@@ -69,7 +69,11 @@ __device__ __forceinline__ void rc_action_noise(const RcNoiseSample *__restrict_
     }
     return;
   }
+  // Chunks of `rows` steps x `cc` channels: innovations and inputs staged in shared memory in
+  // parallel, so the serial recursion touches only shared memory (stores are fire-and-forget).
   __shared__ double buf[RC_NOISE_SMEM];
+  __shared__ double inraw[RC_NOISE_SMEM];  // B values (<= 8 bytes each)
+  B *inb = (B *)inraw;
   const int cc = C < nt ? C : nt;  // channels per pass
   const int rows = RC_NOISE_SMEM / cc;
   for (int c0 = 0; c0 < C; c0 += cc) {
@@ -82,6 +86,7 @@ __device__ __forceinline__ void rc_action_noise(const RcNoiseSample *__restrict_
         if (c0 + k < C) {
           rc_i64 e = (t0 + r) * C + c0 + k;
           buf[j] = rc_noise_draw(p, (unsigned)s.sample, e) * sigma[c0 + k];
+          inb[j] = in[e];
         }
       }
       __syncthreads();
@@ -90,7 +95,7 @@ __device__ __forceinline__ void rc_action_noise(const RcNoiseSample *__restrict_
           rc_i64 t = t0 + r;
           double eps = buf[r * cc + tid];
           x = t == 0 ? eps : p.a * x + p.b * eps;
-          out[t * C + c] = rc_noise_out<E>(p, in[t * C + c], x, c);
+          out[t * C + c] = rc_noise_out<E>(p, inb[r * cc + tid], x, c);
         }
       }
       __syncthreads();
