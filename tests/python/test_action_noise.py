@@ -187,3 +187,12 @@ def test_dtype_and_channel_errors():
         run([np.zeros((4, 3), np.int32)])
     with pytest.raises(RuntimeError, match="robocache.action_noise: sample 1: actions have C=2 channels but sample 0 has C=3"):
         run([np.zeros((4, 3), np.float32), np.zeros((4, 2), np.float32)])
+
+
+def test_one_dimensional_actions(rng):
+    acts = [rng.standard_normal(50).astype(np.float32) for _ in range(3)]
+    (out,) = run(acts, sigma=[0.2], correlation_time=0.1, rate=20.0)
+    for i, a in enumerate(acts):
+        assert out[i].shape == (50,)
+        ref = reference_action_noise(a[:, None], SEED, 0, i, [0.2], correlation_time=0.1, rate=20.0)[:, 0]
+        np.testing.assert_allclose(out[i], ref, rtol=1e-6, atol=1e-6)

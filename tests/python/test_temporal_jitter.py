@@ -198,3 +198,22 @@ def test_bad_samples():
         run([np.zeros((4, 1), np.float32)], [np.array([0.0, 1.0, 2.0])])
     with pytest.raises(RuntimeError, match=r"unsupported dtype for timestamps"):
         run([np.zeros((3, 1), np.float32)], [np.array([0.0, 1.0, 2.0], np.float32)])
+
+
+@pytest.mark.parametrize("dtype_name", ["float16", "bfloat16", "float64"])
+def test_other_dtypes_and_one_dimensional_data(rng, dtype_name):
+    from robocache.dtypes import bf16_bits_to_float, float_to_bf16_bits
+
+    data, ts = random_ragged(rng, 4, 1, (5, 60))
+    flat = [d[:, 0] for d in data]
+    src = [float_to_bf16_bits(d) for d in flat] if dtype_name == "bfloat16" else [d.astype(dtype_name) for d in flat]
+    kw = dict(warp_strength=0.4, target_rate=25.0)
+    (out, out_ts), = run(src, ts, dtype="bfloat16" if dtype_name == "bfloat16" else "", **kw)
+    for i in range(4):
+        assert out[i].dtype == src[i].dtype and out[i].ndim == 1
+        base = bf16_bits_to_float(src[i]) if dtype_name == "bfloat16" else src[i].astype(np.float64)
+        ref, ref_t = reference_temporal_jitter(base, ts[i], SEED, 0, i, **kw)
+        np.testing.assert_allclose(out_ts[i], ref_t, atol=1e-9)
+        got = bf16_bits_to_float(out[i]) if dtype_name == "bfloat16" else out[i].astype(np.float64)
+        tol = {"float16": 2e-3, "bfloat16": 1.6e-2, "float64": 1e-12}[dtype_name]
+        np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * max(1.0, float(np.abs(base).max())))
