@@ -43,7 +43,7 @@ without ``rate``, unsupported dtypes.
     .AddOptionalArg<float>("sigma", "Noise scale per channel (1 value for all, or ``C`` values), >= 0: the standard deviation (gaussian) or half-width (uniform). Default ``[0.01]``. Per-sample argument input allowed.", std::vector<float>{0.01f}, true)
     .AddOptionalArg<float>("p", "Probability of noising each sample, in ``[0, 1]``. Default 1. Per-sample argument input allowed.", 1.f, true)
     .AddOptionalArg("distribution", "``\"gaussian\"`` (default) or ``\"uniform\"``.", std::string("gaussian"))
-    .AddOptionalArg<float>("correlation_time", "Correlation time ``tau`` of the Ornstein-Uhlenbeck noise in seconds (>= 0). Default 0: white noise.", 0.f)
+    .AddOptionalArg<float>("correlation_time", "Correlation time ``tau`` of the Ornstein-Uhlenbeck noise in seconds (>= 0). Default 0: white noise. Per-sample argument input allowed.", 0.f, true)
     .AddOptionalArg<float>("rate", "Sampling rate of the actions in Hz, needed when ``correlation_time > 0``. Default: none.", nullptr)
     .AddOptionalArg<float>("low", "Lower bounds per channel (1 or ``C`` values). Default: none.", std::vector<float>{})
     .AddOptionalArg<float>("high", "Upper bounds per channel (1 or ``C`` values). Default: none.", std::vector<float>{})
@@ -55,7 +55,6 @@ rust::Box<robocache::ffi::NoiseOp> MakeNoise(const OpSpec &spec) {
   robocache::ffi::NoiseConfig cfg{};
   cfg.distribution = spec.GetArgument<std::string>("distribution");
   cfg.dtype = spec.GetArgument<std::string>("dtype");
-  cfg.correlation_time = spec.GetArgument<float>("correlation_time");
   float rate = 0.f;
   cfg.has_rate = spec.TryGetArgument(rate, "rate");
   cfg.rate = rate;
@@ -73,7 +72,8 @@ rust::Box<robocache::ffi::NoiseOp> MakeNoise(const OpSpec &spec) {
 
 template <typename Backend>
 RobocacheActionNoise<Backend>::RobocacheActionNoise(const OpSpec &spec)
-    : Operator<Backend>(spec), op_(MakeNoise(spec)), sigma_("sigma", spec), p_("p", spec) {}
+    : Operator<Backend>(spec), op_(MakeNoise(spec)), sigma_("sigma", spec), p_("p", spec),
+      correlation_time_("correlation_time", spec) {}
 
 template <typename Backend>
 bool RobocacheActionNoise<Backend>::SetupImpl(std::vector<OutputDesc> &output_desc,
@@ -82,6 +82,7 @@ bool RobocacheActionNoise<Backend>::SetupImpl(std::vector<OutputDesc> &output_de
   int n = data.num_samples();
   sigma_.Acquire(spec_, ws, n);
   p_.Acquire(spec_, ws, n);
+  correlation_time_.Acquire(spec_, ws, n);
   data_type_ = robocache_plugin::ToElemType(data.type());
   samples_.resize(n);
   for (int i = 0; i < n; i++) {
@@ -95,6 +96,7 @@ bool RobocacheActionNoise<Backend>::SetupImpl(std::vector<OutputDesc> &output_de
     s.sigma = reinterpret_cast<size_t>(sigma_[i].data);
     s.sigma_len = sigma_[i].shape[0];
     s.p = p_[i].data[0];
+    s.correlation_time = correlation_time_[i].data[0];
   }
   ROBOCACHE_CALL(robocache::ffi::noise_setup(
       *op_, data_type_, rust::Slice<const robocache::ffi::NoiseSampleIn>(samples_.data(), n)));

@@ -43,7 +43,7 @@ class RobocacheActionNoise : public Operator<Backend> {
  private:
   rust::Box<robocache::ffi::NoiseOp> op_;
   ArgValue<float, 1> sigma_;
-  ArgValue<float> p_;
+  ArgValue<float> p_, correlation_time_;
   robocache::ffi::ElemType data_type_ = robocache::ffi::ElemType::Other;
   std::vector<robocache::ffi::NoiseSampleIn> samples_;
   USE_OPERATOR_MEMBERS();

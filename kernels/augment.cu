@@ -47,7 +47,7 @@ __device__ __forceinline__ void rc_action_noise(const RcNoiseSample *__restrict_
     for (rc_i64 e = tid; e < total; e += nt) out[e] = in[e];
     return;
   }
-  if (p.a == 0.0) {
+  if (s.a == 0.0) {
     // White noise: one thread per pair of elements (2q, 2q + 1), which share one Philox draw.
     const rc_i64 pairs = (total + 1) >> 1;
     for (rc_i64 q = tid; q < pairs; q += nt) {
@@ -94,7 +94,7 @@ __device__ __forceinline__ void rc_action_noise(const RcNoiseSample *__restrict_
         for (int r = 0; r < nr; r++) {
           rc_i64 t = t0 + r;
           double eps = buf[r * cc + tid];
-          x = t == 0 ? eps : p.a * x + p.b * eps;
+          x = t == 0 ? eps : s.a * x + s.b * eps;
           out[t * C + c] = rc_noise_out<E>(p, inb[r * cc + tid], x, c);
         }
       }

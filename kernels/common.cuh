@@ -148,22 +148,22 @@ struct RcNoiseSample {
   rc_u64 out;    // element* [len, C]
   rc_u64 sigma;  // const double* [C]
   rc_i64 len;    // T
+  double a;      // OU coefficient exp(-dt / tau); 0 for white noise
+  double b;      // sqrt(1 - a * a)
   int sample;    // index in the batch (the RNG key)
   int apply;     // 0: copy the input unchanged
-};  // 40 bytes
+};  // 56 bytes
 
 struct RcNoiseParams {
   rc_u64 low;        // const double* [C], or 0 for no lower bound
   rc_u64 high;       // const double* [C], or 0
   rc_u64 seed;
   rc_u64 iteration;
-  double a;          // OU coefficient exp(-dt / tau); 0 for white noise
-  double b;          // sqrt(1 - a * a)
   int channels;      // C
   int distribution;  // 0 gaussian, 1 uniform
   int num_samples;
   int pad;
-};  // 64 bytes
+};  // 48 bytes
 
 // ---- points_augment ----
 // One descriptor per sample (mirrors PointsSampleDesc in src/ops/augment_gpu.rs).

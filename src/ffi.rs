@@ -111,7 +111,6 @@ mod bridge {
     struct NoiseConfig {
         distribution: String,
         dtype: String,
-        correlation_time: f64,
         rate: f64,
         has_rate: bool,
         low: Vec<f64>,
@@ -119,7 +118,7 @@ mod bridge {
         seed: i64,
     }
 
-    /// One action_noise sample: shape, pointer, per-sample sigma (host float32) and p.
+    /// One action_noise sample: shape, pointer, per-sample sigma (host float32), p and correlation time.
     struct NoiseSampleIn {
         data: usize,
         data_ndim: i32,
@@ -128,6 +127,7 @@ mod bridge {
         sigma: usize,
         sigma_len: i64,
         p: f64,
+        correlation_time: f64,
     }
 
     /// `robocache__PointsAugment`'s constant arguments.

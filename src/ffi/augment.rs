@@ -242,6 +242,7 @@ pub struct NoiseOp {
     high: Vec<f64>,
     sigma: Vec<Vec<f64>>,
     apply: Vec<bool>,
+    ou: Vec<(f64, f64)>,
 }
 
 pub(super) fn noise_new(cfg: &NoiseConfig) -> Result<Box<NoiseOp>> {
@@ -249,7 +250,6 @@ pub(super) fn noise_new(cfg: &NoiseConfig) -> Result<Box<NoiseOp>> {
         let args = NoiseArgs::parse(
             &cfg.distribution,
             &cfg.dtype,
-            cfg.correlation_time,
             cfg.has_rate.then_some(cfg.rate),
             &cfg.low,
             &cfg.high,
@@ -264,6 +264,7 @@ pub(super) fn noise_new(cfg: &NoiseConfig) -> Result<Box<NoiseOp>> {
             high: Vec::new(),
             sigma: Vec::new(),
             apply: Vec::new(),
+            ou: Vec::new(),
         }))
     })
 }
@@ -277,6 +278,7 @@ pub(super) fn noise_setup(op: &mut NoiseOp, data_type: ElemType, samples: &[Nois
         let (low, high) = op.args.bounds(c)?;
         let mut sigma = Vec::with_capacity(samples.len());
         let mut apply = Vec::with_capacity(samples.len());
+        let mut ou = Vec::with_capacity(samples.len());
         for (i, s) in samples.iter().enumerate() {
             if !(1..=2).contains(&s.data_ndim) {
                 return Err(Error::sample(
@@ -297,8 +299,9 @@ pub(super) fn noise_setup(op: &mut NoiseOp, data_type: ElemType, samples: &[Nois
             }
             // SAFETY: DALI's per-sample argument (host float32) with its length.
             let sig: &[f32] = unsafe { slice(s.sigma, s.sigma_len) };
-            let ns = NoiseSample { sigma: sig, p: s.p };
+            let ns = NoiseSample { sigma: sig, p: s.p, correlation_time: s.correlation_time };
             sigma.push(an::check_sample(i, &ns, s.rows.max(0) as usize, c)?);
+            ou.push(op.args.ou(i, s.correlation_time)?);
             apply.push(an::applies(&op.args, op.iteration, i, s.p));
         }
         op.channels = c;
@@ -306,6 +309,7 @@ pub(super) fn noise_setup(op: &mut NoiseOp, data_type: ElemType, samples: &[Nois
         op.high = high;
         op.sigma = sigma;
         op.apply = apply;
+        op.ou = ou;
         Ok(())
     })
 }
@@ -316,15 +320,15 @@ unsafe fn noise_cpu_typed<E: Element>(op: &NoiseOp, i: usize, s: &NoiseSampleIn,
 where
     E::Acc: PartialOrd,
 {
-    let (sig, apply) = match (op.sigma.get(i), op.apply.get(i)) {
-        (Some(a), Some(b)) => (a, *b),
+    let (sig, apply, ou) = match (op.sigma.get(i), op.apply.get(i), op.ou.get(i)) {
+        (Some(a), Some(b), Some(c)) => (a, *b, *c),
         _ => return Err(Error::sample(NOISE, i, "run before setup")),
     };
     let c = op.channels.max(1);
     let n = s.rows.max(0) as usize * c;
     let data: &[E] = slice(s.data, n as i64);
     let o: &mut [E] = slice_mut(out, n);
-    an::run_sample(&op.args, op.iteration, i, apply, sig, &op.low, &op.high, data, c, o);
+    an::run_sample(&op.args, op.iteration, i, apply, ou, sig, &op.low, &op.high, data, c, o);
     Ok(())
 }
 
@@ -380,6 +384,7 @@ pub(super) unsafe fn noise_run_gpu(
                 out: outs[i] as u64,
                 rows: s.rows.max(0) as usize,
                 apply: op.apply[i],
+                ou: op.ou[i],
                 sigma: op.sigma[i].clone(),
             })
             .collect();

@@ -33,10 +33,8 @@ pub enum Distribution {
 pub struct NoiseArgs {
     /// Distribution of the innovations.
     pub distribution: Distribution,
-    /// OU coefficient `exp(-dt / tau)`; 0 for white noise.
-    pub a: f64,
-    /// `sqrt(1 - a^2)`.
-    pub b: f64,
+    /// Sampling rate (Hz), needed for correlated noise.
+    pub rate: Option<f64>,
     /// Lower bounds (empty: none; one value: every channel).
     pub low: Vec<f64>,
     /// Upper bounds.
@@ -53,7 +51,6 @@ impl NoiseArgs {
     pub fn parse(
         distribution: &str,
         dtype: &str,
-        correlation_time: f64,
         rate: Option<f64>,
         low: &[f64],
         high: &[f64],
@@ -64,20 +61,11 @@ impl NoiseArgs {
             "uniform" => Distribution::Uniform,
             other => return Err(Error::arg(OP, "distribution", format!("{other:?}"), "\"gaussian\" or \"uniform\"")),
         };
-        if !(correlation_time.is_finite() && correlation_time >= 0.0) {
-            return Err(Error::arg(OP, "correlation_time", correlation_time, "a finite time >= 0 (seconds)"));
-        }
-        let a = if correlation_time > 0.0 {
-            let r = rate.ok_or_else(|| {
-                Error::arg(OP, "rate", "nothing", "the sampling rate in Hz when correlation_time > 0")
-            })?;
+        if let Some(r) = rate {
             if !(r.is_finite() && r > 0.0) {
                 return Err(Error::arg(OP, "rate", r, "a finite rate > 0 (Hz)"));
             }
-            (-(1.0 / r) / correlation_time).exp()
-        } else {
-            0.0
-        };
+        }
         for (name, v) in [("low", low), ("high", high)] {
             if let Some(x) = v.iter().find(|x| x.is_nan()) {
                 return Err(Error::arg(OP, if name == "low" { "low" } else { "high" }, x, "numbers, not NaN"));
@@ -107,13 +95,35 @@ impl NoiseArgs {
         }
         Ok(NoiseArgs {
             distribution,
-            a,
-            b: (1.0 - a * a).sqrt(),
+            rate,
             low: low.to_vec(),
             high: high.to_vec(),
             declared: parse_declared_dtype(OP, dtype)?,
             seed,
         })
+    }
+
+    /// The Ornstein-Uhlenbeck coefficients `(a, b)` for correlation time `tau` (seconds):
+    /// `a = exp(-1 / (rate * tau))`, `b = sqrt(1 - a^2)`; `(0, 1)` (white noise) for `tau == 0`.
+    ///
+    /// # Errors
+    /// A negative or non-finite `tau`, or `tau > 0` without `rate`.
+    pub fn ou(&self, sample: usize, tau: f64) -> Result<(f64, f64)> {
+        if !(tau.is_finite() && tau >= 0.0) {
+            return Err(Error::sample(
+                OP,
+                sample,
+                format!("correlation_time is {tau}; expected a finite time >= 0 (seconds)"),
+            ));
+        }
+        if tau == 0.0 {
+            return Ok((0.0, 1.0));
+        }
+        let r = self
+            .rate
+            .ok_or_else(|| Error::arg(OP, "rate", "nothing", "the sampling rate in Hz when correlation_time > 0"))?;
+        let a = (-(1.0 / r) / tau).exp();
+        Ok((a, (1.0 - a * a).sqrt()))
     }
 
     /// The data dtype after `dtype="bfloat16"`.
@@ -141,13 +151,16 @@ impl NoiseArgs {
     }
 }
 
-/// Per-sample arguments (argument inputs allowed): `sigma` per channel and the probability `p`.
+/// Per-sample arguments (argument inputs allowed): `sigma` per channel, the probability `p`, and
+/// the correlation time (seconds).
 #[derive(Clone, Copy, Debug)]
 pub struct NoiseSample<'a> {
     /// 1 or C values, >= 0.
     pub sigma: &'a [f32],
     /// Probability of applying the noise to this sample, in [0, 1].
     pub p: f64,
+    /// Correlation time in seconds (0: white).
+    pub correlation_time: f64,
 }
 
 /// Validates one sample's arguments and shape; returns `sigma` expanded to `c` channels.
@@ -201,6 +214,7 @@ pub fn run_sample<E: Element>(
     iteration: u64,
     sample: usize,
     apply: bool,
+    (a, b): (f64, f64),
     sigma: &[f64],
     low: &[f64],
     high: &[f64],
@@ -223,7 +237,7 @@ pub fn run_sample<E: Element>(
         for ch in 0..c {
             let e = (t * c + ch) as u64;
             let eps = draw(args, &key, e) * sigma[ch];
-            x[ch] = if args.a == 0.0 || t == 0 { eps } else { args.a * x[ch] + args.b * eps };
+            x[ch] = if a == 0.0 || t == 0 { eps } else { a * x[ch] + b * eps };
             let mut v = data[e as usize].to_acc() + E::weight(x[ch]);
             if !lo.is_empty() && v < lo[ch] {
                 v = lo[ch];
@@ -242,35 +256,40 @@ mod tests {
 
     #[test]
     fn parse_errors() {
-        let e = NoiseArgs::parse("cauchy", "", 0.0, None, &[], &[], 0).unwrap_err();
+        let e = NoiseArgs::parse("cauchy", "", None, &[], &[], 0).unwrap_err();
         assert!(e.to_string().contains("`distribution`"), "{e}");
-        let e = NoiseArgs::parse("gaussian", "", 0.5, None, &[], &[], 0).unwrap_err();
+        let a = NoiseArgs::parse("gaussian", "", None, &[], &[], 0).unwrap();
+        let e = a.ou(2, 0.5).unwrap_err();
         assert!(e.to_string().contains("`rate`"), "{e}");
-        let e = NoiseArgs::parse("gaussian", "", 0.0, None, &[0.0, 1.0], &[1.0, 0.5], 0).unwrap_err();
+        let e = a.ou(2, -0.5).unwrap_err();
+        assert!(e.to_string().contains("sample 2: correlation_time is -0.5"), "{e}");
+        assert_eq!(a.ou(0, 0.0).unwrap(), (0.0, 1.0));
+        let e = NoiseArgs::parse("gaussian", "", None, &[0.0, 1.0], &[1.0, 0.5], 0).unwrap_err();
         assert!(e.to_string().contains("low[1] = 1 > high[1] = 0.5"), "{e}");
-        let a = NoiseArgs::parse("gaussian", "", 0.0, None, &[-1.0], &[1.0, 2.0], 0).unwrap();
+        let a = NoiseArgs::parse("gaussian", "", None, &[-1.0], &[1.0, 2.0], 0).unwrap();
         assert_eq!(a.bounds(2).unwrap(), (vec![-1.0, -1.0], vec![1.0, 2.0]));
         assert!(a.bounds(3).is_err());
-        let e = check_sample(4, &NoiseSample { sigma: &[0.1, -0.2], p: 1.0 }, 3, 2).unwrap_err();
+        let e = check_sample(4, &NoiseSample { sigma: &[0.1, -0.2], p: 1.0, correlation_time: 0.0 }, 3, 2).unwrap_err();
         assert!(e.to_string().starts_with("robocache.action_noise: sample 4: sigma[1] is -0.2"), "{e}");
-        let e = check_sample(0, &NoiseSample { sigma: &[0.1, 0.2], p: 1.0 }, 3, 3).unwrap_err();
+        let e = check_sample(0, &NoiseSample { sigma: &[0.1, 0.2], p: 1.0, correlation_time: 0.0 }, 3, 3).unwrap_err();
         assert!(e.to_string().contains("wrong channel count"), "{e}");
     }
 
     #[test]
     fn ou_noise_has_sigma_and_correlation() {
-        let a = NoiseArgs::parse("gaussian", "", 0.1, Some(100.0), &[], &[], 9).unwrap();
+        let a = NoiseArgs::parse("gaussian", "", Some(100.0), &[], &[], 9).unwrap();
+        let ab = a.ou(0, 0.1).unwrap();
         let (t, c) = (20_000, 2);
         let data = vec![0.0f64; t * c];
         let mut out = vec![0.0f64; t * c];
-        run_sample(&a, 0, 0, true, &[0.5, 2.0], &[], &[], &data, c, &mut out);
+        run_sample(&a, 0, 0, true, ab, &[0.5, 2.0], &[], &[], &data, c, &mut out);
         for ch in 0..c {
             let x: Vec<f64> = (0..t).map(|i| out[i * c + ch]).collect();
             let v = x.iter().map(|v| v * v).sum::<f64>() / t as f64;
             let s = [0.5, 2.0][ch];
             assert!((v.sqrt() / s - 1.0).abs() < 0.1, "std {} vs {s}", v.sqrt());
             let r1 = x.windows(2).map(|w| w[0] * w[1]).sum::<f64>() / (t - 1) as f64 / v;
-            assert!((r1 - a.a).abs() < 0.03, "lag-1 correlation {r1} vs {}", a.a);
+            assert!((r1 - ab.0).abs() < 0.03, "lag-1 correlation {r1} vs {}", ab.0);
         }
     }
 }

@@ -24,10 +24,12 @@ struct NoiseSampleDesc {
     out: u64,
     sigma: u64,
     len: i64,
+    a: f64,
+    b: f64,
     sample: i32,
     apply: i32,
 }
-const _: () = assert!(std::mem::size_of::<NoiseSampleDesc>() == 40);
+const _: () = assert!(std::mem::size_of::<NoiseSampleDesc>() == 56);
 
 /// Mirror of `RcNoiseParams` in `kernels/common.cuh`.
 #[repr(C)]
@@ -37,14 +39,12 @@ struct NoiseParams {
     high: u64,
     seed: u64,
     iteration: u64,
-    a: f64,
-    b: f64,
     channels: i32,
     distribution: i32,
     num_samples: i32,
     pad: i32,
 }
-const _: () = assert!(std::mem::size_of::<NoiseParams>() == 64);
+const _: () = assert!(std::mem::size_of::<NoiseParams>() == 48);
 
 /// One action_noise sample on the GPU.
 #[derive(Clone, Debug)]
@@ -57,6 +57,8 @@ pub struct NoiseGpuSample {
     pub rows: usize,
     /// Whether the noise applies (drawn on the host).
     pub apply: bool,
+    /// Ornstein-Uhlenbeck coefficients `(a, b)`; `(0, 1)` for white noise.
+    pub ou: (f64, f64),
     /// Per-channel sigma.
     pub sigma: Vec<f64>,
 }
@@ -106,8 +108,6 @@ pub unsafe fn noise_run_gpu(
     let mut params = NoiseParams {
         seed: args.seed,
         iteration,
-        a: args.a,
-        b: args.b,
         channels: channels as i32,
         distribution: args.distribution as i32,
         num_samples: samples.len() as i32,
@@ -131,6 +131,8 @@ pub unsafe fn noise_run_gpu(
             out: s.out,
             sigma: dev + off as u64,
             len: s.rows as i64,
+            a: s.ou.0,
+            b: s.ou.1,
             sample: i as i32,
             apply: s.apply as i32,
         });

@@ -126,6 +126,19 @@ def test_determinism_and_iterations_differ(rng):
     assert not np.array_equal(a[0][0], c[0][0])
 
 
+def test_per_sample_correlation_time():
+    acts = [np.zeros((20000, 1), np.float32) for _ in range(3)]
+    taus = [np.float32(x) for x in (0.0, 0.05, 0.5)]
+    (out,) = run(acts, arg_inputs={"correlation_time": taus}, sigma=[1.0], rate=100.0)
+    for i, tau in enumerate(taus):
+        x = out[i][:, 0]
+        r1 = np.corrcoef(x[:-1], x[1:])[0, 1]
+        expect = np.exp(-1 / (100.0 * float(tau))) if tau > 0 else 0.0
+        assert abs(r1 - expect) < 0.03, (tau, r1, expect)
+        ref = reference_action_noise(acts[i], SEED, 0, i, [1.0], correlation_time=float(tau), rate=100.0)
+        np.testing.assert_allclose(out[i], ref, rtol=1e-6, atol=1e-6)
+
+
 def test_per_sample_sigma_and_p(rng):
     acts = [np.zeros((3000, 2), np.float32) for _ in range(3)]
     sig = [np.array([0.1, 1.0], np.float32), np.array([0.0], np.float32), np.array([2.0, 0.5], np.float32)]
@@ -172,7 +185,8 @@ def test_real_robosuite_actions_with_joint_limits(data_dir):
         (dict(low=[0.0, 0.0]), "`low` has 2 values but the actions have C=3 channels"),
         (dict(p=1.5), "p is 1.5; expected a probability in [0, 1]"),
         (dict(correlation_time=0.1), "invalid argument `rate`"),
-        (dict(correlation_time=-1.0), "`correlation_time`: got -1"),
+        (dict(correlation_time=-1.0), "sample 0: correlation_time is -1; expected a finite time >= 0"),
+        (dict(correlation_time=0.1, rate=0.0), "`rate`: got 0"),
         (dict(distribution="laplace"), "`distribution`"),
     ],
 )
