@@ -9,7 +9,9 @@ Checks: (1) DALI GPU pipelines vs DALI CPU pipelines on random ragged batches ov
 iterations (every dtype, timestamp kind, grid form, method, distribution, correlation, clipping,
 rotation mode), plus the independent numpy reference drawing the same Philox numbers
 (robocache.testing_augment); (2) real data (robosuite actions, KITTI scans, EuRoC IMU); (3) the same
-seed gives bit-identical output across two GPU pipeline builds, and iterations differ.
+seed gives bit-identical output across two GPU pipeline builds, and iterations differ; (4) the GPU
+path driven outside DALI (dali_plugin/raw_augment.cc) with outputs poisoned before the run; (5) the
+composition example on the GPU.
 Benchmarks: B=256 windows of T=64 x C=32 (temporal_jitter, white and OU action_noise) and 16 point
 clouds of 120k points: the operator's kernel time (CUPTI, from torch.profiler, while DALI runs the GPU
 pipeline), the DALI GPU pipeline per batch, PyTorch GPU (CUPTI sum of its kernels, and CUDA events),
@@ -33,6 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 import robocache  # noqa: E402
+from robocache._raw_augment import AugmentBatch  # noqa: E402
 from robocache.dtypes import bf16_bits_to_float, float_to_bf16_bits  # noqa: E402
 from robocache.testing import random_ragged, read_euroc_imu  # noqa: E402
 from robocache.testing_augment import (  # noqa: E402
@@ -93,12 +96,18 @@ def record(case, gpu, cpu, tol, exact=(), bf16=False, ref=None, ref_tol=None):
                     exact_ok &= bool(np.array_equal(go[i], co[i]))
                 elif go[i].size:
                     gf, cf = as_f64(go[i], bf16 and k == 0), as_f64(co[i], bf16 and k == 0)
-                    worst = max(worst, float(np.max(np.abs(gf - cf)) / max(1.0, float(np.max(np.abs(cf))))))
+                    if not np.array_equal(np.isnan(gf), np.isnan(cf)):
+                        worst = float("inf")  # poison left in place, or NaN where the CPU has none
+                        continue
+                    fin = ~np.isnan(cf)
+                    if fin.any():
+                        worst = max(worst, float(np.max(np.abs(gf[fin] - cf[fin])) / max(1.0, float(np.max(np.abs(cf[fin]))))))
         if ref is not None:
             for i, r in enumerate(ref[it]):
                 if r.size:
                     gf = as_f64(g[0][i], bf16)
-                    ref_err = max(ref_err, float(np.max(np.abs(gf - r)) / max(1.0, float(np.max(np.abs(r))))))
+                    err = float(np.max(np.abs(gf - r)) / max(1.0, float(np.max(np.abs(r)))))
+                    ref_err = max(ref_err, err if np.isfinite(err) else float("inf"))
     ok = exact_ok and worst <= tol and (ref is None or ref_err <= (ref_tol or max(tol, 1e-5)))
     RESULTS["checks"].append({"case": case, "gpu_vs_cpu_max_rel": worst, "exact_outputs_equal": exact_ok, "vs_numpy_max_rel": ref_err if ref is not None else None, "tolerance": tol, "ok": ok})
     return ok
@@ -244,6 +253,51 @@ def example_check(data: Path | None):
         RESULTS["example_torch_iterator"] = shapes
     except Exception as e:  # noqa: BLE001  (reported, not fatal)
         RESULTS["example_torch_iterator"] = f"failed: {e}"
+
+
+def f32(xs):
+    """Rounds parameters to float32, as DALI passes float arguments."""
+    return [float(np.float32(x)) for x in xs]
+
+
+def raw_batch(op, tensors, kw, timestamps=None):
+    """An AugmentBatch (GPU path outside DALI) with the parameters of `kw` (DALI keyword names)."""
+    stream = torch.cuda.current_stream().cuda_stream
+    if op == "temporal_jitter":
+        args = f32(kw.get("speed", [0.8, 1.2]) + kw.get("offset", [0.0, 0.0]) + [kw.get("warp_strength", 0.0)])
+        args += [kw.get("warp_knots", 4), f32([kw.get("target_rate", 0.0)])[0], kw.get("num_samples", 0)]
+        return AugmentBatch(op, tensors, args, timestamps=timestamps, text0=kw.get("method", "linear"), dtype=kw.get("dtype", ""), seed=SEED, stream=stream)
+    if op == "action_noise":
+        args = f32([kw.get("p", 1.0), kw.get("correlation_time", 0.0), kw.get("rate", 0.0)])
+        low, high = kw.get("low"), kw.get("high")
+        return AugmentBatch(op, tensors, args, text0=kw.get("distribution", "gaussian"), dtype=kw.get("dtype", ""), seed=SEED, sigma=kw.get("sigma", [0.01]),
+                            low=f32(low) if low else None, high=f32(high) if high else None, stream=stream)
+    args = f32(kw.get("angle", [-3.14159265, 3.14159265]) + kw.get("scale", [1.0, 1.0]) + kw.get("translation", [0.0, 0.0, 0.0]))
+    args += f32([kw.get("jitter", 0.0), kw.get("jitter_clip", 0.0), kw.get("dropout", 0.0)])
+    return AugmentBatch(op, tensors, args, text0=kw.get("rotation", "z"), seed=SEED, stream=stream)
+
+
+def poisoned_checks(rng):
+    """The GPU path on PyTorch tensors with outputs poisoned (0xFF) before the run, against the DALI
+    CPU backend (iteration 0, same seed): every output element must be written."""
+    cases = []
+    data, ts = random_ragged(rng, 37, 14, (1, 300))
+    cases.append(("temporal_jitter", [data, ts], dict(speed=[0.7, 1.3], warp_strength=0.6, num_samples=80, target_rate=90.0), (1,)))
+    cases.append(("temporal_jitter", [data, ts], dict(speed=[0.7, 1.3], offset=[0.0, 0.2], warp_strength=0.3, method="nearest"), (1,)))
+    acts = [rng.standard_normal((int(rng.integers(1, 200)), 33)).astype(np.float32) for _ in range(41)]
+    cases.append(("action_noise", [acts], dict(sigma=[0.2], p=0.7, low=[-1.0], high=[1.0]), ()))
+    cases.append(("action_noise", [acts], dict(sigma=list(rng.uniform(0, 1, 33)), correlation_time=0.3, rate=30.0, distribution="uniform"), ()))
+    clouds = [(rng.standard_normal((int(rng.integers(0, 70_000)), 5)) * 30).astype(np.float32) for _ in range(9)]
+    cases.append(("points_augment", [clouds], dict(rotation="so3", scale=[0.8, 1.2], translation=[1.0, 2.0, 0.5], jitter=0.02, jitter_clip=0.04, dropout=0.4), (1, 2)))
+    for op, ins, kw, exact in cases:
+        tensors = [torch.from_numpy(x).cuda() for x in ins[0]]
+        rb = raw_batch(op, tensors, kw, timestamps=ins[1] if len(ins) > 1 else None)
+        rb.fill_poison()
+        rb.run()
+        torch.cuda.synchronize()
+        g = rb.outputs()
+        c = run_pipe(op, "cpu", ins, iterations=1, **kw)[0]
+        record(f"poisoned outputs (raw GPU path) {op} {kw}", [g], [c], 2e-6, exact=exact)
 
 
 # ---------------------------------------------------------------------------------------- peers
@@ -434,14 +488,18 @@ def dali_cpu_ms(op, inputs, threads, **kw):
     return wall_ms(pipe.run)
 
 
-def bench_row(name, op, prefix, pipe, torch_fn, numpy_ms, cpu_ms, limit_us, bytes_, copy_gbs):
-    k_us, launches, _ = cupti(lambda: pipe.run(), prefix)
+def bench_row(name, op, prefix, pipe, raw, torch_fn, numpy_ms, cpu_ms, limit_us, bytes_, copy_gbs):
+    dali_k_us, launches, _ = cupti(lambda: pipe.run(), prefix)
+    raw_k_us, _, _ = cupti(raw.run, prefix)
+    raw_ms = median_ms(raw.run, reps=20)
+    k_us = dali_k_us if dali_k_us is not None else raw_k_us
     pipe_ms = wall_ms(pipe.run, reps=20, warmup=2)
     _, _, t_us = cupti(torch_fn)
     t_evt = median_ms(torch_fn, inner=5) * 1e3
     row = {
         "case": name, "op": op, "bytes": bytes_,
-        "robocache_kernel_us": k_us, "kernel_launches_seen": launches, "dali_gpu_pipeline_ms_per_batch": pipe_ms,
+        "robocache_kernel_us": k_us, "kernel_us_in_dali_pipeline": dali_k_us, "kernel_us_raw_launch": raw_k_us,
+        "kernel_launches_seen_in_dali": launches, "raw_path_event_ms": raw_ms, "dali_gpu_pipeline_ms_per_batch": pipe_ms,
         "torch_us": t_us, "torch_event_us": t_evt, "numpy_ms": numpy_ms, "dali_cpu_ms": cpu_ms,
         "speedup_vs_torch": (t_us / k_us) if k_us else None, "speedup_vs_numpy": (numpy_ms * 1e3 / k_us) if k_us else None,
         "kernel_GBps": (bytes_ / (k_us * 1e-6) / 1e9) if k_us else None, "copy_GBps": copy_gbs, "limit_us": limit_us,
@@ -464,7 +522,8 @@ def benchmarks(copy_gbs, threads):
     pipe = dali_gpu_pipe("temporal_jitter", dense, [ts_np], **kw)
     np_ms = wall_ms(lambda: numpy_temporal_jitter(data_np, ts_np, n, 50.0, rng))
     cpu_ms = dali_cpu_ms("temporal_jitter", [list(data_np), list(ts_np)], threads, **kw)
-    bench_row(f"temporal_jitter B={b} T={t} C={c} -> {n} (speed + warp, linear)", "temporal_jitter", "resample_v", pipe,
+    raw = raw_batch("temporal_jitter", [dense[i] for i in range(b)], kw, timestamps=list(ts_np))
+    bench_row(f"temporal_jitter B={b} T={t} C={c} -> {n} (speed + warp, linear)", "temporal_jitter", "resample_v", pipe, raw,
               lambda: torch_temporal_jitter(dense, ts, n, 50.0), np_ms, cpu_ms, 25.0, bytes_w, copy_gbs)
 
     sigma = torch.full((c,), 0.05, device="cuda")
@@ -478,7 +537,8 @@ def benchmarks(copy_gbs, threads):
         pipe = dali_gpu_pipe("action_noise", dense, [], **kw)
         np_ms = wall_ms(lambda: numpy_action_noise(data_np, np.float32(0.05), 0.8, -2.0, 2.0, rng, a))
         cpu_ms = dali_cpu_ms("action_noise", [list(data_np)], threads, **kw)
-        bench_row(f"action_noise B={b} T={t} C={c} {label}, clip, p=0.8", "action_noise", "action_noise_", pipe,
+        raw = raw_batch("action_noise", [dense[i] for i in range(b)], kw)
+        bench_row(f"action_noise B={b} T={t} C={c} {label}, clip, p=0.8", "action_noise", "action_noise_", pipe, raw,
                   lambda: torch_action_noise(dense, sigma, 0.8, low, high, a), np_ms, cpu_ms, 25.0, bytes_w, copy_gbs)
 
     nc, npts = 16, 120_000
@@ -488,7 +548,8 @@ def benchmarks(copy_gbs, threads):
     pipe = dali_gpu_pipe("points_augment", pts, [], **kw)
     np_ms = wall_ms(lambda: numpy_points_augment(pts_np, rng))
     cpu_ms = dali_cpu_ms("points_augment", [list(pts_np)], threads, **kw)
-    bench_row(f"points_augment {nc} clouds x {npts // 1000}k x 4 (z rot, scale, trans, jitter, dropout)", "points_augment", "points_augment_", pipe,
+    raw = raw_batch("points_augment", [pts[i] for i in range(nc)], kw)
+    bench_row(f"points_augment {nc} clouds x {npts // 1000}k x 4 (z rot, scale, trans, jitter, dropout)", "points_augment", "points_augment_", pipe, raw,
               lambda: torch_points_augment(pts), np_ms, cpu_ms, 100.0, nc * npts * (16 + 16 + 1), copy_gbs)
 
 
@@ -507,6 +568,7 @@ def main():
         jitter_checks(rng)
         noise_checks(rng)
         points_checks(rng)
+        poisoned_checks(rng)
         if args.data.is_dir():
             real_checks(args.data)
         determinism_checks(rng)
@@ -538,7 +600,9 @@ def main():
         for r in RESULTS["bench"]:
             k = r["robocache_kernel_us"]
             print(f"{r['case']:<82}{(k if k else float('nan')):>10.1f}{r['torch_us']:>10.1f}{(r['speedup_vs_torch'] or float('nan')):>8.1f}{r['numpy_ms']:>10.2f}{r['dali_cpu_ms']:>12.2f}{r['dali_gpu_pipeline_ms_per_batch']:>14.3f}{r['limit_us']:>7.0f}{'yes' if r['done'] else 'NO':>6}")
-        print("kernel: CUPTI time per launch of the operator's kernel inside the DALI GPU pipeline; torch: CUPTI sum of its kernels per call;")
+        for r in RESULTS["bench"]:
+            print(f"  {r['op']:<16} kernel in DALI pipeline {r['kernel_us_in_dali_pipeline']} us, raw launch {r['kernel_us_raw_launch']} us, raw path (plan + copy + launch) {r['raw_path_event_ms'] * 1e3:.1f} us")
+        print("kernel: CUPTI time per launch of the operator's kernel inside the DALI GPU pipeline (raw launch if CUPTI saw none there); torch: CUPTI sum of its kernels per call;")
         print("numpy: one CPU thread; DALI CPU: the CPU backend on all cores; DALI GPU ms/b: pipeline wall time per batch (host planning + feed + kernel)")
     print("example through DALIGenericIterator on the GPU:", RESULTS.get("example_torch_iterator"))
     print("json:", args.out)
