@@ -204,7 +204,7 @@ def determinism_checks(rng):
     data, ts = random_ragged(rng, 8, 6, (20, 80))
     cases = [("temporal_jitter", [data, ts], dict(warp_strength=0.5, num_samples=30)),
              ("action_noise", [data], dict(sigma=[0.3], correlation_time=0.2, rate=50.0)),
-             ("points_augment", [[d[:, :4] if d.shape[1] >= 4 else d for d in data]], dict(rotation="so3", jitter=0.01, dropout=0.2))]
+             ("points_augment", [[np.ascontiguousarray(d[:, :4]) for d in data]], dict(rotation="so3", jitter=0.01, dropout=0.2))]
     for op, ins, kw in cases:
         a = run_pipe(op, "gpu", ins, iterations=3, **kw)
         b = run_pipe(op, "gpu", ins, iterations=3, **kw)
