@@ -162,6 +162,17 @@ def noise_checks(rng):
                     record(f"action_noise {dtype_name} {dist} tau={tau} clip={clip} C={c}", gpu, cpu, tol, bf16=dtype_name == "bfloat16", ref=ref)
 
 
+def draw_checks(rng):
+    """The random integers themselves: uniform white noise on zeros in float64 (no transcendental
+    function on the way: 2u - 1 with u exact) must be bit-identical on the GPU and the CPU."""
+    acts = [np.zeros((int(rng.integers(1, 500)), int(c)), np.float64) for c in rng.integers(1, 40, 16)]
+    acts = [np.zeros((a.shape[0], acts[0].shape[1])) for a in acts]
+    kw = dict(sigma=[1.0], distribution="uniform")
+    gpu = run_pipe("action_noise", "gpu", [acts], iterations=3, **kw)
+    cpu = run_pipe("action_noise", "cpu", [acts], iterations=3, **kw)
+    record("draws: uniform noise on zeros, float64, bit-identical GPU vs CPU (3 iterations)", gpu, cpu, 0.0, exact=(0,))
+
+
 def points_checks(rng):
     for rotation in ("z", "so3", "none"):
         for jitter, drop in ((0.0, 0.0), (0.02, 0.3)):
@@ -567,6 +578,7 @@ def main():
     if not args.skip_checks:
         jitter_checks(rng)
         noise_checks(rng)
+        draw_checks(rng)
         points_checks(rng)
         poisoned_checks(rng)
         if args.data.is_dir():
