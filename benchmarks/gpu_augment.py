@@ -165,8 +165,8 @@ def noise_checks(rng):
 def draw_checks(rng):
     """The random integers themselves: uniform white noise on zeros in float64 (no transcendental
     function on the way: 2u - 1 with u exact) must be bit-identical on the GPU and the CPU."""
-    acts = [np.zeros((int(rng.integers(1, 500)), int(c)), np.float64) for c in rng.integers(1, 40, 16)]
-    acts = [np.zeros((a.shape[0], acts[0].shape[1])) for a in acts]
+    c = int(rng.integers(1, 40))
+    acts = [np.zeros((int(rng.integers(1, 500)), c), np.float64) for _ in range(16)]
     kw = dict(sigma=[1.0], distribution="uniform")
     gpu = run_pipe("action_noise", "gpu", [acts], iterations=3, **kw)
     cpu = run_pipe("action_noise", "cpu", [acts], iterations=3, **kw)
