@@ -73,8 +73,10 @@ impl JitterArgs {
         warp_knots: i64,
         seed: u64,
     ) -> Result<Self> {
-        let resample = ResampleArgs::parse(method, "clamp", dtype, None, None, true)
-            .map_err(|e| Error::arg(OP, "method/dtype", e, "as for robocache.resample"))?;
+        let resample = ResampleArgs::parse(method, "clamp", dtype, None, None, true).map_err(|e| match e {
+            Error::InvalidArgument { arg, got, expected, .. } => Error::InvalidArgument { op: OP, arg, got, expected },
+            other => other,
+        })?;
         if let Some(r) = target_rate {
             if !(r.is_finite() && r > 0.0) {
                 return Err(Error::arg(OP, "target_rate", r, "a finite rate > 0 (Hz)"));
