@@ -135,14 +135,17 @@ extern "C" __global__ void __launch_bounds__(256)
 #pragma unroll
   for (int r = 0; r < 3; r++) o[r] = s.m[r * 4] * x + s.m[r * 4 + 1] * y + s.m[r * 4 + 2] * z + s.m[r * 4 + 3];
   if (s.jitter > 0.0f) {
-    double j[3];
-    rc_box_muller(rc_words(p.seed, p.iteration, (unsigned)s.sample, RC_STREAM_POINTS_JITTER_XY, (unsigned)i), j[0], j[1]);
-    j[2] = rc_box_muller_first(rc_words(p.seed, p.iteration, (unsigned)s.sample, RC_STREAM_POINTS_JITTER_Z, (unsigned)i));
+    // One Philox draw per point: words 0-1 give the x and y jitter, words 2-3 the z jitter.
+    RcU4 w = rc_words(p.seed, p.iteration, (unsigned)s.sample, RC_STREAM_POINTS_JITTER, (unsigned)i);
+    float j[3], unused;
+    rc_box_muller_f32(w.x, w.y, j[0], j[1]);
+    rc_box_muller_f32(w.z, w.w, j[2], unused);
+    const float c = s.clip;
 #pragma unroll
     for (int r = 0; r < 3; r++) {
-      double d = j[r] * (double)s.jitter;
-      if (s.clip > 0.0f) d = d < -(double)s.clip ? -(double)s.clip : (d > (double)s.clip ? (double)s.clip : d);
-      o[r] = o[r] + (float)d;
+      float d = j[r] * s.jitter;
+      if (c > 0.0f) d = d < -c ? -c : (d > c ? c : d);
+      o[r] = o[r] + d;
     }
   }
   dst[0] = o[0]; dst[1] = o[1]; dst[2] = o[2];

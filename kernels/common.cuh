@@ -130,15 +130,17 @@ __device__ __forceinline__ void rc_box_muller(RcU4 w, double &z0, double &z1) {
   z0 = r * cs;
   z1 = r * sn;
 }
-// The first normal only: r cos(2 pi u2).
-__device__ __forceinline__ double rc_box_muller_first(RcU4 w) {
-  double u1 = 1.0 - rc_uniform_f64(w.x, w.y);
-  double u2 = rc_uniform_f64(w.z, w.w);
-  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+// Two standard normals from two words in float32: rng::box_muller_f32.
+__device__ __forceinline__ void rc_box_muller_f32(unsigned a, unsigned b, float &z0, float &z1) {
+  float u1 = 1.0f - rc_uniform_f32(a);
+  float u2 = rc_uniform_f32(b);
+  float r = sqrtf(-2.0f * logf(u1));
+  float th = 6.28318530717958647692f * u2;
+  z0 = r * cosf(th);
+  z1 = r * sinf(th);
 }
 #define RC_STREAM_NOISE 0x414E0002u
-#define RC_STREAM_POINTS_JITTER_XY 0x50410002u
-#define RC_STREAM_POINTS_JITTER_Z 0x50410003u
+#define RC_STREAM_POINTS_JITTER 0x50410002u
 #define RC_STREAM_POINTS_DROP 0x50410004u
 
 // ---- action_noise ----

@@ -25,10 +25,8 @@ pub mod stream {
     pub const NOISE: u32 = 0x414E_0002;
     /// points_augment: per-sample rotation, scale, translation.
     pub const POINTS_PARAMS: u32 = 0x5041_0001;
-    /// points_augment: per-point jitter of x and y.
-    pub const POINTS_JITTER_XY: u32 = 0x5041_0002;
-    /// points_augment: per-point jitter of z.
-    pub const POINTS_JITTER_Z: u32 = 0x5041_0003;
+    /// points_augment: per-point jitter (x, y from words 0-1, z from words 2-3).
+    pub const POINTS_JITTER: u32 = 0x5041_0002;
     /// points_augment: per-point dropout decision.
     pub const POINTS_DROP: u32 = 0x5041_0004;
 }
@@ -111,6 +109,19 @@ pub fn box_muller(w: [u32; 4]) -> [f64; 2] {
     let u2 = uniform_f64(w[2], w[3]);
     let r = (-2.0 * u1.ln()).sqrt();
     let th = std::f64::consts::TAU * u2;
+    [r * th.cos(), r * th.sin()]
+}
+
+/// Two standard normals from two words in float32 (24-bit uniforms): `r = sqrt(-2 ln(1 - u1))`,
+/// `(r cos 2 pi u2, r sin 2 pi u2)`; for bulk per-point draws where float32 suffices. Mirrored by
+/// `rc_box_muller_f32` in `kernels/common.cuh` (the float32 `ln`/`sin`/`cos` of the two maths
+/// libraries may differ in the last bit or two).
+#[inline]
+pub fn box_muller_f32(a: u32, b: u32) -> [f32; 2] {
+    let u1 = 1.0f32 - uniform_f32(a); // (0, 1]
+    let u2 = uniform_f32(b);
+    let r = (-2.0f32 * u1.ln()).sqrt();
+    let th = std::f32::consts::TAU * u2;
     [r * th.cos(), r * th.sin()]
 }
 

@@ -15,8 +15,7 @@ STREAM_JITTER_PARAMS = 0x544A0001
 STREAM_NOISE_APPLY = 0x414E0001
 STREAM_NOISE = 0x414E0002
 STREAM_POINTS_PARAMS = 0x50410001
-STREAM_POINTS_JITTER_XY = 0x50410002
-STREAM_POINTS_JITTER_Z = 0x50410003
+STREAM_POINTS_JITTER = 0x50410002
 STREAM_POINTS_DROP = 0x50410004
 
 
@@ -55,6 +54,13 @@ def u53(a, b):
 def u24(a):
     """A float32 uniform in [0, 1) from one word (24 bits)."""
     return (a >> np.uint64(8)).astype(np.float32) * np.float32(1.0 / 16777216.0)
+
+
+def normals_f32(a, b):
+    """Two float32 standard normals from two words (Box-Muller on 24-bit uniforms)."""
+    r = np.sqrt(np.float32(-2.0) * np.log(np.float32(1.0) - u24(a)))
+    th = np.float32(2.0 * np.pi) * u24(b)
+    return r * np.cos(th), r * np.sin(th)
 
 
 def normals(w):
@@ -209,12 +215,13 @@ def reference_points_augment(pts, seed, iteration, sample, *, jitter=0.0, jitter
     idx = np.arange(n, dtype=np.uint64)
     jit, clip = float(np.float32(jitter)), float(np.float32(jitter_clip))
     if jit > 0:
-        a0, a1 = normals(words(seed, iteration, sample, STREAM_POINTS_JITTER_XY, idx))
-        b0, _ = normals(words(seed, iteration, sample, STREAM_POINTS_JITTER_Z, idx))
-        d = np.stack([a0, a1, b0], 1) * jit
+        w = words(seed, iteration, sample, STREAM_POINTS_JITTER, idx)
+        a0, a1 = normals_f32(w[0], w[1])
+        b0, _ = normals_f32(w[2], w[3])
+        d = np.stack([a0, a1, b0], 1).astype(np.float32) * np.float32(jit)
         if clip > 0:
-            d = np.clip(d, -clip, clip)
-        out[:, :3] = out[:, :3] + d.astype(np.float32)
+            d = np.clip(d, np.float32(-clip), np.float32(clip))
+        out[:, :3] = out[:, :3] + d
     mask = np.ones(n, dtype=np.uint8)
     if dropout > 0:
         w = words(seed, iteration, sample, STREAM_POINTS_DROP, idx)

@@ -7,8 +7,8 @@
 //! rotation in SO(3) by Shoemake's quaternion method, or none), an isotropic scale `s` uniform in
 //! `scale`, a translation `t` uniform in `[-translation, translation]` per axis. `M = [s R | t]`
 //! (float64, rounded to float32) is applied as `o_r = M_r0 x + M_r1 y + M_r2 z + M_r3` in float32;
-//! then per point `o += clip(jitter * n)`, `n ~ N(0, I3)` (Philox keyed by the point index); features
-//! are copied. A point is dropped (mask 0) when its uniform `u < dropout`. Mirrored by
+//! then per point `o += clip(jitter * n)`, `n ~ N(0, I3)` (one Philox draw per point, keyed by the
+//! point index; float32 Box-Muller); features are copied. A point is dropped (mask 0) when its uniform `u < dropout`. Mirrored by
 //! `points_augment_f32` in `kernels/augment.cu`.
 
 use crate::error::{Error, Result};
@@ -169,9 +169,8 @@ pub fn run_sample(
     mask: &mut [u8],
 ) {
     let n = mask.len();
-    let kxy = Key { seed, iteration, sample: sample as u32, stream: rng::stream::POINTS_JITTER_XY };
-    let kz = Key { stream: rng::stream::POINTS_JITTER_Z, ..kxy };
-    let kd = Key { stream: rng::stream::POINTS_DROP, ..kxy };
+    let kj = Key { seed, iteration, sample: sample as u32, stream: rng::stream::POINTS_JITTER };
+    let kd = Key { stream: rng::stream::POINTS_DROP, ..kj };
     let m = &d.m;
     for i in 0..n {
         let p = &points[i * dims..(i + 1) * dims];
@@ -182,21 +181,16 @@ pub fn run_sample(
             v[r] = m[r * 4] * x + m[r * 4 + 1] * y + m[r * 4 + 2] * z + m[r * 4 + 3];
         }
         if d.jitter > 0.0 {
-            let a = rng::box_muller(kxy.words(i as u32));
-            let b = rng::box_muller(kz.words(i as u32));
+            let w = kj.words(i as u32);
+            let a = rng::box_muller_f32(w[0], w[1]);
+            let b = rng::box_muller_f32(w[2], w[3]);
+            let c = d.clip;
             for (r, j) in [a[0], a[1], b[0]].into_iter().enumerate() {
-                let mut dd = j * d.jitter as f64;
-                let c = d.clip as f64;
-                if d.clip > 0.0 {
-                    dd = if dd < -c {
-                        -c
-                    } else if dd > c {
-                        c
-                    } else {
-                        dd
-                    };
+                let mut dd = j * d.jitter;
+                if c > 0.0 {
+                    dd = dd.clamp(-c, c);
                 }
-                v[r] += dd as f32;
+                v[r] += dd;
             }
         }
         o[..3].copy_from_slice(&v);
