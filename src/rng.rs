@@ -6,8 +6,9 @@
 //! index in the batch, iteration, stream id). The same (seed, iteration, sample, element, stream)
 //! always gives the same four 32-bit words, on every run and on both backends. Conversions to
 //! floating point are exact (`uniform_f64` uses 53 bits, `uniform_f32` 24 bits); Gaussians use the
-//! Box-Muller transform in float64 (`ln`, `sqrt`, `sin`, `cos`), where the CUDA and host maths
-//! libraries may differ in the last bit, so normal draws agree to ~1e-16 relative, not bit for bit.
+//! Box-Muller transform in float64 ([`box_muller`]; in float32, [`box_muller_f32`], for bulk
+//! per-point draws), where the CUDA and host maths libraries may differ in the last bit, so normal
+//! draws agree to the last bit or two, not bit for bit.
 
 /// Philox multipliers and Weyl key increments (Random123).
 const M0: u32 = 0xD251_1F53;
