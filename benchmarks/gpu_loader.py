@@ -162,6 +162,9 @@ class LeRobotStyleDataset(torch.utils.data.Dataset):
 
 
 def baseline_rate(loader, size, workers, batches, batch_size):
+    # File-descriptor sharing of worker tensors broke in the GPU machine's container (the pin-memory
+    # thread could not reach the workers' resource sharer); shared files work everywhere.
+    torch.multiprocessing.set_sharing_strategy("file_system")
     ds = LeRobotStyleDataset(loader, size)
     dl = torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers, pin_memory=True,
                                      persistent_workers=False, prefetch_factor=4, drop_last=True,

@@ -139,6 +139,108 @@ struct RcPointsParams {
   int o_feat, o_cnt, o_coord, o_num;   // output indices (-1: none)
   rc_i64 total_slots, total_rows;
 };  // 64 bytes
+// ---- counter-based random numbers (mirrors src/rng.rs exactly) ----
+// Philox4x32-10; counter = (element, sample, iteration, stream), key = the 64-bit seed.
+struct RcU4 { unsigned x, y, z, w; };
+__device__ __forceinline__ RcU4 rc_philox(unsigned c0, unsigned c1, unsigned c2, unsigned c3,
+                                          unsigned k0, unsigned k1) {
+#pragma unroll
+  for (int r = 0; r < 10; r++) {
+    if (r > 0) { k0 += 0x9E3779B9u; k1 += 0xBB67AE85u; }
+    unsigned hi0 = __umulhi(0xD2511F53u, c0), lo0 = 0xD2511F53u * c0;
+    unsigned hi1 = __umulhi(0xCD9E8D57u, c2), lo1 = 0xCD9E8D57u * c2;
+    unsigned n0 = hi1 ^ c1 ^ k0, n2 = hi0 ^ c3 ^ k1;
+    c0 = n0; c1 = lo1; c2 = n2; c3 = lo0;
+  }
+  RcU4 o; o.x = c0; o.y = c1; o.z = c2; o.w = c3;
+  return o;
+}
+// Words for element `index` of (seed, iteration, sample, stream): rng::Key::words.
+__device__ __forceinline__ RcU4 rc_words(rc_u64 seed, rc_u64 iteration, unsigned sample,
+                                         unsigned stream, unsigned index) {
+  return rc_philox(index, sample, (unsigned)iteration, stream, (unsigned)seed, (unsigned)(seed >> 32));
+}
+// 53-bit uniform in [0, 1): rng::uniform_f64.
+__device__ __forceinline__ double rc_uniform_f64(unsigned a, unsigned b) {
+  return ((double)(a >> 5) * 67108864.0 + (double)(b >> 6)) * (1.0 / 9007199254740992.0);
+}
+// 24-bit uniform in [0, 1): rng::uniform_f32.
+__device__ __forceinline__ float rc_uniform_f32(unsigned a) {
+  return (float)(a >> 8) * (1.0f / 16777216.0f);
+}
+// Two standard normals (Box-Muller in float64): rng::box_muller.
+__device__ __forceinline__ void rc_box_muller(RcU4 w, double &z0, double &z1) {
+  double u1 = 1.0 - rc_uniform_f64(w.x, w.y);
+  double u2 = rc_uniform_f64(w.z, w.w);
+  double r = sqrt(-2.0 * log(u1));
+  double th = 6.283185307179586 * u2;
+  double sn, cs;
+  sincos(th, &sn, &cs);
+  z0 = r * cs;
+  z1 = r * sn;
+}
+// Two standard normals from two words in float32: rng::box_muller_f32.
+__device__ __forceinline__ void rc_box_muller_f32(unsigned a, unsigned b, float &z0, float &z1) {
+  float u1 = 1.0f - rc_uniform_f32(a);
+  float u2 = rc_uniform_f32(b);
+  float r = sqrtf(-2.0f * logf(u1));
+  float th = 6.28318530717958647692f * u2;
+  z0 = r * cosf(th);
+  z1 = r * sinf(th);
+}
+#define RC_STREAM_NOISE 0x414E0002u
+#define RC_STREAM_POINTS_JITTER 0x50410002u
+#define RC_STREAM_POINTS_DROP 0x50410004u
+
+// ---- action_noise ----
+// One descriptor per sample (mirrors NoiseSampleDesc in src/ops/augment_gpu.rs).
+struct RcNoiseSample {
+  rc_u64 data;   // const element* [len, C]
+  rc_u64 out;    // element* [len, C]
+  rc_u64 sigma;  // const double* [C]
+  rc_i64 len;    // T
+  double a;      // OU coefficient exp(-dt / tau); 0 for white noise
+  double b;      // sqrt(1 - a * a)
+  int sample;    // index in the batch (the RNG key)
+  int apply;     // 0: copy the input unchanged
+};  // 56 bytes
+
+struct RcNoiseParams {
+  rc_u64 low;        // const double* [C], or 0 for no lower bound
+  rc_u64 high;       // const double* [C], or 0
+  rc_u64 seed;
+  rc_u64 iteration;
+  int channels;      // C
+  int distribution;  // 0 gaussian, 1 uniform
+  int num_samples;
+  int pad;
+};  // 48 bytes
+
+// ---- points_augment ----
+// One descriptor per sample (mirrors PointsSampleDesc in src/ops/augment_gpu.rs).
+struct RcAugPointsSample {
+  rc_u64 in;          // const float* [n, dims]
+  rc_u64 out;         // float* [n, dims]
+  rc_u64 transform;   // float* [4, 4]
+  rc_u64 mask;        // unsigned char* [n], or 0
+  rc_i64 n;           // points
+  rc_i64 tile_begin;  // first block of this sample
+  float m[12];        // row-major [3, 4]: scale * R | t
+  float jitter;       // sigma of the per-point Gaussian jitter (0: none)
+  float clip;         // jitter clipped to [-clip, clip] (0: no clip)
+  float dropout;      // probability that a point is dropped (mask 0)
+  int sample;         // index in the batch
+};  // 112 bytes
+
+struct RcAugPointsParams {
+  rc_u64 seed;
+  rc_u64 iteration;
+  int dims;         // 3 + F
+  int tile;         // points per block
+  int num_samples;
+  int pad;
+};  // 32 bytes
+
 
 // ---- align ----
 #define RC_ALIGN_MAX_STREAMS 8

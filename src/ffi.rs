@@ -8,9 +8,11 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 
 mod align;
+mod augment;
 mod points;
 mod resample;
 use align::*;
+use augment::*;
 use points::*;
 use resample::*;
 
@@ -73,6 +75,96 @@ mod bridge {
         out_ts: usize,
     }
 
+    // ---- augmentation: temporal_jitter, action_noise, points_augment (src/ffi/augment.rs) ----
+
+    /// `robocache__TemporalJitter`'s constant arguments.
+    struct JitterConfig {
+        method: String,
+        dtype: String,
+        target_rate: f64,
+        has_target_rate: bool,
+        num_samples: i64,
+        has_num_samples: bool,
+        warp_knots: i64,
+        seed: i64,
+    }
+
+    /// One temporal_jitter sample: shapes, pointers and per-sample ranges.
+    struct JitterSampleIn {
+        data: usize,
+        data_ndim: i32,
+        rows: i64,
+        channels: i64,
+        ts: usize,
+        ts_ndim: i32,
+        ts_len: i64,
+        speed_lo: f64,
+        speed_hi: f64,
+        offset_lo: f64,
+        offset_hi: f64,
+        warp_strength: f64,
+    }
+
+    /// temporal_jitter batch-wide input types.
+    struct JitterBatchIn {
+        data_type: ElemType,
+        ts_type: ElemType,
+    }
+
+    /// `robocache__ActionNoise`'s constant arguments.
+    struct NoiseConfig {
+        distribution: String,
+        dtype: String,
+        rate: f64,
+        has_rate: bool,
+        low: Vec<f64>,
+        high: Vec<f64>,
+        seed: i64,
+    }
+
+    /// One action_noise sample: shape, pointer, per-sample sigma (host float32), p and correlation time.
+    struct NoiseSampleIn {
+        data: usize,
+        data_ndim: i32,
+        rows: i64,
+        channels: i64,
+        sigma: usize,
+        sigma_len: i64,
+        p: f64,
+        correlation_time: f64,
+    }
+
+    /// `robocache__PointsAugment`'s constant arguments.
+    struct AugPointsConfig {
+        rotation: String,
+        seed: i64,
+    }
+
+    /// One points_augment sample: shape, pointer and per-sample ranges.
+    struct AugPointsSampleIn {
+        data: usize,
+        ndim: i32,
+        n: i64,
+        dims: i64,
+        angle_lo: f64,
+        angle_hi: f64,
+        scale_lo: f64,
+        scale_hi: f64,
+        tx: f64,
+        ty: f64,
+        tz: f64,
+        jitter: f64,
+        jitter_clip: f64,
+        dropout: f64,
+    }
+
+    /// One points_augment sample's output pointers.
+    struct AugPointsOut {
+        out: usize,
+        transform: usize,
+        mask: usize,
+    }
+
     extern "Rust" {
         type ResampleOp;
         fn resample_new(cfg: &ResampleConfig) -> Result<Box<ResampleOp>>;
@@ -109,6 +201,79 @@ mod bridge {
             phase: u8,
         ) -> Result<()>;
         fn robocache_version() -> String;
+
+        type JitterOp;
+        fn jitter_new(cfg: &JitterConfig) -> Result<Box<JitterOp>>;
+        fn jitter_setup(
+            op: &mut JitterOp,
+            batch: &JitterBatchIn,
+            samples: &[JitterSampleIn],
+            out_lens: &mut [i64],
+        ) -> Result<()>;
+        unsafe fn jitter_run_cpu(
+            op: &JitterOp,
+            batch: &JitterBatchIn,
+            index: usize,
+            sample: &JitterSampleIn,
+            out: &ResampleOut,
+        ) -> Result<()>;
+        fn jitter_gpu_scratch_bytes(op: &JitterOp, batch: &JitterBatchIn, samples: &[JitterSampleIn]) -> Result<usize>;
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn jitter_run_gpu(
+            op: &JitterOp,
+            batch: &JitterBatchIn,
+            samples: &[JitterSampleIn],
+            outs: &[ResampleOut],
+            host_scratch: usize,
+            scratch_bytes: usize,
+            dev_scratch: usize,
+            stream: usize,
+        ) -> Result<()>;
+
+        type NoiseOp;
+        fn noise_new(cfg: &NoiseConfig) -> Result<Box<NoiseOp>>;
+        fn noise_setup(op: &mut NoiseOp, data_type: ElemType, samples: &[NoiseSampleIn]) -> Result<()>;
+        unsafe fn noise_run_cpu(
+            op: &NoiseOp,
+            data_type: ElemType,
+            index: usize,
+            sample: &NoiseSampleIn,
+            out: usize,
+        ) -> Result<()>;
+        fn noise_gpu_scratch_bytes(op: &NoiseOp, samples: &[NoiseSampleIn]) -> Result<usize>;
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn noise_run_gpu(
+            op: &NoiseOp,
+            data_type: ElemType,
+            samples: &[NoiseSampleIn],
+            outs: &[usize],
+            host_scratch: usize,
+            scratch_bytes: usize,
+            dev_scratch: usize,
+            stream: usize,
+        ) -> Result<()>;
+
+        type AugPointsOp;
+        fn points_augment_new(cfg: &AugPointsConfig) -> Result<Box<AugPointsOp>>;
+        fn points_augment_setup(op: &mut AugPointsOp, data_type: ElemType, samples: &[AugPointsSampleIn])
+            -> Result<()>;
+        unsafe fn points_augment_run_cpu(
+            op: &AugPointsOp,
+            index: usize,
+            sample: &AugPointsSampleIn,
+            out: &AugPointsOut,
+        ) -> Result<()>;
+        fn points_augment_gpu_scratch_bytes(op: &AugPointsOp, samples: &[AugPointsSampleIn]) -> Result<usize>;
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn points_augment_run_gpu(
+            op: &AugPointsOp,
+            samples: &[AugPointsSampleIn],
+            outs: &[AugPointsOut],
+            host_scratch: usize,
+            scratch_bytes: usize,
+            dev_scratch: usize,
+            stream: usize,
+        ) -> Result<()>;
     }
 
     // ---- points: voxel_downsample, voxelize, normalize (src/ffi/points.rs) ----

@@ -10,5 +10,6 @@ pub mod error;
 pub mod ffi;
 pub mod gpu;
 pub mod ops;
+pub mod rng;
 
 pub use error::{Error, Result};

@@ -74,4 +74,12 @@ pub static POINTS: KernelSource = KernelSource {
 };
 
 /// All sources, for the compile-everything test.
-pub static ALL: &[&KernelSource] = &[&RESAMPLE, &POINTS, &ALIGN];
+/// `kernels/augment.cu` (action_noise, points_augment; temporal_jitter launches `resample.cu`).
+pub static AUGMENT: KernelSource = KernelSource {
+    file: "augment.cu",
+    source: include_str!("../../kernels/augment.cu"),
+    kernels: &["action_noise_f32", "action_noise_f64", "action_noise_f16", "action_noise_bf16", "points_augment_f32"],
+};
+
+/// All sources, for the compile-everything test.
+pub static ALL: &[&KernelSource] = &[&RESAMPLE, &POINTS, &AUGMENT, &ALIGN];
