@@ -330,8 +330,9 @@ def gpu_pipeline_bps(tdata, ts_np, iters=20):
     def p():
         ins = []
         for d, t in zip(tdata, ts_np):
-            ins.append(fn.external_source(source=lambda d=d: d, device="gpu", batch=True))
-            ins.append(fn.external_source(source=lambda t=t: t, batch=True))
+            # (a callable with a parameter would be given DALI's batch index: close over the values instead)
+            ins.append(fn.external_source(source=(lambda x: lambda: x)(d), device="gpu", batch=True))
+            ins.append(fn.external_source(source=(lambda x: lambda: x)(t), batch=True))
         return tuple(fn.robocache.align(*ins, target_rate=50.0, **BENCH_KW))
 
     pipe = p()

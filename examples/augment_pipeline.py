@@ -124,7 +124,9 @@ def build_pipeline(episodes, batch_size=4, num_batches=2, device="cpu", out_step
         a_j, a_t = fn.robocache.temporal_jitter(actions.gpu() if gpu else actions, ts, num_samples=out_steps, seed=seed + 1, **JITTER)
         noisy = fn.robocache.action_noise(a_j, sigma=[0.02] * 6 + [0.0], correlation_time=0.4, rate=5.0, low=[-1.0] * 6 + [0.0], high=[1.0] * 6 + [1.0], seed=seed + 2)
         out_frames = fn.reshape(f_j, shape=[out_steps, crop, crop, 3], layout="FHWC")
-        return out_frames, a_j, noisy, f_t, a_t, seq, ts
+        # Every output on one device: CPU outputs of a GPU pipeline are pinned host memory, which
+        # PyTorch's DLPack import refuses ("Unsupported device_type: 3").
+        return out_frames, a_j, noisy, f_t, a_t, seq, ts.gpu() if gpu else ts
 
     return pipe()
 
