@@ -39,7 +39,7 @@ DEV = "cuda" if GPU else "cpu"
 
 def sync():
     if GPU:
-        sync()
+        torch.cuda.synchronize()
 CAM = "observation.images.cam_high"
 
 
