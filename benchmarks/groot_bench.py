@@ -71,8 +71,10 @@ class Monitor:
 
                 pynvml.nvmlInit()
                 idx = torch.cuda.current_device()
-                bus = torch.cuda.get_device_properties(idx).pci_bus_id if hasattr(torch.cuda.get_device_properties(idx), "pci_bus_id") else None
-                self.handle = (pynvml.nvmlDeviceGetHandleByPciBusId(bus) if bus else pynvml.nvmlDeviceGetHandleByIndex(idx))
+                visible = [v for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+                if idx < len(visible) and visible[idx].strip().isdigit():
+                    idx = int(visible[idx])  # NVML ignores CUDA_VISIBLE_DEVICES
+                self.handle = pynvml.nvmlDeviceGetHandleByIndex(idx)
                 self.nvml = pynvml
             except Exception as e:  # noqa: BLE001 - NVML is optional
                 log(f"NVML unavailable ({type(e).__name__}: {e}): no GPU utilisation")
@@ -202,7 +204,8 @@ class LeRobotStyleDataset(torch.utils.data.Dataset):
             out = np.zeros((len(tt), self.cfg[g + "_dim"]), np.float32)
             out[:, : x.shape[1]] = x
             item[g] = torch.from_numpy(out)
-            item[g + "_mask"] = torch.from_numpy(valid_mask(ts, tt, e.max_gap[g]))
+            if g == "action":  # the state is one step at the anchor, always valid: no mask (as the RoboCache output_map)
+                item[g + "_mask"] = torch.from_numpy(valid_mask(ts, tt, e.max_gap[g]))
         rng = augment_rng(self.cfg["seed"], 0, p, 1)
         kw = COLOR_JITTER_DEFAULTS
         jit = [rng.uniform(1 - kw["brightness"], 1 + kw["brightness"]), rng.uniform(1 - kw["contrast"], 1 + kw["contrast"]),
@@ -330,7 +333,7 @@ def plot(res: dict, path: Path) -> None:
 
     models = list(dict.fromkeys(r["model"] for r in res["runs"]))
     loaders = list(dict.fromkeys(r["loader"] for r in res["runs"]))
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.8))
     width = 0.8 / max(len(loaders), 1)
     colors = ["#9e9e9e", "#757575", "#424242", "#76b900", "#1f77b4", "#ff7f0e"]
     panels = (("samples_per_s", "training samples/s", 1.0), ("gpu_util_pct", "GPU utilisation % (NVML)", 1.0),
@@ -354,6 +357,14 @@ def plot(res: dict, path: Path) -> None:
             ax.axhline(5, color="red", lw=0.8, ls="--")
         ax.set_xticks(range(len(models)), [f"{m} model" for m in models])
         ax.set_title(title)
+        ax.set_xlim(-0.5, len(models) - 0.5)
+    ax = axes[3]
+    alone = {r["loader"]: r["loader_alone_samples_per_s"] for r in res["runs"]}
+    bars = ax.bar(range(len(alone)), list(alone.values()),
+                  color=[colors[3] if "RobotDataLoader" in k else colors[j % 3] for j, k in enumerate(alone)])
+    ax.bar_label(bars, fmt="%.0f", fontsize=7)
+    ax.set_xticks(range(len(alone)), [k.replace(" workers", "w").replace("DataLoader", "DL") for k in alone], fontsize=7)
+    ax.set_title("loader alone (no model), samples/s")
     axes[0].legend(fontsize=8)
     e = res["env"]
     fig.suptitle(f"GR00T-style training, batch {res['settings']['batch_size']}, {e['gpu']}, {e['cpus']} CPUs"
