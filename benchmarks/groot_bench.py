@@ -22,6 +22,7 @@ Without a GPU the benchmark runs at toy size (few episodes, tiny models, CPU eve
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -260,11 +261,12 @@ def train(it, model_size: str, cams: list, dims: tuple, args, mon: Monitor) -> d
     ``next(it)`` (batch fetch plus host-to-device copy) is the wait for data.
     """
     torch.manual_seed(0)
+    if GPU:
+        torch.cuda.reset_peak_memory_stats()
     with torch.device(DEV):
         model = groot_model.GrootStylePolicy(model_size, cams, dims[0], dims[1], TA)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, fused=GPU)
     ctx = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if GPU else (lambda: torch.autocast("cpu", dtype=torch.bfloat16))
-    events = [torch.cuda.Event() for _ in range(2)] if GPU else None
 
     def step(b):
         with ctx():
@@ -277,27 +279,39 @@ def train(it, model_size: str, cams: list, dims: tuple, args, mon: Monitor) -> d
     for _ in range(args.warmup):
         loss = step(next(it))
     sync()
-    if GPU:
-        torch.cuda.reset_peak_memory_stats()
     mon.start_window()
-    wait, n, t0 = 0.0, 0, time.perf_counter()
+    waits, starts, ends = [], [], []
+    n, t0 = 0, time.perf_counter()
     while n < args.steps or (time.perf_counter() - t0 < args.min_seconds and n < 10 * args.steps):
         tw = time.perf_counter()
         b = next(it)
-        wait += time.perf_counter() - tw
+        waits.append(time.perf_counter() - tw)
+        if GPU:
+            starts.append(torch.cuda.Event(enable_timing=True))
+            starts[-1].record()
         loss = step(b)
         if GPU:
-            events[n % 2].record()
+            ends.append(torch.cuda.Event(enable_timing=True))
+            ends[-1].record()
             if n > 0:
-                events[(n - 1) % 2].synchronize()
+                ends[-2].synchronize()  # at most one step queued ahead of the GPU
         n += 1
     sync()
     dt = time.perf_counter() - t0
     win = mon.stop_window()
+    wait = float(sum(waits))
+    # GPU stream idle between steps (waiting for the host: the batch, its copy, the next launches), from CUDA events
+    busy = None
+    if GPU and n > 1:
+        span = starts[0].elapsed_time(ends[-1])
+        gaps = sum(max(ends[k].elapsed_time(starts[k + 1]), 0.0) for k in range(n - 1))
+        busy = 100.0 * (1.0 - gaps / span) if span > 0 else None
     bs = len(b["action"])
     out = {"model": model_size, "vision": model.vit_name, "params_total": sum(p.numel() for p in model.parameters()),
            "params_transformer": model.transformer_params(), "steps": n, "seconds": dt, "steps_per_s": n / dt,
-           "samples_per_s": n * bs / dt, "wait_fraction": wait / dt, "final_loss": float(loss.detach().float()),
+           "samples_per_s": n * bs / dt, "wait_fraction": wait / dt,
+           "wait_ms_p50": 1e3 * float(np.percentile(waits, 50)), "wait_ms_p95": 1e3 * float(np.percentile(waits, 95)),
+           "gpu_stream_busy_pct": busy, "final_loss": float(loss.detach().float()),
            "gpu_max_memory_allocated_bytes": torch.cuda.max_memory_allocated() if GPU else None, **win}
     del model, opt
     if GPU:
@@ -311,17 +325,20 @@ def shapes(b: dict) -> dict:
 
 # ----------------------------------------------------------------------------------- output
 def table(res: dict) -> str:
-    hdr = (f"{'loader':<22}{'model':<8}{'steps/s':>9}{'samples/s':>11}{'wait %':>8}{'GPU util %':>11}{'CPU %':>7}"
+    hdr = (f"{'loader':<22}{'model':<11}{'steps/s':>9}{'samples/s':>11}{'wait %':>8}{'GPU util %':>11}{'GPU busy %':>11}{'CPU %':>7}"
            f"{'RSS GiB':>9}{'GPU mem GiB':>12}{'loader alone/s':>16}")
     lines = [hdr, "-" * len(hdr)]
     for r in res["runs"]:
         gu = "n/a" if r["gpu_util_pct"] is None else f"{r['gpu_util_pct']:.1f}"
         gm = "n/a" if r["gpu_max_memory_allocated_bytes"] is None else f"{r['gpu_max_memory_allocated_bytes'] / 2**30:.2f}"
-        lines.append(f"{r['loader']:<22}{r['model']:<8}{r['steps_per_s']:>9.2f}{r['samples_per_s']:>11.1f}"
-                     f"{100 * r['wait_fraction']:>8.1f}{gu:>11}{r['cpu_util_pct']:>7.1f}{r['peak_host_rss_bytes'] / 2**30:>9.2f}"
+        gb = "n/a" if r["gpu_stream_busy_pct"] is None else f"{r['gpu_stream_busy_pct']:.1f}"
+        lines.append(f"{r['loader']:<22}{r['model']:<11}{r['steps_per_s']:>9.2f}{r['samples_per_s']:>11.1f}"
+                     f"{100 * r['wait_fraction']:>8.1f}{gu:>11}{gb:>11}{r['cpu_util_pct']:>7.1f}{r['peak_host_rss_bytes'] / 2**30:>9.2f}"
                      f"{gm:>12}{r['loader_alone_samples_per_s']:>16.1f}")
+    lines.append("GPU util: NVML utilisation sampled every 50 ms; GPU busy: CUDA stream time not spent waiting between steps "
+                 "(events); wait: time in next(batch) incl. host-to-device copy; CPU: all cores; RSS: process + workers")
     for m, s in res.get("speedup_vs_best_dataloader", {}).items():
-        lines.append(f"{m}: RobotDataLoader trains {s:.2f}x faster (samples/s) than the best PyTorch DataLoader configuration")
+        lines.append(f"{m}: RobotDataLoader training samples/s / best PyTorch DataLoader configuration's = {s:.2f}x")
     return "\n".join(lines)
 
 
@@ -408,6 +425,14 @@ def parse(argv):
     return a
 
 
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), platform.processor())
+    except OSError:
+        return platform.processor()
+
+
 def main(argv=None) -> int:
     a = parse(argv)
     import nvidia.dali as dali  # noqa: PLC0415
@@ -419,7 +444,7 @@ def main(argv=None) -> int:
     except ImportError:
         timm_v = None
     env = {"python": platform.python_version(), "torch": torch.__version__, "dali": dali.__version__, "robocache": robocache.__version__,
-           "timm": timm_v, "gpu": torch.cuda.get_device_name(0) if GPU else "none", "cpus": a.cpus, "host": platform.node()}
+           "timm": timm_v, "gpu": torch.cuda.get_device_name(0) if GPU else "none", "cpus": a.cpus, "cpu_model": _cpu_model()}
     if a.toy:
         log("TOY SIZE: " + ("no GPU, " if not GPU else "") + "CPU-only toy run (few episodes, tiny models); numbers are not the benchmark")
     log(f"GPU {env['gpu']}, {a.cpus} CPUs, torch {env['torch']}, DALI {env['dali']}, timm {timm_v}")
@@ -483,9 +508,11 @@ def main(argv=None) -> int:
             gu = "n/a" if r["gpu_util_pct"] is None else f"{r['gpu_util_pct']:.1f}%"
             log(f"  {m:<10} {r['steps_per_s']:7.2f} steps/s {r['samples_per_s']:8.1f} samples/s wait {100 * r['wait_fraction']:5.1f}% "
                 f"GPU {gu} CPU {r['cpu_util_pct']:.0f}% ({r['steps']} steps, loss {r['final_loss']:.3f})")
+        it.close()  # ends the DataLoader's worker processes / the DALI pipeline before the next configuration
         del it
         if key == "robocache":
             del ld
+        gc.collect()
     mon.close()
     speed = {}
     for m in models:

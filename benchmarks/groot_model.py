@@ -8,7 +8,8 @@ action head is flow matching over a 16-step action chunk: ``x_t = (1 - t) noise 
 the network predicts the velocity ``action - noise`` from ``x_t`` and ``t`` (GR00T's Beta-skewed
 timestep sampling), masked MSE over the valid action steps.
 
-Sizes: ``toy_small`` / ``toy_large`` (CPU-only machines, tiny dims), ``small`` (data-bound on an H100: ViT-Tiny + 4x256 transformer) and
+Sizes: ``toy_small`` / ``toy_large`` (CPU-only machines, tiny dims), ``small`` (data-bound on an
+H100: ViT-Tiny + 4x256 transformer) and
 ``large`` (ViT-Small + a 24x1024 transformer, ~302M parameters in the transformer).
 """
 
@@ -124,7 +125,8 @@ class GrootStylePolicy(nn.Module):
         state = batch["state"].float()[:, -1]
         toks.append(self.state_proj(state)[:, None])
         # GR00T: t ~ Beta-shaped (more weight on noisy times); x_t = (1 - t) noise + t action
-        t = 0.999 * (1 - torch.distributions.Beta(1.5, 1.0).sample((b,)).to(action.device))
+        # Beta(1.5, 1) by inverse CDF (u ** (1 / 1.5)), drawn on the device: no host round trip
+        t = 0.999 * (1 - torch.rand(b, device=action.device) ** (1 / 1.5))
         noise = torch.randn_like(action)
         xt = (1 - t[:, None, None]) * noise + t[:, None, None] * action
         temb = self.time_mlp(timestep_embedding(t, self.action_pos.shape[-1]))
