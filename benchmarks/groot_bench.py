@@ -235,6 +235,12 @@ def baseline_batches(loader: RobotDataLoader, size: tuple, workers: int, batch_s
             yield {k: v.to(DEV, non_blocking=True) for k, v in b.items()}
 
 
+def fixed_batches(b: dict):
+    """The same batch, already on the device, forever: the model's speed with no loader at all."""
+    while True:
+        yield b
+
+
 def robocache_batches(loader: RobotDataLoader):
     while True:
         yield from loader
@@ -325,17 +331,18 @@ def shapes(b: dict) -> dict:
 
 # ----------------------------------------------------------------------------------- output
 def table(res: dict) -> str:
-    hdr = (f"{'loader':<22}{'model':<11}{'steps/s':>9}{'samples/s':>11}{'wait %':>8}{'GPU util %':>11}{'GPU busy %':>11}{'CPU %':>7}"
+    hdr = (f"{'loader':<25}{'model':<11}{'steps/s':>9}{'samples/s':>11}{'wait %':>8}{'GPU util %':>11}{'GPU busy %':>11}{'CPU %':>7}"
            f"{'RSS GiB':>9}{'GPU mem GiB':>12}{'loader alone/s':>16}")
     lines = [hdr, "-" * len(hdr)]
     for r in res["runs"]:
         gu = "n/a" if r["gpu_util_pct"] is None else f"{r['gpu_util_pct']:.1f}"
         gm = "n/a" if r["gpu_max_memory_allocated_bytes"] is None else f"{r['gpu_max_memory_allocated_bytes'] / 2**30:.2f}"
+        la = "n/a" if r["loader_alone_samples_per_s"] is None else f"{r['loader_alone_samples_per_s']:.1f}"
         gb = "n/a" if r["gpu_stream_busy_pct"] is None else f"{r['gpu_stream_busy_pct']:.1f}"
-        lines.append(f"{r['loader']:<22}{r['model']:<11}{r['steps_per_s']:>9.2f}{r['samples_per_s']:>11.1f}"
+        lines.append(f"{r['loader']:<25}{r['model']:<11}{r['steps_per_s']:>9.2f}{r['samples_per_s']:>11.1f}"
                      f"{100 * r['wait_fraction']:>8.1f}{gu:>11}{gb:>11}{r['cpu_util_pct']:>7.1f}{r['peak_host_rss_bytes'] / 2**30:>9.2f}"
-                     f"{gm:>12}{r['loader_alone_samples_per_s']:>16.1f}")
-    lines.append("GPU util: NVML utilisation sampled every 50 ms; GPU busy: CUDA stream time not spent waiting between steps "
+                     f"{gm:>12}{la:>16}")
+    lines.append("no loader: one fixed batch on the device (the model's own speed, the ceiling); GPU util: NVML utilisation sampled every 50 ms; GPU busy: CUDA stream time not spent waiting between steps "
                  "(events); wait: time in next(batch) incl. host-to-device copy; CPU: all cores; RSS: process + workers")
     for m, s in res.get("speedup_vs_best_dataloader", {}).items():
         lines.append(f"{m}: RobotDataLoader training samples/s / best PyTorch DataLoader configuration's = {s:.2f}x")
@@ -352,7 +359,16 @@ def plot(res: dict, path: Path) -> None:
     loaders = list(dict.fromkeys(r["loader"] for r in res["runs"]))
     fig, axes = plt.subplots(1, 4, figsize=(20, 4.8))
     width = 0.8 / max(len(loaders), 1)
-    colors = ["#9e9e9e", "#757575", "#424242", "#76b900", "#1f77b4", "#ff7f0e"]
+    greys = ["#c8c8c8", "#a0a0a0", "#787878", "#505050", "#303030"]
+
+    def color(ld: str) -> str:
+        if "RobotDataLoader" in ld:
+            return "#76b900"
+        if ld.startswith("no loader"):
+            return "#1f77b4"
+        dls = [x for x in loaders if x.startswith("DataLoader")]
+        return greys[min(dls.index(ld), len(greys) - 1)]
+
     panels = (("samples_per_s", "training samples/s", 1.0), ("gpu_util_pct", "GPU utilisation % (NVML)", 1.0),
               ("wait_fraction", "% of step waiting for data", 100.0))
     for ax, (key, title, scale) in zip(axes, panels):
@@ -363,7 +379,7 @@ def plot(res: dict, path: Path) -> None:
                 if r is not None and r[key] is not None:
                     xs.append(i + (j - (len(loaders) - 1) / 2) * width)
                     ys.append(r[key] * scale)
-            bars = ax.bar(xs, ys, width, label=ld, color=colors[(j if "RobotDataLoader" not in ld else 3) % len(colors)])
+            bars = ax.bar(xs, ys, width, label=ld, color=color(ld))
             ax.bar_label(bars, fmt="%.0f" if key == "samples_per_s" else "%.1f", fontsize=7)
         if key == "gpu_util_pct":
             ax.axhline(95, color="red", lw=0.8, ls="--")
@@ -376,9 +392,9 @@ def plot(res: dict, path: Path) -> None:
         ax.set_title(title)
         ax.set_xlim(-0.5, len(models) - 0.5)
     ax = axes[3]
-    alone = {r["loader"]: r["loader_alone_samples_per_s"] for r in res["runs"]}
+    alone = {r["loader"]: r["loader_alone_samples_per_s"] for r in res["runs"] if r["loader_alone_samples_per_s"] is not None}
     bars = ax.bar(range(len(alone)), list(alone.values()),
-                  color=[colors[3] if "RobotDataLoader" in k else colors[j % 3] for j, k in enumerate(alone)])
+                  color=[color(k) for k in alone])
     ax.bar_label(bars, fmt="%.0f", fontsize=7)
     ax.set_xticks(range(len(alone)), [k.replace(" workers", "w").replace("DataLoader", "DL") for k in alone], fontsize=7)
     ax.set_title("loader alone (no model), samples/s")
@@ -398,7 +414,9 @@ def parse(argv):
                     help="folder laid out like shared/data (the real sample is tiled when present)")
     ap.add_argument("--cache-dir", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "robocache" / "groot_bench")
     ap.add_argument("--out", type=Path, default=None, help="JSON path (default benchmarks/results/groot_bench_<device>.json)")
-    ap.add_argument("--configs", default="dl4,dl8,dl16,robocache", help="comma list of dl<N> (PyTorch DataLoader, N workers) and robocache")
+    ap.add_argument("--configs", default="dl4,dl8,dl16,robocache,synthetic",
+                    help="comma list: dl<N> (PyTorch DataLoader, N workers), robocache (RobotDataLoader), synthetic (no loader: "
+                         "one fixed batch already on the device, the model's ceiling)")
     ap.add_argument("--models", default="small,large")
     ap.add_argument("--toy", action="store_true", help="toy size (the default without a GPU)")
     ap.add_argument("--episodes", type=int, default=None)
@@ -455,16 +473,17 @@ def main(argv=None) -> int:
     models = [("toy_" + m if a.toy else m) for m in a.models.split(",") if m]
     configs = [c for c in a.configs.split(",") if c]
     for c in configs:
-        if not (c == "robocache" or (c.startswith("dl") and c[2:].isdigit())):
-            raise SystemExit(f"unknown config {c!r}: use dl<N> or robocache")
+        if not (c in ("robocache", "synthetic") or (c.startswith("dl") and c[2:].isdigit())):
+            raise SystemExit(f"unknown config {c!r}: use dl<N>, robocache or synthetic")
     # workers capped at the CPU count (dl16 on 8 CPUs runs 8 workers); duplicates after capping dropped
     seen, plan = set(), []
     for c in configs:
-        key = c if c == "robocache" else min(int(c[2:]), a.cpus)
+        key = c if c in ("robocache", "synthetic") else min(int(c[2:]), a.cpus)
         if key not in seen:
             seen.add(key)
             plan.append(key)
-    plan.sort(key=lambda k: (k == "robocache", k if k != "robocache" else 0))  # DataLoaders first: fork before DALI threads
+    # DataLoaders first (their workers fork before any DALI thread exists), then RobotDataLoader, then no loader
+    plan.sort(key=lambda k: (isinstance(k, str), k == "synthetic", k if isinstance(k, int) else 0))
     epoch = 100_000 if not a.toy else 2000
     common = dict(target_frequency=FREQ, observation_horizon=TO, action_horizon=TA, cameras={c: size for c in cams},
                   augmentations=["color_jitter"], batch_size=a.batch_size, seed=0, epoch_size=epoch,
@@ -486,7 +505,12 @@ def main(argv=None) -> int:
     for key in plan:
         t = time.perf_counter()
         mon.reset()
-        if key == "robocache":
+        if key == "synthetic":
+            name = "no loader (fixed batch)"
+            if not res["batch_shapes"]:
+                raise SystemExit("--configs synthetic needs a loader configuration too (it reuses that loader's batch)")
+            it = fixed_batches({k: v.clone() for k, v in keep.items()})
+        elif key == "robocache":
             name = f"RobotDataLoader ({DEV})"
             ld = RobotDataLoader(spec(a.video_backend), device=DEV, num_workers=a.cpus, num_threads=min(4, a.cpus),
                                  prefetch_queue_depth=3, **common)
@@ -496,12 +520,14 @@ def main(argv=None) -> int:
             it = baseline_batches(base, size, key, a.batch_size)
         first = next(it)
         res["batch_shapes"][name] = shapes(first)
+        keep = {k: v.clone() for k, v in first.items()}
         del first
-        alone = loader_rate(it, a.loader_batches, a.batch_size)
-        log(f"{name}: started in {time.perf_counter() - t:.1f} s; loader alone {alone:.1f} samples/s")
+        alone = None if key == "synthetic" else loader_rate(it, a.loader_batches, a.batch_size)
+        log(f"{name}: started in {time.perf_counter() - t:.1f} s; loader alone "
+            + ("n/a" if alone is None else f"{alone:.1f} samples/s"))
         for m in models:
             r = train(it, m, cams, dims, a, mon)
-            r.update({"loader": name, "config": str(key), "workers": a.cpus if key == "robocache" else key,
+            r.update({"loader": name, "config": str(key), "workers": key if isinstance(key, int) else (a.cpus if key == "robocache" else 0),
                       "loader_alone_samples_per_s": alone, "peak_host_rss_bytes": mon.peak_rss,
                       "peak_gpu_used_bytes_nvml": mon.peak_gpu_used or None})
             res["runs"].append(r)
@@ -517,7 +543,7 @@ def main(argv=None) -> int:
     speed = {}
     for m in models:
         rc = [r["samples_per_s"] for r in res["runs"] if r["model"] == m and r["config"] == "robocache"]
-        dl = [r["samples_per_s"] for r in res["runs"] if r["model"] == m and r["config"] != "robocache"]
+        dl = [r["samples_per_s"] for r in res["runs"] if r["model"] == m and r["config"].isdigit()]
         if rc and dl:
             speed[m] = rc[0] / max(dl)
     res["speedup_vs_best_dataloader"] = speed

@@ -31,12 +31,13 @@ GPU_ONLY = ("gpu_stream_busy_pct", "gpu_max_memory_allocated_bytes", "gpu_util_p
 def test_groot_bench_toy(tmp_path, source):
     # "real": tiles the real G1 sample when ../shared/data has it (else generates); "generated": no data folder
     data_dir = shared_data() if source == "real" else tmp_path / "no-data"
+    models_arg = "small,large" if source == "real" else "small"  # the generated run is shorter: one model
     kind = "real" if (data_dir / "datasets" / "lerobot_v21_unitree_g1").is_dir() else "synth"
     out = tmp_path / "results" / "groot_bench_cpu.json"
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(ROOT / "python")}
     t0 = time.perf_counter()
     p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "groot_bench.py"), "--toy", "--data", str(data_dir),
-                        "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--configs", "dl4,dl8,robocache"],
+                        "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--configs", "dl4,dl8,robocache,synthetic", "--models", models_arg],
                        capture_output=True, text=True, env=env, timeout=180)
     took = time.perf_counter() - t0
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
@@ -54,17 +55,20 @@ def test_groot_bench_toy(tmp_path, source):
     for k in ("python", "torch", "dali", "robocache", "gpu", "cpus"):
         assert k in res["env"]
     models = res["settings"]["models"]
-    assert models == ["toy_small", "toy_large"]
+    assert models == ["toy_" + m for m in models_arg.split(",")]
     loaders = list(dict.fromkeys(r["loader"] for r in res["runs"]))
     # dl4 and dl8 capped at the CPU count: one DataLoader configuration per distinct worker count
     n_cpu = res["env"]["cpus"]
     want_dl = sorted({min(4, n_cpu), min(8, n_cpu)})
-    assert loaders == [f"DataLoader {w} workers" for w in want_dl] + ["RobotDataLoader (cpu)"]
+    assert loaders == [f"DataLoader {w} workers" for w in want_dl] + ["RobotDataLoader (cpu)", "no loader (fixed batch)"]
     assert len(res["runs"]) == len(loaders) * len(models)
     for r in res["runs"]:
         missing = [f for f in RUN_FIELDS if f not in r]
         assert not missing, f"{r['loader']} {r['model']}: missing {missing}"
         for f in POSITIVE:
+            if f in ("loader_alone_samples_per_s", "workers") and r["config"] == "synthetic":
+                assert r[f] in (None, 0)  # no loader to time, no workers
+                continue
             v = r[f]
             assert isinstance(v, (int, float)) and math.isfinite(v) and v > 0, f"{r['loader']} {r['model']}: {f}={v!r}"
         for f in GPU_ONLY:  # no GPU here: recorded as null, never as a made-up number
