@@ -2,7 +2,7 @@
 LeRobot-style PyTorch DataLoader (CPU worker processes) at 4, 8 and 16 workers, feeding the same
 GR00T-N1-style policy (benchmarks/groot_model.py) on the same data, GPU and CPU count, in one run.
 
-    python benchmarks/groot_bench.py [--data <copy of shared/data>] [--configs dl4,dl8,dl16,robocache]
+    python benchmarks/groot_bench.py [--data <copy of shared/data>] [--configs dl4,dl8,dl16,robocache,synthetic]
                                      [--models small,large] [--out benchmarks/results/groot_bench_<device>.json]
 
 Data (benchmarks/groot_data.py, built once under ``--cache-dir``): LeRobot v2.1, GR00T flavour
@@ -14,7 +14,9 @@ chunk, one frame per camera, colour jitter.
 Per configuration (loader x model): training steps/s and samples/s, the fraction of the step time
 spent waiting for the next batch, GPU utilisation (NVML, sampled in a background thread), host CPU
 utilisation, peak host RSS (this process and its worker processes), peak GPU memory, and the loader
-alone (no model) in samples/s. Prints a table last; writes the JSON to ``--out`` and a PNG next to it.
+alone (no model) in samples/s. ``synthetic`` trains on one fixed batch already on the GPU: the
+model's own speed, the ceiling a loader can reach. The host keeps at most one step queued ahead of
+the GPU (as a loop that logs its loss). Prints a table last; writes the JSON to ``--out`` and a PNG next to it.
 
 Without a GPU the benchmark runs at toy size (few episodes, tiny models, CPU everywhere) and says so.
 """
@@ -433,7 +435,7 @@ def parse(argv):
     a.toy = a.toy or not GPU
     dflt = ({"episodes": 8, "frames": 40, "cameras": 1, "batch_size": 4, "steps": 3, "min_seconds": 0.0, "warmup": 1,
              "loader_batches": 3} if a.toy else
-            {"episodes": 240, "frames": 100, "cameras": 2, "batch_size": 64, "steps": 30, "min_seconds": 6.0, "warmup": 5,
+            {"episodes": 240, "frames": 100, "cameras": 2, "batch_size": 64, "steps": 40, "min_seconds": 8.0, "warmup": 5,
              "loader_batches": 30})
     for k, v in dflt.items():
         if getattr(a, k) is None:
