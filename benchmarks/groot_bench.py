@@ -344,8 +344,9 @@ def table(res: dict) -> str:
         lines.append(f"{r['loader']:<25}{r['model']:<11}{r['steps_per_s']:>9.2f}{r['samples_per_s']:>11.1f}"
                      f"{100 * r['wait_fraction']:>8.1f}{gu:>11}{gb:>11}{r['cpu_util_pct']:>7.1f}{r['peak_host_rss_bytes'] / 2**30:>9.2f}"
                      f"{gm:>12}{la:>16}")
-    lines.append("no loader: one fixed batch on the device (the model's own speed, the ceiling); GPU util: NVML utilisation sampled every 50 ms; GPU busy: CUDA stream time not spent waiting between steps "
-                 "(events); wait: time in next(batch) incl. host-to-device copy; CPU: all cores; RSS: process + workers")
+    lines.append("no loader: one fixed batch on the device (the model's own speed, the ceiling); GPU util: NVML, sampled every 50 ms;")
+    lines.append("GPU busy: CUDA stream time not spent waiting between steps (events); wait: time in next(batch) incl. the "
+                 "host-to-device copy; CPU: all cores; RSS: process + workers")
     for m, s in res.get("speedup_vs_best_dataloader", {}).items():
         lines.append(f"{m}: RobotDataLoader training samples/s / best PyTorch DataLoader configuration's = {s:.2f}x")
     return "\n".join(lines)

@@ -18,9 +18,9 @@ from conftest import shared_data
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_FIELDS = ("model", "vision", "params_total", "params_transformer", "steps", "seconds", "steps_per_s", "samples_per_s",
-              "wait_fraction", "wait_ms_p50", "wait_ms_p95", "gpu_stream_busy_pct", "final_loss", "gpu_max_memory_allocated_bytes", "gpu_util_pct", "gpu_util_samples", "cpu_util_pct",
-              "cpu_cores_busy", "loader", "config", "workers", "loader_alone_samples_per_s", "peak_host_rss_bytes",
-              "peak_gpu_used_bytes_nvml")
+              "wait_fraction", "wait_ms_p50", "wait_ms_p95", "gpu_stream_busy_pct", "final_loss", "gpu_max_memory_allocated_bytes",
+              "gpu_util_pct", "gpu_util_samples", "cpu_util_pct", "cpu_cores_busy", "loader", "config", "workers",
+              "loader_alone_samples_per_s", "peak_host_rss_bytes", "peak_gpu_used_bytes_nvml")
 POSITIVE = ("params_total", "params_transformer", "steps", "seconds", "steps_per_s", "samples_per_s", "wait_fraction",
             "wait_ms_p50", "wait_ms_p95",
             "final_loss", "cpu_util_pct", "cpu_cores_busy", "workers", "loader_alone_samples_per_s", "peak_host_rss_bytes")
@@ -37,7 +37,8 @@ def test_groot_bench_toy(tmp_path, source):
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(ROOT / "python")}
     t0 = time.perf_counter()
     p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "groot_bench.py"), "--toy", "--data", str(data_dir),
-                        "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--configs", "dl4,dl8,robocache,synthetic", "--models", models_arg],
+                        "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--configs", "dl4,dl8,robocache,synthetic",
+                        "--models", models_arg],
                        capture_output=True, text=True, env=env, timeout=180)
     took = time.perf_counter() - t0
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
