@@ -104,7 +104,11 @@ class Monitor:
 
             return 1024 * (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
         total = 0
-        for p in [self.proc] + self.proc.children(recursive=True):
+        try:
+            procs = [self.proc] + self.proc.children(recursive=True)
+        except Exception:  # noqa: BLE001 - a child that exited while listing
+            procs = [self.proc]
+        for p in procs:
             try:
                 total += p.memory_info().rss
             except Exception:  # noqa: BLE001 - a worker that just exited
