@@ -53,7 +53,8 @@ fn check_types(op: &ResampleOp, b: &ResampleBatchIn) -> Result<Types> {
 /// # Safety
 /// The sample's host timestamp pointers must be valid for their lengths.
 unsafe fn times_of<'a>(s: &ResampleSampleIn, ts_int: bool) -> (Times<'a>, Option<Times<'a>>) {
-    let tg = (s.targets != 0).then(|| {
+    // Presence follows the input (its rank is set), not the pointer: an empty target list has a null pointer.
+    let tg = (s.targets_ndim != 0).then(|| {
         if ts_int {
             Times::Nanos(slice(s.targets, s.targets_len))
         } else {

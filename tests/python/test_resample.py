@@ -243,3 +243,11 @@ def _has_gpu() -> bool:
 def test_plugin_loaded_once():
     assert robocache.load_plugin() == robocache.load_plugin()
     assert hasattr(fn.robocache, "resample")
+
+
+def test_empty_target_list_gives_empty_output():
+    tg = [np.zeros(0), np.array([0.5, 1.5])]
+    out, out_ts = run(GOOD_D, GOOD_T, tg)
+    assert out[0].shape == (0, 2) and out_ts[0].shape == (0,)
+    np.testing.assert_allclose(out[1], np.ones((2, 2)))
+    np.testing.assert_array_equal(out_ts[1], [0.5, 1.5])
