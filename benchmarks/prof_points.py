@@ -44,6 +44,7 @@ def main():
     ap.add_argument("--skip-10m", action="store_true")
     ap.add_argument("--torch", action="store_true")
     ap.add_argument("--order", default="")
+    ap.add_argument("--only", default="", help="run only cases whose name holds this, once each (for ncu)")
     args = ap.parse_args()
     kitti = [read_bin(f) for f in sorted((args.data / "pointclouds" / "kitti_full").glob("*.bin"))]
     g = np.random.default_rng(1)
@@ -53,12 +54,20 @@ def main():
     s = torch.cuda.current_stream().cuda_stream
     print("GPU:", torch.cuda.get_device_name(0))
     for name, cl, vs in cases:
+        if args.only:
+            if args.only not in name:
+                continue
+            vs = vs[:1]
         tc = [torch.from_numpy(c).cuda() for c in cl]
         for v in vs:
             kw = dict(stream=s, voxel_size=[v], return_counts=True)
             if args.order:
                 kw["order"] = args.order
             pb = PointsBatch("voxel_downsample", tc, **kw)
+            if args.only:
+                pb.run()
+                torch.cuda.synchronize()
+                continue
             rows = breakdown(pb.run)
             tot = sum(r[1] for r in rows if not r[0].startswith(("Memcpy", "Memset")))
             print(f"== {name} v={v}: robocache kernels {tot:.1f} us")

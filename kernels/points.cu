@@ -273,17 +273,21 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_insert(RcPoints
     int slot = -1;
     if (lane == head && key != RCP_EMPTY) {
       rc_u64 h = rcp_hash(key) & mask;
+      int first;
       while (true) {
-        rc_u64 cur = T[h].key;
-        if (cur == key) break;
-        if (cur == RCP_EMPTY) {
+        // One 16-byte load: key and first row. A stale copy is harmless: a key never changes once
+        // set (a stale empty slot only costs a CAS) and first only decreases.
+        ulonglong2 e = *(const ulonglong2 *)&T[h];
+        first = (int)(e.y >> 32);
+        if (e.x == key) break;
+        if (e.x == RCP_EMPTY) {
           rc_u64 prev = atomicCAS(&T[h].key, RCP_EMPTY, key);
           if (prev == RCP_EMPTY || prev == key) break;
         }
         h = (h + 1) & mask;
       }
       atomicAdd(&T[h].cnt, (unsigned)(tail - head + 1));
-      atomicMin(&T[h].first, (int)r);
+      if (first > (int)r) atomicMin(&T[h].first, (int)r);
       slot = (int)h;
     }
     slot = __shfl_sync(0xffffffffu, slot, head);
@@ -314,13 +318,26 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_count(RcPointsB
   __shared__ int sh[RCP_THREADS / 32];
   const RcPointsSample &s = rcp_sample(b);
   unsigned *flags = (unsigned *)b.flags + s.row_begin / 32;
+  const int *pslot = (const int *)b.pslot + s.row_begin;
+  const RcpEntry *T = (const RcpEntry *)b.table + s.table_begin;
   rc_i64 ntiles = (s.n + RCP_TILE - 1) / RCP_TILE;
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
   for (rc_i64 t = blockIdx.x; t < ntiles; t += gridDim.x) {
     int c = 0;
-    int fl[RCP_ITEMS];
+    int fl[RCP_ITEMS], sl[RCP_ITEMS];
+    // Every row's slot, then every entry: the loads of a tile in flight together.
 #pragma unroll
-    for (int k = 0; k < RCP_ITEMS; k++) fl[k] = rcp_is_first(b, s, p, t * RCP_TILE + k * RCP_THREADS + threadIdx.x);
+    for (int k = 0; k < RCP_ITEMS; k++) {
+      rc_i64 r = t * RCP_TILE + k * RCP_THREADS + threadIdx.x;
+      sl[k] = r < s.n ? pslot[r] : -1;
+    }
+#pragma unroll
+    for (int k = 0; k < RCP_ITEMS; k++) {
+      rc_i64 r = t * RCP_TILE + k * RCP_THREADS + threadIdx.x;
+      uint2 cf = make_uint2(0u, 0u);
+      if (sl[k] >= 0) cf = *(const uint2 *)&T[sl[k]].cnt;
+      fl[k] = sl[k] >= 0 && (int)cf.y == (int)r && cf.x >= (unsigned)p.min_points;
+    }
 #pragma unroll
     for (int k = 0; k < RCP_ITEMS; k++) {
       unsigned word = __ballot_sync(0xffffffffu, fl[k]);
@@ -397,14 +414,19 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_assign(RcPoints
         }
     }
     __syncthreads();
+    int sl[RCP_ITEMS];
+    unsigned cn[RCP_ITEMS];
+#pragma unroll
+    for (int k = 0; k < RCP_ITEMS; k++)
+      sl[k] = ((words[k] >> lane) & 1u) ? pslot[t * RCP_TILE + k * RCP_THREADS + threadIdx.x] : -1;
+#pragma unroll
+    for (int k = 0; k < RCP_ITEMS; k++) cn[k] = sl[k] >= 0 ? T[sl[k]].cnt : 0u;
 #pragma unroll
     for (int k = 0; k < RCP_ITEMS; k++) {
-      if (!((words[k] >> lane) & 1u)) continue;
-      rc_i64 r = t * RCP_TILE + k * RCP_THREADS + threadIdx.x;
+      if (sl[k] < 0) continue;
       int vid = off[k][w] + __popc(words[k] & ((1u << lane) - 1u));
-      int slot = pslot[r];
-      RcpEntry &e = T[slot];
-      unsigned cnt = e.cnt;
+      RcpEntry &e = T[sl[k]];
+      unsigned cnt = cn[k];
       e.first = vid;
       rc_i64 idx = s.row_begin + vid;
       ((int *)b.vcount)[idx] = (int)cnt;

@@ -371,7 +371,7 @@ pub unsafe fn run_gpu(
     let rows_gx = blocks(l.max_n, THREADS as usize * 4, 8192);
     let tiles_gx = blocks(l.max_n, TILE, 65535);
     // Few blocks, many rows each: one set of atomics per block on the sample's bounds.
-    let bounds_gx = blocks(l.max_n, THREADS as usize * 16, 1024);
+    let bounds_gx = blocks(l.max_n, THREADS as usize * 8, 2048);
     launch("points_init", (blocks(l.slots.max(nb), THREADS as usize * 4, 8192), 1), THREADS, &b, &p, stream)?;
     match args.kind {
         Kind::Normalize => {
