@@ -7,14 +7,15 @@
 //   points_init      hash tables empty, per-sample info reset
 //   points_bounds    min / max of finite xyz per sample (and sums for normalize)
 //   points_prep      per sample: grid origin, smallest voxel coordinate, key bit layout, errors
-//   points_insert    per row: 63-bit voxel key, open-addressing insert (linear probing, CAS), count,
-//                    first row and float64 sums of every column per slot with atomics
+//   points_insert    per row: 63-bit voxel key, open-addressing insert (linear probing, CAS), count
+//                    and first row per slot with atomics
+//   points_count     per tile: rows that are the first of a voxel with >= min_points points
 //   points_scan      one block: per-sample exclusive scan of the tile counts -> voxel totals
-//   points_count     per tile: a bit per row that is the first of a voxel with >= min_points points
 //   points_assign    voxel id = rank of its first row among first rows (first-appearance order,
-//                    the CPU backend's order); per-voxel slot, count, coordinates
+//                    the CPU backend's order); per-voxel count, coordinates, zeroed sums
 //   points_select    (max_voxels) one block per sample: radix select of the max_voxels-th largest
 //                    count, ties kept in voxel order
+//   points_accum     float64 atomic sums of every column per voxel
 //   points_finalize  means in float32, counts, coordinates, padding, num_points
 // The arithmetic is the CPU backend's (src/ops/points.rs), float64, --fmad=false.
 
@@ -94,36 +95,21 @@ __device__ __forceinline__ bool rcp_coord(const RcPointsSample &s, const RcPoint
   return true;
 }
 
-// Hash table entry, E = rcp_words(C) 8-byte words (16-byte aligned): word 0 the key; word 1 the row
-// count (low half) and the smallest row of the voxel (high half), replaced by the voxel id once
-// points_assign numbered it; words 2.. the float64 sums of the C columns.
-__device__ __forceinline__ int rcp_words(int C) {
-  return (C + 3) & ~1;
-}
-__device__ __forceinline__ rc_u64 *rcp_ent(const RcPointsBufs &b, const RcPointsSample &s, rc_i64 slot, int E) {
-  return (rc_u64 *)b.table + (s.table_begin + slot) * E;
-}
-__device__ __forceinline__ unsigned *rcp_cnt(rc_u64 *e) {
-  return (unsigned *)(e + 1);
-}
-__device__ __forceinline__ int *rcp_first(rc_u64 *e) {
-  return (int *)(e + 1) + 1;
-}
+// Hash table entry, 16 bytes (one sector): the key; the row count; the smallest row of the voxel,
+// replaced by the voxel id once points_assign numbered it.
+struct RcpEntry {
+  rc_u64 key;
+  unsigned cnt;
+  int first;
+};
 
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_init(RcPointsBufs b, RcPointsParams p) {
   rc_i64 stride = (rc_i64)gridDim.x * blockDim.x;
   rc_i64 t0 = (rc_i64)blockIdx.x * blockDim.x + threadIdx.x;
-  const int E = rcp_words(p.cols);
-  ulonglong2 e0, z;
+  ulonglong2 e0;
   e0.x = RCP_EMPTY;
   e0.y = 0x7fffffff00000000ull;  // cnt 0, first INT_MAX
-  z.x = 0ull;
-  z.y = 0ull;
-  for (rc_i64 i = t0; i < p.total_slots; i += stride) {
-    ulonglong2 *e = (ulonglong2 *)((rc_u64 *)b.table + i * E);
-    e[0] = e0;
-    for (int k = 1; k < E / 2; k++) e[k] = z;
-  }
+  for (rc_i64 i = t0; i < p.total_slots; i += stride) ((ulonglong2 *)b.table)[i] = e0;
   for (rc_i64 i = t0; i < p.num_samples; i += stride) {
     RcPointsInfo &f = rcp_info(b, (int)i);
     for (int a = 0; a < 3; a++) {
@@ -260,17 +246,16 @@ __device__ __forceinline__ void rcp_run(bool diff_prev, bool diff_next, int lane
   *tail = lane + __ffs(tails >> lane) - 1;
 }
 
-// Per row: the voxel key and its slot (linear probing, CAS on the key), the row count, the first
-// row and float64 atomic sums of every column in the slot's entry. Rows of a warp that fall in one
-// voxel one after the other (LiDAR scans) are summed with shuffles and added once, by the first.
+// Per row: the voxel key and its slot (linear probing, CAS on the key); rows of a warp that fall
+// in one voxel one after the other (LiDAR scans) are inserted once, by the first of them.
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_insert(RcPointsBufs b, RcPointsParams p) {
   const RcPointsSample &s = rcp_sample(b);
   const RcPointsInfo &fi = rcp_info(b, blockIdx.y);
   const float *pts = (const float *)s.points;
+  RcpEntry *T = (RcpEntry *)b.table + s.table_begin;
   const rc_u64 mask = (rc_u64)s.table_mask;
   int *pslot = (int *)b.pslot + s.row_begin;
   const rc_i64 n = s.n;
-  const int C = p.cols, E = rcp_words(C);
   const int err = fi.err;
   const rc_i64 cmin0 = fi.cmin[0], cmin1 = fi.cmin[1], cmin2 = fi.cmin[2];
   const int sh0 = fi.shift[0], sh1 = fi.shift[1];
@@ -292,38 +277,33 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_insert(RcPoints
       while (true) {
         // One 16-byte load: key and first row. A stale copy is harmless: a key never changes once
         // set (a stale empty slot only costs a CAS) and first only decreases.
-        rc_u64 *ent = rcp_ent(b, s, (rc_i64)h, E);
-        ulonglong2 e = *(const ulonglong2 *)ent;
+        ulonglong2 e = *(const ulonglong2 *)&T[h];
         first = (int)(e.y >> 32);
         if (e.x == key) break;
         if (e.x == RCP_EMPTY) {
-          rc_u64 prev = atomicCAS(ent, RCP_EMPTY, key);
+          rc_u64 prev = atomicCAS(&T[h].key, RCP_EMPTY, key);
           if (prev == RCP_EMPTY || prev == key) break;
         }
         h = (h + 1) & mask;
       }
-      rc_u64 *ent = rcp_ent(b, s, (rc_i64)h, E);
-      atomicAdd(rcp_cnt(ent), (unsigned)(tail - head + 1));
-      if (first > (int)r) atomicMin(rcp_first(ent), (int)r);
+      atomicAdd(&T[h].cnt, (unsigned)(tail - head + 1));
+      if (first > (int)r) atomicMin(&T[h].first, (int)r);
       slot = (int)h;
     }
     slot = __shfl_sync(0xffffffffu, slot, head);
     if (r < n) pslot[r] = slot;
-    const bool single = __all_sync(0xffffffffu, head == tail);
-    const float *row = pts + r * C;
-    double *dst = slot >= 0 ? (double *)(rcp_ent(b, s, slot, E) + 2) : (double *)0;
-    for (int j = 0; j < C; j++) {
-      double x = slot >= 0 ? (double)row[j] : 0.0;
-      if (!single) {
-#pragma unroll
-        for (int o = 1; o < 32; o <<= 1) {
-          double y = __shfl_down_sync(0xffffffffu, x, o);
-          if (lane + o <= tail) x += y;
-        }
-      }
-      if (slot >= 0 && lane == head) atomicAdd(dst + j, x);
-    }
   }
+}
+
+// 1 when row r is the first row of a voxel that has at least min_points points.
+__device__ __forceinline__ int rcp_is_first(const RcPointsBufs &b, const RcPointsSample &s,
+                                            const RcPointsParams &p, rc_i64 r) {
+  if (r >= s.n) return 0;
+  int slot = ((const int *)b.pslot)[s.row_begin + r];
+  if (slot < 0) return 0;
+  const RcpEntry &e = ((const RcpEntry *)b.table)[s.table_begin + slot];
+  uint2 cf = *(const uint2 *)&e.cnt;
+  return (int)cf.y == (int)r && cf.x >= (unsigned)p.min_points;
 }
 
 // Tile index of a sample's first tile in blk_cnt / blk_off: the host rounds every sample's
@@ -339,7 +319,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_count(RcPointsB
   const RcPointsSample &s = rcp_sample(b);
   unsigned *flags = (unsigned *)b.flags + s.row_begin / 32;
   const int *pslot = (const int *)b.pslot + s.row_begin;
-  const int E = rcp_words(p.cols);
+  const RcpEntry *T = (const RcpEntry *)b.table + s.table_begin;
   rc_i64 ntiles = (s.n + RCP_TILE - 1) / RCP_TILE;
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
   for (rc_i64 t = blockIdx.x; t < ntiles; t += gridDim.x) {
@@ -355,7 +335,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_count(RcPointsB
     for (int k = 0; k < RCP_ITEMS; k++) {
       rc_i64 r = t * RCP_TILE + k * RCP_THREADS + threadIdx.x;
       uint2 cf = make_uint2(0u, 0u);
-      if (sl[k] >= 0) cf = *(const uint2 *)(rcp_ent(b, s, sl[k], E) + 1);
+      if (sl[k] >= 0) cf = *(const uint2 *)&T[sl[k]].cnt;
       fl[k] = sl[k] >= 0 && (int)cf.y == (int)r && cf.x >= (unsigned)p.min_points;
     }
 #pragma unroll
@@ -397,17 +377,18 @@ extern "C" __global__ void __launch_bounds__(1024) points_scan(RcPointsBufs b, R
 }
 
 // Per tile: voxel id = rank of its first row among first rows (first-appearance order, the CPU
-// backend's order), stored in the entry; per voxel its slot, count and coordinates (decoded from
-// the key).
+// backend's order), stored in the entry; per-voxel count, coordinates (decoded from the key),
+// zeroed sums.
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_assign(RcPointsBufs b, RcPointsParams p) {
   __shared__ int off[RCP_ITEMS][RCP_THREADS / 32];
   const RcPointsSample &s = rcp_sample(b);
   const RcPointsInfo &fi = rcp_info(b, blockIdx.y);
   const unsigned *flags = (const unsigned *)b.flags + s.row_begin / 32;
+  RcpEntry *T = (RcpEntry *)b.table + s.table_begin;
   const int *pslot = (const int *)b.pslot + s.row_begin;
   const rc_i64 cmin0 = fi.cmin[0], cmin1 = fi.cmin[1], cmin2 = fi.cmin[2];
   const int sh0 = fi.shift[0], sh1 = fi.shift[1];
-  const int E = rcp_words(p.cols);
+  const int C = p.cols;
   const bool coords = p.o_coord >= 0;
   rc_i64 ntiles = (s.n + RCP_TILE - 1) / RCP_TILE;
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
@@ -439,23 +420,25 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_assign(RcPoints
     for (int k = 0; k < RCP_ITEMS; k++)
       sl[k] = ((words[k] >> lane) & 1u) ? pslot[t * RCP_TILE + k * RCP_THREADS + threadIdx.x] : -1;
 #pragma unroll
-    for (int k = 0; k < RCP_ITEMS; k++) cn[k] = sl[k] >= 0 ? *rcp_cnt(rcp_ent(b, s, sl[k], E)) : 0u;
+    for (int k = 0; k < RCP_ITEMS; k++) cn[k] = sl[k] >= 0 ? T[sl[k]].cnt : 0u;
 #pragma unroll
     for (int k = 0; k < RCP_ITEMS; k++) {
       if (sl[k] < 0) continue;
       int vid = off[k][w] + __popc(words[k] & ((1u << lane) - 1u));
-      rc_u64 *e = rcp_ent(b, s, sl[k], E);
-      *rcp_first(e) = vid;
+      RcpEntry &e = T[sl[k]];
+      unsigned cnt = cn[k];
+      e.first = vid;
       rc_i64 idx = s.row_begin + vid;
-      ((int *)b.vcount)[idx] = (int)cn[k];
-      ((int *)b.vslot)[idx] = sl[k];
+      ((int *)b.vcount)[idx] = (int)cnt;
       if (coords) {
-        rc_u64 key = e[0];
+        rc_u64 key = e.key;
         int *vc = (int *)b.vcoord + idx * 3;
         vc[0] = (int)(cmin0 + (rc_i64)(key >> sh0));
         vc[1] = (int)(cmin1 + (rc_i64)((key >> sh1) & ((1ull << (sh0 - sh1)) - 1ull)));
         vc[2] = (int)(cmin2 + (rc_i64)(key & ((1ull << sh1) - 1ull)));
       }
+      double *sm = (double *)b.sums + idx * C;
+      for (int j = 0; j < C; j++) sm[j] = 0.0;
     }
     __syncthreads();
   }
@@ -518,6 +501,49 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_select(RcPoints
   }
 }
 
+// float64 atomic sums of every column per voxel; runs of rows of one voxel within a warp are
+// summed with shuffles first and added once.
+extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_accum(RcPointsBufs b, RcPointsParams p) {
+  const RcPointsSample &s = rcp_sample(b);
+  const float *pts = (const float *)s.points;
+  const int *pslot = (const int *)b.pslot + s.row_begin;
+  const RcpEntry *T = (const RcpEntry *)b.table + s.table_begin;
+  double *sums = (double *)b.sums;
+  const rc_i64 n = s.n;
+  const int C = p.cols;
+  const unsigned minp = (unsigned)p.min_points;
+  const int lane = threadIdx.x & 31;
+  const rc_i64 stride = (rc_i64)gridDim.x * blockDim.x;
+  for (rc_i64 base = (rc_i64)blockIdx.x * blockDim.x + (threadIdx.x & ~31); base < n; base += stride) {
+    rc_i64 r = base + lane;
+    int vid = -1;
+    if (r < n) {
+      int slot = pslot[r];
+      if (slot >= 0) {
+        uint2 cf = *(const uint2 *)&T[slot].cnt;
+        if (cf.x >= minp) vid = (int)cf.y;
+      }
+    }
+    int vp = __shfl_up_sync(0xffffffffu, vid, 1), vn = __shfl_down_sync(0xffffffffu, vid, 1);
+    int head, tail;
+    rcp_run(lane == 0 || vp != vid, lane == 31 || vn != vid, lane, &head, &tail);
+    const bool single = __all_sync(0xffffffffu, head == tail);
+    const float *row = pts + r * C;
+    double *dst = sums + (s.row_begin + vid) * C;
+    for (int j = 0; j < C; j++) {
+      double x = vid >= 0 ? (double)row[j] : 0.0;
+      if (!single) {
+#pragma unroll
+        for (int o = 1; o < 32; o <<= 1) {
+          double y = __shfl_down_sync(0xffffffffu, x, o);
+          if (lane + o <= tail) x += y;
+        }
+      }
+      if (vid >= 0 && lane == head) atomicAdd(dst + j, x);
+    }
+  }
+}
+
 // Thread j of a sample: voxel j -> its output row; rows past the kept voxels up to max_points are
 // zeroed; the first thread writes num_points (-1 after a device-side error).
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_finalize(RcPointsBufs b, RcPointsParams p) {
@@ -539,8 +565,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_finalize(RcPoin
       rc_i64 o = sel ? (rc_i64)((const int *)b.newid)[idx] : j;
       if (o >= 0 && o < cap) {
         int n = ((const int *)b.vcount)[idx];
-        const double *sm = (const double *)(rcp_ent(b, s, ((const int *)b.vslot)[idx], rcp_words(C)) + 2);
-        for (int c = 0; c < C; c++) feat[o * C + c] = (float)(sm[c] / (double)n);
+        for (int c = 0; c < C; c++) feat[o * C + c] = (float)(((const double *)b.sums)[idx * C + c] / (double)n);
         if (cnt) cnt[o] = n;
         if (crd)
           for (int a = 0; a < 3; a++) crd[o * 3 + a] = ((const int *)b.vcoord)[idx * 3 + a];

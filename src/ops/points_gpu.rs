@@ -66,7 +66,7 @@ pub struct PointsBufs {
     pslot: u64,
     blk_cnt: u64,
     blk_off: u64,
-    vslot: u64,
+    sums: u64,
     vcount: u64,
     vcoord: u64,
     newid: u64,
@@ -132,12 +132,6 @@ fn table_size(rows: usize) -> usize {
     (rows + rows / 2).max(16).next_power_of_two()
 }
 
-/// 8-byte words of a hash entry (`rcp_words`): key, count and first row, `cols` float64 sums; even,
-/// so that entries are 16-byte aligned.
-const fn entry_words(cols: usize) -> usize {
-    (cols + 3) & !1
-}
-
 fn uses_hash(args: &PointsArgs) -> bool {
     args.kind == Kind::Downsample || (args.kind == Kind::Voxelize && args.vmode == VoxMode::Sparse)
 }
@@ -176,12 +170,12 @@ fn layout(args: &PointsArgs, cols: usize, samples: &[GpuPoints]) -> Result<Layou
     }
     let (r, s) = if hash { (l.rows, l.slots) } else { (0, 0) };
     let sizes = [
-        s * 8 * entry_words(cols),
+        s * 16,
         r / 32 * 4,
         r * 4,
         r / TILE * 4,
         r / TILE * 4,
-        r * 4,
+        r * cols * 8,
         r * 4,
         r * 12,
         r * 4,
@@ -264,7 +258,7 @@ fn bufs(l: &Layout, dev: u64) -> PointsBufs {
         pslot: o(2),
         blk_cnt: o(3),
         blk_off: o(4),
-        vslot: o(5),
+        sums: o(5),
         vcount: o(6),
         vcoord: o(7),
         newid: o(8),
@@ -410,6 +404,7 @@ pub unsafe fn run_gpu(
             if p.max_voxels > 0 {
                 launch("points_select", (y, 1), THREADS, &b, &p, stream)?;
             }
+            launch("points_accum", (rows_gx, y), THREADS, &b, &p, stream)?;
             if !dd {
                 finalize(&l, args, &b, &p, stream)?;
                 return Ok(None);
