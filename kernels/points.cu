@@ -8,14 +8,14 @@
 //   points_bounds    min / max of finite xyz per sample (and sums for normalize)
 //   points_prep      per sample: grid origin, smallest voxel coordinate, key bit layout, errors
 //   points_insert    per row: 63-bit voxel key, open-addressing insert (linear probing, CAS), count
-//                    and first row per slot with atomics
-//   points_count     per tile: rows that are the first of a voxel with >= min_points points
+//                    and first row per slot with atomics (a warp's runs of rows of one voxel once)
+//   points_count     per tile: a bit per row that is the first of a voxel with >= min_points
+//                    points; float64 atomic sums of every column into the first row's sums
 //   points_scan      one block: per-sample exclusive scan of the tile counts -> voxel totals
 //   points_assign    voxel id = rank of its first row among first rows (first-appearance order,
-//                    the CPU backend's order); per-voxel count, coordinates, zeroed sums
+//                    the CPU backend's order); per-voxel count, first row, coordinates
 //   points_select    (max_voxels) one block per sample: radix select of the max_voxels-th largest
 //                    count, ties kept in voxel order
-//   points_accum     float64 atomic sums of every column per voxel
 //   points_finalize  means in float32, counts, coordinates, padding, num_points
 // The arithmetic is the CPU backend's (src/ops/points.rs), float64, --fmad=false.
 
@@ -95,8 +95,7 @@ __device__ __forceinline__ bool rcp_coord(const RcPointsSample &s, const RcPoint
   return true;
 }
 
-// Hash table entry, 16 bytes (one sector): the key; the row count; the smallest row of the voxel,
-// replaced by the voxel id once points_assign numbered it.
+// Hash table entry, 16 bytes (one sector): the key; the row count; the smallest row of the voxel.
 struct RcpEntry {
   rc_u64 key;
   unsigned cnt;
@@ -291,7 +290,12 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_insert(RcPoints
       slot = (int)h;
     }
     slot = __shfl_sync(0xffffffffu, slot, head);
-    if (r < n) pslot[r] = slot;
+    if (r < n) {
+      pslot[r] = slot;
+      // The row's sums, zeroed: points_count adds each voxel's rows into those of its first row.
+      double *sm = (double *)b.sums + (s.row_begin + r) * p.cols;
+      for (int j = 0; j < p.cols; j++) sm[j] = 0.0;
+    }
   }
 }
 
@@ -312,19 +316,27 @@ __device__ __forceinline__ rc_i64 rcp_tile0(const RcPointsSample &s) {
   return s.row_begin / RCP_TILE;
 }
 
-// Per tile: one bit per row (first row of a kept voxel) into `flags`, the tile's count into blk_cnt.
+// Per tile: one bit per row (first row of a kept voxel) into `flags`, the tile's count into blk_cnt;
+// a first row's pslot becomes its voxel's row count; float64 atomic sums of every column of the
+// rows of a kept voxel into the sums of its first row (runs of rows of one voxel within a warp are
+// summed with shuffles first and added once).
 // Row of thread t in round k of tile T: T * RCP_TILE + k * RCP_THREADS + t.
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_count(RcPointsBufs b, RcPointsParams p) {
   __shared__ int sh[RCP_THREADS / 32];
   const RcPointsSample &s = rcp_sample(b);
   unsigned *flags = (unsigned *)b.flags + s.row_begin / 32;
-  const int *pslot = (const int *)b.pslot + s.row_begin;
+  int *pslot = (int *)b.pslot + s.row_begin;
   const RcpEntry *T = (const RcpEntry *)b.table + s.table_begin;
+  const float *pts = (const float *)s.points;
+  double *sums = (double *)b.sums + s.row_begin * p.cols;
+  const int C = p.cols;
+  const unsigned minp = (unsigned)p.min_points;
   rc_i64 ntiles = (s.n + RCP_TILE - 1) / RCP_TILE;
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
   for (rc_i64 t = blockIdx.x; t < ntiles; t += gridDim.x) {
     int c = 0;
-    int fl[RCP_ITEMS], sl[RCP_ITEMS];
+    int sl[RCP_ITEMS], fv[RCP_ITEMS];
+    unsigned cn[RCP_ITEMS];
     // Every row's slot, then every entry: the loads of a tile in flight together.
 #pragma unroll
     for (int k = 0; k < RCP_ITEMS; k++) {
@@ -333,16 +345,37 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_count(RcPointsB
     }
 #pragma unroll
     for (int k = 0; k < RCP_ITEMS; k++) {
-      rc_i64 r = t * RCP_TILE + k * RCP_THREADS + threadIdx.x;
       uint2 cf = make_uint2(0u, 0u);
       if (sl[k] >= 0) cf = *(const uint2 *)&T[sl[k]].cnt;
-      fl[k] = sl[k] >= 0 && (int)cf.y == (int)r && cf.x >= (unsigned)p.min_points;
+      cn[k] = cf.x;
+      fv[k] = (sl[k] >= 0 && cf.x >= minp) ? (int)cf.y : -1;  // first row of my kept voxel
     }
 #pragma unroll
     for (int k = 0; k < RCP_ITEMS; k++) {
-      unsigned word = __ballot_sync(0xffffffffu, fl[k]);
+      rc_i64 r = t * RCP_TILE + k * RCP_THREADS + threadIdx.x;
+      bool fl = fv[k] >= 0 && fv[k] == (int)r;
+      unsigned word = __ballot_sync(0xffffffffu, fl);
       if (lane == 0) flags[(t * RCP_TILE + k * RCP_THREADS) / 32 + w] = word;
       c += __popc(word);
+      if (fl) pslot[r] = (int)cn[k];
+      const int v = fv[k];
+      int vp = __shfl_up_sync(0xffffffffu, v, 1), vn = __shfl_down_sync(0xffffffffu, v, 1);
+      int head, tail;
+      rcp_run(lane == 0 || vp != v, lane == 31 || vn != v, lane, &head, &tail);
+      const bool single = __all_sync(0xffffffffu, head == tail);
+      const float *row = pts + r * C;
+      double *dst = sums + (rc_i64)v * C;
+      for (int j = 0; j < C; j++) {
+        double x = v >= 0 ? (double)row[j] : 0.0;
+        if (!single) {
+#pragma unroll
+          for (int o = 1; o < 32; o <<= 1) {
+            double y = __shfl_down_sync(0xffffffffu, x, o);
+            if (lane + o <= tail) x += y;
+          }
+        }
+        if (v >= 0 && lane == head) atomicAdd(dst + j, x);
+      }
     }
     if (lane == 0) sh[w] = c;
     __syncthreads();
@@ -377,18 +410,14 @@ extern "C" __global__ void __launch_bounds__(1024) points_scan(RcPointsBufs b, R
 }
 
 // Per tile: voxel id = rank of its first row among first rows (first-appearance order, the CPU
-// backend's order), stored in the entry; per-voxel count, coordinates (decoded from the key),
-// zeroed sums.
+// backend's order); per voxel its count (from the first row's pslot), first row and coordinates.
+// Reads and writes follow the rows: no random access.
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_assign(RcPointsBufs b, RcPointsParams p) {
   __shared__ int off[RCP_ITEMS][RCP_THREADS / 32];
   const RcPointsSample &s = rcp_sample(b);
   const RcPointsInfo &fi = rcp_info(b, blockIdx.y);
   const unsigned *flags = (const unsigned *)b.flags + s.row_begin / 32;
-  RcpEntry *T = (RcpEntry *)b.table + s.table_begin;
   const int *pslot = (const int *)b.pslot + s.row_begin;
-  const rc_i64 cmin0 = fi.cmin[0], cmin1 = fi.cmin[1], cmin2 = fi.cmin[2];
-  const int sh0 = fi.shift[0], sh1 = fi.shift[1];
-  const int C = p.cols;
   const bool coords = p.o_coord >= 0;
   rc_i64 ntiles = (s.n + RCP_TILE - 1) / RCP_TILE;
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
@@ -414,31 +443,21 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_assign(RcPoints
         }
     }
     __syncthreads();
-    int sl[RCP_ITEMS];
-    unsigned cn[RCP_ITEMS];
-#pragma unroll
-    for (int k = 0; k < RCP_ITEMS; k++)
-      sl[k] = ((words[k] >> lane) & 1u) ? pslot[t * RCP_TILE + k * RCP_THREADS + threadIdx.x] : -1;
-#pragma unroll
-    for (int k = 0; k < RCP_ITEMS; k++) cn[k] = sl[k] >= 0 ? T[sl[k]].cnt : 0u;
+    const float *pts = (const float *)s.points;
 #pragma unroll
     for (int k = 0; k < RCP_ITEMS; k++) {
-      if (sl[k] < 0) continue;
+      if (!((words[k] >> lane) & 1u)) continue;
+      rc_i64 r = t * RCP_TILE + k * RCP_THREADS + threadIdx.x;
       int vid = off[k][w] + __popc(words[k] & ((1u << lane) - 1u));
-      RcpEntry &e = T[sl[k]];
-      unsigned cnt = cn[k];
-      e.first = vid;
       rc_i64 idx = s.row_begin + vid;
-      ((int *)b.vcount)[idx] = (int)cnt;
+      ((int *)b.vcount)[idx] = pslot[r];
+      ((int *)b.vfirst)[idx] = (int)r;
       if (coords) {
-        rc_u64 key = e.key;
+        rc_i64 q[3];
+        rcp_coord(s, fi, p, pts + r * p.cols, q);
         int *vc = (int *)b.vcoord + idx * 3;
-        vc[0] = (int)(cmin0 + (rc_i64)(key >> sh0));
-        vc[1] = (int)(cmin1 + (rc_i64)((key >> sh1) & ((1ull << (sh0 - sh1)) - 1ull)));
-        vc[2] = (int)(cmin2 + (rc_i64)(key & ((1ull << sh1) - 1ull)));
+        for (int a = 0; a < 3; a++) vc[a] = (int)q[a];
       }
-      double *sm = (double *)b.sums + idx * C;
-      for (int j = 0; j < C; j++) sm[j] = 0.0;
     }
     __syncthreads();
   }
@@ -501,49 +520,6 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_select(RcPoints
   }
 }
 
-// float64 atomic sums of every column per voxel; runs of rows of one voxel within a warp are
-// summed with shuffles first and added once.
-extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_accum(RcPointsBufs b, RcPointsParams p) {
-  const RcPointsSample &s = rcp_sample(b);
-  const float *pts = (const float *)s.points;
-  const int *pslot = (const int *)b.pslot + s.row_begin;
-  const RcpEntry *T = (const RcpEntry *)b.table + s.table_begin;
-  double *sums = (double *)b.sums;
-  const rc_i64 n = s.n;
-  const int C = p.cols;
-  const unsigned minp = (unsigned)p.min_points;
-  const int lane = threadIdx.x & 31;
-  const rc_i64 stride = (rc_i64)gridDim.x * blockDim.x;
-  for (rc_i64 base = (rc_i64)blockIdx.x * blockDim.x + (threadIdx.x & ~31); base < n; base += stride) {
-    rc_i64 r = base + lane;
-    int vid = -1;
-    if (r < n) {
-      int slot = pslot[r];
-      if (slot >= 0) {
-        uint2 cf = *(const uint2 *)&T[slot].cnt;
-        if (cf.x >= minp) vid = (int)cf.y;
-      }
-    }
-    int vp = __shfl_up_sync(0xffffffffu, vid, 1), vn = __shfl_down_sync(0xffffffffu, vid, 1);
-    int head, tail;
-    rcp_run(lane == 0 || vp != vid, lane == 31 || vn != vid, lane, &head, &tail);
-    const bool single = __all_sync(0xffffffffu, head == tail);
-    const float *row = pts + r * C;
-    double *dst = sums + (s.row_begin + vid) * C;
-    for (int j = 0; j < C; j++) {
-      double x = vid >= 0 ? (double)row[j] : 0.0;
-      if (!single) {
-#pragma unroll
-        for (int o = 1; o < 32; o <<= 1) {
-          double y = __shfl_down_sync(0xffffffffu, x, o);
-          if (lane + o <= tail) x += y;
-        }
-      }
-      if (vid >= 0 && lane == head) atomicAdd(dst + j, x);
-    }
-  }
-}
-
 // Thread j of a sample: voxel j -> its output row; rows past the kept voxels up to max_points are
 // zeroed; the first thread writes num_points (-1 after a device-side error).
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_finalize(RcPointsBufs b, RcPointsParams p) {
@@ -565,7 +541,8 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_finalize(RcPoin
       rc_i64 o = sel ? (rc_i64)((const int *)b.newid)[idx] : j;
       if (o >= 0 && o < cap) {
         int n = ((const int *)b.vcount)[idx];
-        for (int c = 0; c < C; c++) feat[o * C + c] = (float)(((const double *)b.sums)[idx * C + c] / (double)n);
+        const double *sm = (const double *)b.sums + (s.row_begin + ((const int *)b.vfirst)[idx]) * C;
+        for (int c = 0; c < C; c++) feat[o * C + c] = (float)(sm[c] / (double)n);
         if (cnt) cnt[o] = n;
         if (crd)
           for (int a = 0; a < 3; a++) crd[o * 3 + a] = ((const int *)b.vcoord)[idx * 3 + a];

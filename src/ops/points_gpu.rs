@@ -69,11 +69,12 @@ pub struct PointsBufs {
     sums: u64,
     vcount: u64,
     vcoord: u64,
+    vfirst: u64,
     newid: u64,
     cells_cnt: u64,
     cells_sum: u64,
 }
-const _: () = assert!(std::mem::size_of::<PointsBufs>() == 112);
+const _: () = assert!(std::mem::size_of::<PointsBufs>() == 120);
 
 /// Mirror of `RcPointsParams`.
 #[repr(C)]
@@ -118,7 +119,7 @@ struct Layout {
     outs: usize,
     info: usize,
     host_bytes: usize,
-    bufs: [usize; 11],
+    bufs: [usize; 12],
     dev_bytes: usize,
     rows: usize,
     slots: usize,
@@ -178,6 +179,7 @@ fn layout(args: &PointsArgs, cols: usize, samples: &[GpuPoints]) -> Result<Layou
         r * cols * 8,
         r * 4,
         r * 12,
+        r * 4,
         r * 4,
         cells * 4,
         cells * cols * 8,
@@ -261,9 +263,10 @@ fn bufs(l: &Layout, dev: u64) -> PointsBufs {
         sums: o(5),
         vcount: o(6),
         vcoord: o(7),
-        newid: o(8),
-        cells_cnt: o(9),
-        cells_sum: o(10),
+        vfirst: o(8),
+        newid: o(9),
+        cells_cnt: o(10),
+        cells_sum: o(11),
     }
 }
 
@@ -404,7 +407,6 @@ pub unsafe fn run_gpu(
             if p.max_voxels > 0 {
                 launch("points_select", (y, 1), THREADS, &b, &p, stream)?;
             }
-            launch("points_accum", (rows_gx, y), THREADS, &b, &p, stream)?;
             if !dd {
                 finalize(&l, args, &b, &p, stream)?;
                 return Ok(None);
