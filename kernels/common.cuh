@@ -126,12 +126,14 @@ struct RcPointsInfo {
 // Device buffers of one launch sequence (mirrors PointsBufs).
 struct RcPointsBufs {
   rc_u64 samples, info, outs;          // descriptors, per-sample info, [B][4] output pointers
-  rc_u64 keys, cnt, first, svid;       // hash table: u64 key, u32 count, i32 first row, i32 voxel id
-  rc_u64 pslot;                        // i32 per row: its slot, -1 when dropped
+  rc_u64 table;                        // hash table: 16-byte entries (u64 key, u32 count, i32 first row)
+  rc_u64 flags;                        // u32 per 32 rows: first row of a kept voxel
+  rc_u64 pslot;                        // i32 per row: its slot in its sample's table, -1 when dropped
   rc_u64 blk_cnt, blk_off;             // i32 per tile
-  rc_u64 sums, vcount, vcoord, newid;  // per voxel (indexed row_begin + voxel id)
+  rc_u64 sums;                         // f64 per row and column: a voxel's sums at its first row
+  rc_u64 vcount, vcoord, vfirst, newid; // per voxel (indexed row_begin + voxel id)
   rc_u64 cells_cnt, cells_sum;         // dense "mean" scratch grids
-};  // 128 bytes
+};  // 120 bytes
 
 struct RcPointsParams {
   int num_samples, cols, kind, vmode;  // kind 0 voxel_downsample, 1 voxelize, 2 normalize

@@ -8,14 +8,14 @@
 //   points_bounds    min / max of finite xyz per sample (and sums for normalize)
 //   points_prep      per sample: grid origin, smallest voxel coordinate, key bit layout, errors
 //   points_insert    per row: 63-bit voxel key, open-addressing insert (linear probing, CAS), count
-//                    and first row per slot with atomics
-//   points_count     per tile: rows that are the first of a voxel with >= min_points points
+//                    and first row per slot with atomics (a warp's runs of rows of one voxel once)
+//   points_count     per tile: a bit per row that is the first of a voxel with >= min_points
+//                    points; float64 atomic sums of every column into the first row's sums
 //   points_scan      one block: per-sample exclusive scan of the tile counts -> voxel totals
 //   points_assign    voxel id = rank of its first row among first rows (first-appearance order,
-//                    the CPU backend's order); per-voxel count, coordinates, zeroed sums
+//                    the CPU backend's order); per-voxel count, first row, coordinates
 //   points_select    (max_voxels) one block per sample: radix select of the max_voxels-th largest
 //                    count, ties kept in voxel order
-//   points_accum     float64 atomic sums of every column per voxel
 //   points_finalize  means in float32, counts, coordinates, padding, num_points
 // The arithmetic is the CPU backend's (src/ops/points.rs), float64, --fmad=false.
 
@@ -95,15 +95,20 @@ __device__ __forceinline__ bool rcp_coord(const RcPointsSample &s, const RcPoint
   return true;
 }
 
+// Hash table entry, 16 bytes (one sector): the key; the row count; the smallest row of the voxel.
+struct RcpEntry {
+  rc_u64 key;
+  unsigned cnt;
+  int first;
+};
+
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_init(RcPointsBufs b, RcPointsParams p) {
   rc_i64 stride = (rc_i64)gridDim.x * blockDim.x;
   rc_i64 t0 = (rc_i64)blockIdx.x * blockDim.x + threadIdx.x;
-  for (rc_i64 i = t0; i < p.total_slots; i += stride) {
-    ((rc_u64 *)b.keys)[i] = RCP_EMPTY;
-    ((unsigned *)b.cnt)[i] = 0u;
-    ((int *)b.first)[i] = 0x7fffffff;
-    ((int *)b.svid)[i] = -1;
-  }
+  ulonglong2 e0;
+  e0.x = RCP_EMPTY;
+  e0.y = 0x7fffffff00000000ull;  // cnt 0, first INT_MAX
+  for (rc_i64 i = t0; i < p.total_slots; i += stride) ((ulonglong2 *)b.table)[i] = e0;
   for (rc_i64 i = t0; i < p.num_samples; i += stride) {
     RcPointsInfo &f = rcp_info(b, (int)i);
     for (int a = 0; a < 3; a++) {
@@ -124,43 +129,72 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_init(RcPointsBu
   }
 }
 
-// Min / max of finite xyz (and, for normalize, their sums and count), warp-reduced, then atomics.
+// Min / max of finite xyz (and, for normalize, their sums and count): warp, then block reduced,
+// then one set of atomics per block.
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_bounds(RcPointsBufs b, RcPointsParams p) {
+  __shared__ unsigned sh_lo[RCP_THREADS / 32][3], sh_hi[RCP_THREADS / 32][3];
+  __shared__ double sh_sum[RCP_THREADS / 32][3];
+  __shared__ unsigned long long sh_nv[RCP_THREADS / 32];
   const RcPointsSample &s = rcp_sample(b);
   const float *pts = (const float *)s.points;
+  const rc_i64 n = s.n;
+  const int C = p.cols;
   unsigned lo[3] = {RCP_LO_INIT, RCP_LO_INIT, RCP_LO_INIT}, hi[3] = {RCP_HI_INIT, RCP_HI_INIT, RCP_HI_INIT};
   double sum[3] = {0.0, 0.0, 0.0};
   unsigned long long nv = 0ull;
-  for (rc_i64 r = (rc_i64)blockIdx.x * blockDim.x + threadIdx.x; r < s.n; r += (rc_i64)gridDim.x * blockDim.x) {
-    const float *row = pts + r * p.cols;
+  for (rc_i64 r = (rc_i64)blockIdx.x * blockDim.x + threadIdx.x; r < n; r += (rc_i64)gridDim.x * blockDim.x) {
+    const float *row = pts + r * C;
     float x = row[0], y = row[1], z = row[2];
     if (!(rcp_fin(x) && rcp_fin(y) && rcp_fin(z))) continue;
     float v[3] = {x, y, z};
+#pragma unroll
     for (int a = 0; a < 3; a++) {
       unsigned o = rcp_ord(v[a]);
       lo[a] = o < lo[a] ? o : lo[a];
       hi[a] = o > hi[a] ? o : hi[a];
-      sum[a] += (double)v[a];
+      if (p.kind == 2) sum[a] += (double)v[a];
     }
     nv++;
   }
+#pragma unroll
   for (int o = 16; o > 0; o >>= 1) {
+#pragma unroll
     for (int a = 0; a < 3; a++) {
       unsigned l = __shfl_down_sync(0xffffffffu, lo[a], o), h = __shfl_down_sync(0xffffffffu, hi[a], o);
       lo[a] = l < lo[a] ? l : lo[a];
       hi[a] = h > hi[a] ? h : hi[a];
-      sum[a] += __shfl_down_sync(0xffffffffu, sum[a], o);
+      if (p.kind == 2) sum[a] += __shfl_down_sync(0xffffffffu, sum[a], o);
     }
     nv += __shfl_down_sync(0xffffffffu, nv, o);
   }
-  if ((threadIdx.x & 31) == 0 && nv > 0) {
-    RcPointsInfo &f = rcp_info(b, blockIdx.y);
+  const int w = threadIdx.x >> 5;
+  if ((threadIdx.x & 31) == 0) {
     for (int a = 0; a < 3; a++) {
-      atomicMin(&f.lo[a], lo[a]);
-      atomicMax(&f.hi[a], hi[a]);
-      if (p.kind == 2) atomicAdd(&f.sum[a], sum[a]);
+      sh_lo[w][a] = lo[a];
+      sh_hi[w][a] = hi[a];
+      sh_sum[w][a] = sum[a];
     }
-    if (p.kind == 2) atomicAdd(&f.nvalid, nv);
+    sh_nv[w] = nv;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    for (int k = 1; k < RCP_THREADS / 32; k++) {
+      for (int a = 0; a < 3; a++) {
+        lo[a] = sh_lo[k][a] < lo[a] ? sh_lo[k][a] : lo[a];
+        hi[a] = sh_hi[k][a] > hi[a] ? sh_hi[k][a] : hi[a];
+        sum[a] += sh_sum[k][a];
+      }
+      nv += sh_nv[k];
+    }
+    if (nv > 0) {
+      RcPointsInfo &f = rcp_info(b, blockIdx.y);
+      for (int a = 0; a < 3; a++) {
+        atomicMin(&f.lo[a], lo[a]);
+        atomicMax(&f.hi[a], hi[a]);
+        if (p.kind == 2) atomicAdd(&f.sum[a], sum[a]);
+      }
+      if (p.kind == 2) atomicAdd(&f.nvalid, nv);
+    }
   }
 }
 
@@ -202,35 +236,66 @@ extern "C" __global__ void points_prep(RcPointsBufs b, RcPointsParams p) {
   f.shift[2] = 0;
 }
 
+// Lane of the first lane of my run of equal values (runs: maximal sets of consecutive lanes with
+// one value), and the last lane of it; `diff_prev`: my value differs from lane - 1's.
+__device__ __forceinline__ void rcp_run(bool diff_prev, bool diff_next, int lane, int *head, int *tail) {
+  unsigned heads = __ballot_sync(0xffffffffu, diff_prev);
+  unsigned tails = __ballot_sync(0xffffffffu, diff_next);
+  *head = 31 - __clz(heads & (0xffffffffu >> (31 - lane)));
+  *tail = lane + __ffs(tails >> lane) - 1;
+}
+
+// Per row: the voxel key and its slot (linear probing, CAS on the key); rows of a warp that fall
+// in one voxel one after the other (LiDAR scans) are inserted once, by the first of them.
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_insert(RcPointsBufs b, RcPointsParams p) {
   const RcPointsSample &s = rcp_sample(b);
-  const RcPointsInfo f = rcp_info(b, blockIdx.y);
+  const RcPointsInfo &fi = rcp_info(b, blockIdx.y);
   const float *pts = (const float *)s.points;
-  rc_u64 *keys = (rc_u64 *)b.keys;
+  RcpEntry *T = (RcpEntry *)b.table + s.table_begin;
+  const rc_u64 mask = (rc_u64)s.table_mask;
   int *pslot = (int *)b.pslot + s.row_begin;
-  for (rc_i64 r = (rc_i64)blockIdx.x * blockDim.x + threadIdx.x; r < s.n; r += (rc_i64)gridDim.x * blockDim.x) {
+  const rc_i64 n = s.n;
+  const int err = fi.err;
+  const rc_i64 cmin0 = fi.cmin[0], cmin1 = fi.cmin[1], cmin2 = fi.cmin[2];
+  const int sh0 = fi.shift[0], sh1 = fi.shift[1];
+  const int lane = threadIdx.x & 31;
+  const rc_i64 stride = (rc_i64)gridDim.x * blockDim.x;
+  for (rc_i64 base = (rc_i64)blockIdx.x * blockDim.x + (threadIdx.x & ~31); base < n; base += stride) {
+    rc_i64 r = base + lane;
+    rc_u64 key = RCP_EMPTY;
     rc_i64 q[3];
-    if (f.err || !rcp_coord(s, f, p, pts + r * p.cols, q)) {
-      pslot[r] = -1;
-      continue;
-    }
-    rc_u64 key = ((rc_u64)(q[0] - f.cmin[0]) << f.shift[0]) | ((rc_u64)(q[1] - f.cmin[1]) << f.shift[1]) |
-                 (rc_u64)(q[2] - f.cmin[2]);
-    rc_u64 h = rcp_hash(key) & (rc_u64)s.table_mask;
-    rc_i64 slot;
-    while (true) {
-      slot = s.table_begin + (rc_i64)h;
-      rc_u64 cur = keys[slot];
-      if (cur == key) break;
-      if (cur == RCP_EMPTY) {
-        rc_u64 prev = atomicCAS(&keys[slot], RCP_EMPTY, key);
-        if (prev == RCP_EMPTY || prev == key) break;
+    if (r < n && !err && rcp_coord(s, fi, p, pts + r * p.cols, q))
+      key = ((rc_u64)(q[0] - cmin0) << sh0) | ((rc_u64)(q[1] - cmin1) << sh1) | (rc_u64)(q[2] - cmin2);
+    rc_u64 kp = __shfl_up_sync(0xffffffffu, key, 1), kn = __shfl_down_sync(0xffffffffu, key, 1);
+    int head, tail;
+    rcp_run(lane == 0 || kp != key, lane == 31 || kn != key, lane, &head, &tail);
+    int slot = -1;
+    if (lane == head && key != RCP_EMPTY) {
+      rc_u64 h = rcp_hash(key) & mask;
+      int first;
+      while (true) {
+        // One 16-byte load: key and first row. A stale copy is harmless: a key never changes once
+        // set (a stale empty slot only costs a CAS) and first only decreases.
+        ulonglong2 e = *(const ulonglong2 *)&T[h];
+        first = (int)(e.y >> 32);
+        if (e.x == key) break;
+        if (e.x == RCP_EMPTY) {
+          rc_u64 prev = atomicCAS(&T[h].key, RCP_EMPTY, key);
+          if (prev == RCP_EMPTY || prev == key) break;
+        }
+        h = (h + 1) & mask;
       }
-      h = (h + 1) & (rc_u64)s.table_mask;
+      atomicAdd(&T[h].cnt, (unsigned)(tail - head + 1));
+      if (first > (int)r) atomicMin(&T[h].first, (int)r);
+      slot = (int)h;
     }
-    atomicAdd((unsigned *)b.cnt + slot, 1u);
-    atomicMin((int *)b.first + slot, (int)r);
-    pslot[r] = (int)slot;
+    slot = __shfl_sync(0xffffffffu, slot, head);
+    if (r < n) {
+      pslot[r] = slot;
+      // The row's sums, zeroed: points_count adds each voxel's rows into those of its first row.
+      double *sm = (double *)b.sums + (s.row_begin + r) * p.cols;
+      for (int j = 0; j < p.cols; j++) sm[j] = 0.0;
+    }
   }
 }
 
@@ -240,7 +305,9 @@ __device__ __forceinline__ int rcp_is_first(const RcPointsBufs &b, const RcPoint
   if (r >= s.n) return 0;
   int slot = ((const int *)b.pslot)[s.row_begin + r];
   if (slot < 0) return 0;
-  return ((const int *)b.first)[slot] == (int)r && ((const unsigned *)b.cnt)[slot] >= (unsigned)p.min_points;
+  const RcpEntry &e = ((const RcpEntry *)b.table)[s.table_begin + slot];
+  uint2 cf = *(const uint2 *)&e.cnt;
+  return (int)cf.y == (int)r && cf.x >= (unsigned)p.min_points;
 }
 
 // Tile index of a sample's first tile in blk_cnt / blk_off: the host rounds every sample's
@@ -249,72 +316,150 @@ __device__ __forceinline__ rc_i64 rcp_tile0(const RcPointsSample &s) {
   return s.row_begin / RCP_TILE;
 }
 
+// Per tile: one bit per row (first row of a kept voxel) into `flags`, the tile's count into blk_cnt;
+// a first row's pslot becomes its voxel's row count; float64 atomic sums of every column of the
+// rows of a kept voxel into the sums of its first row (runs of rows of one voxel within a warp are
+// summed with shuffles first and added once).
+// Row of thread t in round k of tile T: T * RCP_TILE + k * RCP_THREADS + t.
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_count(RcPointsBufs b, RcPointsParams p) {
+  __shared__ int sh[RCP_THREADS / 32];
   const RcPointsSample &s = rcp_sample(b);
+  unsigned *flags = (unsigned *)b.flags + s.row_begin / 32;
+  int *pslot = (int *)b.pslot + s.row_begin;
+  const RcpEntry *T = (const RcpEntry *)b.table + s.table_begin;
+  const float *pts = (const float *)s.points;
+  double *sums = (double *)b.sums + s.row_begin * p.cols;
+  const int C = p.cols;
+  const unsigned minp = (unsigned)p.min_points;
   rc_i64 ntiles = (s.n + RCP_TILE - 1) / RCP_TILE;
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
   for (rc_i64 t = blockIdx.x; t < ntiles; t += gridDim.x) {
-    rc_i64 r0 = t * RCP_TILE + (rc_i64)threadIdx.x * RCP_ITEMS;
     int c = 0;
-    for (int k = 0; k < RCP_ITEMS; k++) c += rcp_is_first(b, s, p, r0 + k);
-    int total;
-    rcp_scan(c, &total);
-    if (threadIdx.x == 0) ((int *)b.blk_cnt)[rcp_tile0(s) + t] = total;
-  }
-}
-
-// One block: per sample, exclusive scan of its tiles' counts; voxel totals.
-extern "C" __global__ void __launch_bounds__(1024) points_scan(RcPointsBufs b, RcPointsParams p) {
-  const RcPointsSample *S = (const RcPointsSample *)b.samples;
-  for (int i = 0; i < p.num_samples; i++) {
-    const RcPointsSample &s = S[i];
-    rc_i64 ntiles = (s.n + RCP_TILE - 1) / RCP_TILE, t0 = s.row_begin / RCP_TILE;
-    int run = 0;
-    for (rc_i64 c0 = 0; c0 < ntiles; c0 += blockDim.x) {
-      rc_i64 t = c0 + threadIdx.x;
-      int x = t < ntiles ? ((const int *)b.blk_cnt)[t0 + t] : 0;
-      int total;
-      int e = rcp_scan(x, &total);
-      if (t < ntiles) ((int *)b.blk_off)[t0 + t] = run + e;
-      run += total;
+    int sl[RCP_ITEMS], fv[RCP_ITEMS];
+    unsigned cn[RCP_ITEMS];
+    // Every row's slot, then every entry: the loads of a tile in flight together.
+#pragma unroll
+    for (int k = 0; k < RCP_ITEMS; k++) {
+      rc_i64 r = t * RCP_TILE + k * RCP_THREADS + threadIdx.x;
+      sl[k] = r < s.n ? pslot[r] : -1;
     }
+#pragma unroll
+    for (int k = 0; k < RCP_ITEMS; k++) {
+      uint2 cf = make_uint2(0u, 0u);
+      if (sl[k] >= 0) cf = *(const uint2 *)&T[sl[k]].cnt;
+      cn[k] = cf.x;
+      fv[k] = (sl[k] >= 0 && cf.x >= minp) ? (int)cf.y : -1;  // first row of my kept voxel
+    }
+#pragma unroll
+    for (int k = 0; k < RCP_ITEMS; k++) {
+      rc_i64 r = t * RCP_TILE + k * RCP_THREADS + threadIdx.x;
+      bool fl = fv[k] >= 0 && fv[k] == (int)r;
+      unsigned word = __ballot_sync(0xffffffffu, fl);
+      if (lane == 0) flags[(t * RCP_TILE + k * RCP_THREADS) / 32 + w] = word;
+      c += __popc(word);
+      if (fl) pslot[r] = (int)cn[k];
+      const int v = fv[k];
+      int vp = __shfl_up_sync(0xffffffffu, v, 1), vn = __shfl_down_sync(0xffffffffu, v, 1);
+      int head, tail;
+      rcp_run(lane == 0 || vp != v, lane == 31 || vn != v, lane, &head, &tail);
+      const bool single = __all_sync(0xffffffffu, head == tail);
+      const float *row = pts + r * C;
+      double *dst = sums + (rc_i64)v * C;
+      for (int j = 0; j < C; j++) {
+        double x = v >= 0 ? (double)row[j] : 0.0;
+        if (!single) {
+#pragma unroll
+          for (int o = 1; o < 32; o <<= 1) {
+            double y = __shfl_down_sync(0xffffffffu, x, o);
+            if (lane + o <= tail) x += y;
+          }
+        }
+        if (v >= 0 && lane == head) atomicAdd(dst + j, x);
+      }
+    }
+    if (lane == 0) sh[w] = c;
+    __syncthreads();
     if (threadIdx.x == 0) {
-      RcPointsInfo &f = rcp_info(b, i);
-      f.total = f.err ? 0 : run;
-      f.count = (p.max_voxels > 0 && f.total > p.max_voxels) ? p.max_voxels : f.total;
+      int total = 0;
+      for (int k = 0; k < RCP_THREADS / 32; k++) total += sh[k];
+      ((int *)b.blk_cnt)[rcp_tile0(s) + t] = total;
     }
     __syncthreads();
   }
 }
 
-extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_assign(RcPointsBufs b, RcPointsParams p) {
-  const RcPointsSample &s = rcp_sample(b);
-  const RcPointsInfo f = rcp_info(b, blockIdx.y);
-  const float *pts = (const float *)s.points;
-  rc_i64 ntiles = (s.n + RCP_TILE - 1) / RCP_TILE;
-  for (rc_i64 t = blockIdx.x; t < ntiles; t += gridDim.x) {
-    rc_i64 r0 = t * RCP_TILE + (rc_i64)threadIdx.x * RCP_ITEMS;
-    int flags = 0, c = 0;
-    for (int k = 0; k < RCP_ITEMS; k++) {
-      int fl = rcp_is_first(b, s, p, r0 + k);
-      flags |= fl << k;
-      c += fl;
-    }
+// One block per sample: exclusive scan of its tiles' counts; voxel totals.
+extern "C" __global__ void __launch_bounds__(1024) points_scan(RcPointsBufs b, RcPointsParams p) {
+  const int i = blockIdx.x;
+  const RcPointsSample &s = ((const RcPointsSample *)b.samples)[i];
+  rc_i64 ntiles = (s.n + RCP_TILE - 1) / RCP_TILE, t0 = s.row_begin / RCP_TILE;
+  int run = 0;
+  for (rc_i64 c0 = 0; c0 < ntiles; c0 += blockDim.x) {
+    rc_i64 t = c0 + threadIdx.x;
+    int x = t < ntiles ? ((const int *)b.blk_cnt)[t0 + t] : 0;
     int total;
-    int e = rcp_scan(c, &total);
-    int vid = ((const int *)b.blk_off)[rcp_tile0(s) + t] + e;
-    for (int k = 0; k < RCP_ITEMS; k++) {
-      if (!((flags >> k) & 1)) continue;
-      rc_i64 r = r0 + k;
-      int slot = ((const int *)b.pslot)[s.row_begin + r];
-      ((int *)b.svid)[slot] = vid;
-      rc_i64 idx = s.row_begin + vid;
-      ((int *)b.vcount)[idx] = (int)((const unsigned *)b.cnt)[slot];
-      rc_i64 q[3];
-      rcp_coord(s, f, p, pts + r * p.cols, q);
-      for (int a = 0; a < 3; a++) ((int *)b.vcoord)[idx * 3 + a] = (int)q[a];
-      for (int j = 0; j < p.cols; j++) ((double *)b.sums)[idx * p.cols + j] = 0.0;
-      vid++;
+    int e = rcp_scan(x, &total);
+    if (t < ntiles) ((int *)b.blk_off)[t0 + t] = run + e;
+    run += total;
+  }
+  if (threadIdx.x == 0) {
+    RcPointsInfo &f = rcp_info(b, i);
+    f.total = f.err ? 0 : run;
+    f.count = (p.max_voxels > 0 && f.total > p.max_voxels) ? p.max_voxels : f.total;
+  }
+}
+
+// Per tile: voxel id = rank of its first row among first rows (first-appearance order, the CPU
+// backend's order); per voxel its count (from the first row's pslot), first row and coordinates.
+// Reads and writes follow the rows: no random access.
+extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_assign(RcPointsBufs b, RcPointsParams p) {
+  __shared__ int off[RCP_ITEMS][RCP_THREADS / 32];
+  const RcPointsSample &s = rcp_sample(b);
+  const RcPointsInfo &fi = rcp_info(b, blockIdx.y);
+  const unsigned *flags = (const unsigned *)b.flags + s.row_begin / 32;
+  const int *pslot = (const int *)b.pslot + s.row_begin;
+  const bool coords = p.o_coord >= 0;
+  rc_i64 ntiles = (s.n + RCP_TILE - 1) / RCP_TILE;
+  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+  for (rc_i64 t = blockIdx.x; t < ntiles; t += gridDim.x) {
+    unsigned words[RCP_ITEMS];
+#pragma unroll
+    for (int k = 0; k < RCP_ITEMS; k++) words[k] = flags[(t * RCP_TILE + k * RCP_THREADS) / 32 + w];
+    if (lane < RCP_ITEMS) {
+      unsigned mine = 0u;
+#pragma unroll
+      for (int k = 0; k < RCP_ITEMS; k++)
+        if (k == lane) mine = words[k];
+      off[lane][w] = __popc(mine);
     }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      int run = ((const int *)b.blk_off)[rcp_tile0(s) + t];
+      for (int k = 0; k < RCP_ITEMS; k++)
+        for (int v = 0; v < RCP_THREADS / 32; v++) {
+          int c = off[k][v];
+          off[k][v] = run;
+          run += c;
+        }
+    }
+    __syncthreads();
+    const float *pts = (const float *)s.points;
+#pragma unroll
+    for (int k = 0; k < RCP_ITEMS; k++) {
+      if (!((words[k] >> lane) & 1u)) continue;
+      rc_i64 r = t * RCP_TILE + k * RCP_THREADS + threadIdx.x;
+      int vid = off[k][w] + __popc(words[k] & ((1u << lane) - 1u));
+      rc_i64 idx = s.row_begin + vid;
+      ((int *)b.vcount)[idx] = pslot[r];
+      ((int *)b.vfirst)[idx] = (int)r;
+      if (coords) {
+        rc_i64 q[3];
+        rcp_coord(s, fi, p, pts + r * p.cols, q);
+        int *vc = (int *)b.vcoord + idx * 3;
+        for (int a = 0; a < 3; a++) vc[a] = (int)q[a];
+      }
+    }
+    __syncthreads();
   }
 }
 
@@ -375,22 +520,6 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_select(RcPoints
   }
 }
 
-extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_accum(RcPointsBufs b, RcPointsParams p) {
-  const RcPointsSample &s = rcp_sample(b);
-  const float *pts = (const float *)s.points;
-  const int *pslot = (const int *)b.pslot + s.row_begin;
-  double *sums = (double *)b.sums;
-  for (rc_i64 r = (rc_i64)blockIdx.x * blockDim.x + threadIdx.x; r < s.n; r += (rc_i64)gridDim.x * blockDim.x) {
-    int slot = pslot[r];
-    if (slot < 0) continue;
-    int vid = ((const int *)b.svid)[slot];
-    if (vid < 0) continue;
-    rc_i64 idx = s.row_begin + vid;
-    const float *row = pts + r * p.cols;
-    for (int j = 0; j < p.cols; j++) atomicAdd(&sums[idx * p.cols + j], (double)row[j]);
-  }
-}
-
 // Thread j of a sample: voxel j -> its output row; rows past the kept voxels up to max_points are
 // zeroed; the first thread writes num_points (-1 after a device-side error).
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_finalize(RcPointsBufs b, RcPointsParams p) {
@@ -412,7 +541,8 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_finalize(RcPoin
       rc_i64 o = sel ? (rc_i64)((const int *)b.newid)[idx] : j;
       if (o >= 0 && o < cap) {
         int n = ((const int *)b.vcount)[idx];
-        for (int c = 0; c < C; c++) feat[o * C + c] = (float)(((const double *)b.sums)[idx * C + c] / (double)n);
+        const double *sm = (const double *)b.sums + (s.row_begin + ((const int *)b.vfirst)[idx]) * C;
+        for (int c = 0; c < C; c++) feat[o * C + c] = (float)(sm[c] / (double)n);
         if (cnt) cnt[o] = n;
         if (crd)
           for (int a = 0; a < 3; a++) crd[o * 3 + a] = ((const int *)b.vcoord)[idx * 3 + a];

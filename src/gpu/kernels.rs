@@ -63,7 +63,6 @@ pub static POINTS: KernelSource = KernelSource {
         "points_scan",
         "points_assign",
         "points_select",
-        "points_accum",
         "points_finalize",
         "points_dense_zero",
         "points_dense_acc",

@@ -61,21 +61,20 @@ pub struct PointsBufs {
     samples: u64,
     info: u64,
     outs: u64,
-    keys: u64,
-    cnt: u64,
-    first: u64,
-    svid: u64,
+    table: u64,
+    flags: u64,
     pslot: u64,
     blk_cnt: u64,
     blk_off: u64,
     sums: u64,
     vcount: u64,
     vcoord: u64,
+    vfirst: u64,
     newid: u64,
     cells_cnt: u64,
     cells_sum: u64,
 }
-const _: () = assert!(std::mem::size_of::<PointsBufs>() == 128);
+const _: () = assert!(std::mem::size_of::<PointsBufs>() == 120);
 
 /// Mirror of `RcPointsParams`.
 #[repr(C)]
@@ -120,12 +119,18 @@ struct Layout {
     outs: usize,
     info: usize,
     host_bytes: usize,
-    bufs: [usize; 13],
+    bufs: [usize; 12],
     dev_bytes: usize,
     rows: usize,
     slots: usize,
     max_n: usize,
     max_cells: usize,
+}
+
+/// Hash slots of a sample of `rows` rows: a power of two of at least 1.5 rows (load at most 2/3,
+/// reached only when every row is its own voxel).
+fn table_size(rows: usize) -> usize {
+    (rows + rows / 2).max(16).next_power_of_two()
 }
 
 fn uses_hash(args: &PointsArgs) -> bool {
@@ -147,7 +152,7 @@ fn layout(args: &PointsArgs, cols: usize, samples: &[GpuPoints]) -> Result<Layou
         l.max_n = l.max_n.max(s.rows);
         l.rows += s.rows.div_ceil(TILE) * TILE;
         if hash {
-            l.slots += (2 * s.rows).max(16).next_power_of_two();
+            l.slots += table_size(s.rows);
         }
         if args.kind == Kind::Voxelize && args.vmode != VoxMode::Sparse {
             let d = args.grid_dims(i, s.voxel)?;
@@ -166,16 +171,15 @@ fn layout(args: &PointsArgs, cols: usize, samples: &[GpuPoints]) -> Result<Layou
     }
     let (r, s) = if hash { (l.rows, l.slots) } else { (0, 0) };
     let sizes = [
-        s * 8,
-        s * 4,
-        s * 4,
-        s * 4,
+        s * 16,
+        r / 32 * 4,
         r * 4,
         r / TILE * 4,
         r / TILE * 4,
         r * cols * 8,
         r * 4,
         r * 12,
+        r * 4,
         r * 4,
         cells * 4,
         cells * cols * 8,
@@ -251,19 +255,18 @@ fn bufs(l: &Layout, dev: u64) -> PointsBufs {
         samples: dev + l.descs as u64,
         outs: dev + l.outs as u64,
         info: dev + l.info as u64,
-        keys: o(0),
-        cnt: o(1),
-        first: o(2),
-        svid: o(3),
-        pslot: o(4),
-        blk_cnt: o(5),
-        blk_off: o(6),
-        sums: o(7),
-        vcount: o(8),
-        vcoord: o(9),
-        newid: o(10),
-        cells_cnt: o(11),
-        cells_sum: o(12),
+        table: o(0),
+        flags: o(1),
+        pslot: o(2),
+        blk_cnt: o(3),
+        blk_off: o(4),
+        sums: o(5),
+        vcount: o(6),
+        vcoord: o(7),
+        vfirst: o(8),
+        newid: o(9),
+        cells_cnt: o(10),
+        cells_sum: o(11),
     }
 }
 
@@ -353,7 +356,7 @@ pub unsafe fn run_gpu(
             }
         }
         if hash {
-            let size = (2 * s.rows).max(16).next_power_of_two() as i64;
+            let size = table_size(s.rows) as i64;
             d.table_begin = slot;
             d.table_mask = size - 1;
             slot += size;
@@ -370,10 +373,12 @@ pub unsafe fn run_gpu(
     let y = nb as u32;
     let rows_gx = blocks(l.max_n, THREADS as usize * 4, 8192);
     let tiles_gx = blocks(l.max_n, TILE, 65535);
+    // Few blocks, many rows each: one set of atomics per block on the sample's bounds.
+    let bounds_gx = blocks(l.max_n, THREADS as usize * 8, 2048);
     launch("points_init", (blocks(l.slots.max(nb), THREADS as usize * 4, 8192), 1), THREADS, &b, &p, stream)?;
     match args.kind {
         Kind::Normalize => {
-            launch("points_bounds", (rows_gx, y), THREADS, &b, &p, stream)?;
+            launch("points_bounds", (bounds_gx, y), THREADS, &b, &p, stream)?;
             if args.nmode == NormMode::UnitSphere {
                 launch("points_radius", (rows_gx, y), THREADS, &b, &p, stream)?;
             }
@@ -392,17 +397,16 @@ pub unsafe fn run_gpu(
         }
         _ => {
             if args.kind == Kind::Downsample {
-                launch("points_bounds", (rows_gx, y), THREADS, &b, &p, stream)?;
+                launch("points_bounds", (bounds_gx, y), THREADS, &b, &p, stream)?;
             }
             launch("points_prep", (blocks(nb, THREADS as usize, 65535), 1), THREADS, &b, &p, stream)?;
             launch("points_insert", (rows_gx, y), THREADS, &b, &p, stream)?;
             launch("points_count", (tiles_gx, y), THREADS, &b, &p, stream)?;
-            launch("points_scan", (1, 1), 1024, &b, &p, stream)?;
+            launch("points_scan", (y, 1), 1024, &b, &p, stream)?;
             launch("points_assign", (tiles_gx, y), THREADS, &b, &p, stream)?;
             if p.max_voxels > 0 {
                 launch("points_select", (y, 1), THREADS, &b, &p, stream)?;
             }
-            launch("points_accum", (rows_gx, y), THREADS, &b, &p, stream)?;
             if !dd {
                 finalize(&l, args, &b, &p, stream)?;
                 return Ok(None);
