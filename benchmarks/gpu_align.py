@@ -401,14 +401,40 @@ def bench(rng, copy_gbs):
     return row
 
 
+def kernel_only(rng, launches):
+    """The kernel alone at the benchmark shape: CUPTI time and the bytes-based bandwidth."""
+    data, ts = bench_batch(rng)
+    b = data[0].shape[0]
+    tdata = [torch.from_numpy(d).cuda() for d in data]
+    rb = AlignBatch([[x[i] for i in range(b)] for x in tdata], [[t[i] for i in range(b)] for t in ts], target_rate=50.0,
+                    stream=torch.cuda.current_stream().cuda_stream, **BENCH_KW)
+    rb.run()
+    torch.cuda.synchronize()
+    if launches:  # under ncu: no CUPTI timing of our own
+        for _ in range(launches):
+            rb.launch()
+        torch.cuda.synchronize()
+        return
+    us = cupti_us(rb.launch, "align_", reps=20)
+    k = int(rb.out_ts[0].shape[0])
+    nbytes = sum(d.nbytes + t.nbytes for d, t in zip(data, ts)) + b * k * (sum(c for _, _, c in SPECS) * 4 + len(SPECS) + 8)
+    tile = os.environ.get("ROBOCACHE_ALIGN_TILE", "default")
+    print(f"kernel-only: tile {tile}: {us:.1f} us CUPTI, {nbytes / (us * 1e-6) / 1e9:.0f} GB/s over {nbytes / 1e6:.1f} MB")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=Path(".carry/data"))
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".")) / "gpu_align.json")
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--skip-bench", action="store_true")
+    ap.add_argument("--kernel-only", action="store_true", help="time the kernel alone at the benchmark shape (CUPTI), then exit")
+    ap.add_argument("--launches", type=int, default=0, help="with --kernel-only: launch this many times after timing (for ncu)")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
+    if args.kernel_only:
+        kernel_only(rng, args.launches)
+        return
     RESULTS["env"] = {
         "scipy_reference": HAVE_SCIPY, "gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "python": platform.python_version(),
         "nvrtc": robocache.nvrtc_path(), "seed": args.seed, "cpu_count": os.cpu_count(),
