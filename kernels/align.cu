@@ -366,18 +366,11 @@ __device__ __forceinline__ void rc_align(const RcAlignSample *__restrict__ sampl
   __shared__ double sends[2 * RC_ALIGN_MAX_STREAMS];
   __shared__ RcAlSeg seg[RC_ALIGN_MAX_STREAMS + 1];
   __shared__ RcAlignStream st[RC_ALIGN_MAX_STREAMS];
-  __shared__ rc_u64 sdat[RC_ALIGN_MAX_STREAMS];
-  __shared__ int scs[RC_ALIGN_MAX_STREAMS], soff[RC_ALIGN_MAX_STREAMS];
-  const RcAlignSample *s = samples + __ldg(tile_sample + blockIdx.x);
   if (threadIdx.x == 0) {
 #pragma unroll
-    for (int q = 0; q < RC_ALIGN_MAX_STREAMS; q++) {
-      st[q] = p.streams[q];
-      scs[q] = (int)p.streams[q].channels;
-      soff[q] = (int)p.streams[q].offset;
-    }
-    for (int q = 0; q < p.num_streams; q++) sdat[q] = s->data[q];
+    for (int q = 0; q < RC_ALIGN_MAX_STREAMS; q++) st[q] = p.streams[q];
   }
+  const RcAlignSample *s = samples + __ldg(tile_sample + blockIdx.x);
   const rc_i64 k0 = ((rc_i64)blockIdx.x - s->tile_begin) * p.tile;
   const rc_i64 left = s->num_out - k0;
   const int kcount = left < p.tile ? (int)left : p.tile;
@@ -435,12 +428,9 @@ __device__ __forceinline__ void rc_align(const RcAlignSample *__restrict__ sampl
 
   // Every other channel: one thread per output element, contiguous stores; four elements per
   // thread with their loads issued before any store. Missing or filled steps load row 0 (every
-  // stream has a row) and discard it, so the loads need no branch. (k, c) of the element advance
-  // by (bd / C, bd % C) with a carry instead of a division per element.
+  // stream has a row) and discard it, so the loads need no branch.
   const int total = kcount * C;
   const int bd = blockDim.x;
-  const int dk = bd / C, dc = bd - dk * C;
-  int k = threadIdx.x / C, c = threadIdx.x - k * C;
   for (int base = threadIdx.x; base < total; base += 4 * bd) {
     B v[4];
     bool put[4];
@@ -450,14 +440,15 @@ __device__ __forceinline__ void rc_align(const RcAlignSample *__restrict__ sampl
       put[u] = false;
       v[u] = E::nan();
       if (e < total) {
+        int k = e / C, c = e - k * C;
         int2 m = __ldg(cmap + c);
         if (m.y < 0) {
           int q = m.x;
           int it = k * ns + q;
           int i0 = si0[it], i1 = si1[it];
-          int cs = scs[q];
-          int lc = c - soff[q];
-          const B *__restrict__ d = (const B *)sdat[q];
+          int cs = (int)st[q].channels;
+          int lc = c - (int)st[q].offset;
+          const B *__restrict__ d = (const B *)s->data[q];
           int r0 = i0 < 0 ? 0 : i0, r1 = i0 < 0 ? 0 : i1;
           B b0 = __ldg(d + (rc_i64)r0 * cs + lc), b1 = __ldg(d + (rc_i64)r1 * cs + lc);
           put[u] = true;
@@ -473,12 +464,6 @@ __device__ __forceinline__ void rc_align(const RcAlignSample *__restrict__ sampl
             v[u] = E::store(x0 + w * (x1 - x0));
           }
         }
-      }
-      c += dc;
-      k += dk;
-      if (c >= C) {
-        c -= C;
-        k++;
       }
     }
 #pragma unroll
