@@ -3,12 +3,17 @@
 //
 // Each block takes one tile of `tile` consecutive reference steps of one sample, all streams
 // (`tile_sample[blockIdx.x]` names the sample; RcAlignSample::tile_begin its first block).
+// Phase 0: each stream's ends, and a window of its timestamps around the tile's time range (an
+// interpolation guess plus a margin) copied to shared memory with coalesced loads, so the searches
+// below need no dependent global loads (a step the window misses searches global memory).
 // Phase 1: one thread per (stream, step) computes the step time (the same float64/int64 arithmetic
-// as the Rust CPU backend, compiled with --fmad=false), searches the stream's timestamps, walks over
-// missing (NaN) rows to the nearest valid rows on each side, applies max_gap and the fill policy,
-// writes the valid flag and leaves (i0, i1, w) in shared memory (mirror of `locate` in
-// src/ops/align.rs). Phase 2: the block writes the fused rows of the tile, one thread per output
-// element, so stores are contiguous; quaternion channels are SLERPed in float64.
+// as the Rust CPU backend, compiled with --fmad=false), finds the last row at or before it, walks
+// over missing (NaN) rows to the nearest valid rows on each side (rows tested several at a time),
+// applies max_gap and the fill policy, writes the valid flag and leaves (i0, i1, w) in shared
+// memory (mirror of `locate` in src/ops/align.rs). Quaternion groups: one thread per (step, group)
+// SLERPs in float64 once and writes the group's 4 channels. Phase 2: every other fused channel,
+// one thread per output element, so stores are contiguous; each thread issues four elements'
+// loads before storing.
 
 #define RC_ALIGN_MAX_TILE 256
 // (step, stream) items per block: tile * num_streams <= this (src/ops/align_gpu.rs tile_for).
