@@ -401,17 +401,50 @@ def bench(rng, copy_gbs):
     return row
 
 
+def kernel_only(rng, launches, tiles=None):
+    """The kernel alone at the benchmark shape: CUPTI time and the bytes-based bandwidth."""
+    data, ts = bench_batch(rng)
+    b = data[0].shape[0]
+    tdata = [torch.from_numpy(d).cuda() for d in data]
+    rb = AlignBatch([[x[i] for i in range(b)] for x in tdata], [[t[i] for i in range(b)] for t in ts], target_rate=50.0,
+                    stream=torch.cuda.current_stream().cuda_stream, **BENCH_KW)
+    rb.run()
+    torch.cuda.synchronize()
+    if launches:  # under ncu: no CUPTI timing of our own
+        for _ in range(launches):
+            rb.launch()
+        torch.cuda.synchronize()
+        return
+    k = int(rb.out_ts[0].shape[0])
+    nbytes = sum(d.nbytes + t.nbytes for d, t in zip(data, ts)) + b * k * (sum(c for _, _, c in SPECS) * 4 + len(SPECS) + 8)
+    opts = os.environ.get("ROBOCACHE_NVRTC_OPTIONS", "")
+    for tile in (tiles or [os.environ.get("ROBOCACHE_ALIGN_TILE", "default")]):
+        if tile != "default":
+            os.environ["ROBOCACHE_ALIGN_TILE"] = str(tile)
+        rb.run()  # re-stage: the tile map depends on the tile
+        torch.cuda.synchronize()
+        us = cupti_us(rb.launch, "align_", reps=20)
+        print(f"kernel-only: opts [{opts}] tile {tile}: {us:.1f} us CUPTI, {nbytes / (us * 1e-6) / 1e9:.0f} GB/s over {nbytes / 1e6:.1f} MB")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=Path(".carry/data"))
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".")) / "gpu_align.json")
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--skip-bench", action="store_true")
+    ap.add_argument("--kernel-only", action="store_true", help="time the kernel alone at the benchmark shape (CUPTI), then exit")
+    ap.add_argument("--tiles", default="", help="with --kernel-only: comma-separated tiles (ROBOCACHE_ALIGN_TILE) to time in turn")
+    ap.add_argument("--launches", type=int, default=0, help="with --kernel-only: launch this many times after timing (for ncu)")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
+    if args.kernel_only:
+        kernel_only(rng, args.launches, [int(x) for x in args.tiles.split(",")] if args.tiles else None)
+        return
     RESULTS["env"] = {
         "scipy_reference": HAVE_SCIPY, "gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "python": platform.python_version(),
         "nvrtc": robocache.nvrtc_path(), "seed": args.seed, "cpu_count": os.cpu_count(),
+        "align_tile_env": os.environ.get("ROBOCACHE_ALIGN_TILE"), "nvrtc_options_env": os.environ.get("ROBOCACHE_NVRTC_OPTIONS"),
     }
     t0 = time.time()
     random_checks(rng)

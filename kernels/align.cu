@@ -3,15 +3,23 @@
 //
 // Each block takes one tile of `tile` consecutive reference steps of one sample, all streams
 // (`tile_sample[blockIdx.x]` names the sample; RcAlignSample::tile_begin its first block).
+// Phase 0: each stream's ends, and a window of its timestamps around the tile's time range (an
+// interpolation guess plus a margin) copied to shared memory with coalesced loads, so the searches
+// below need no dependent global loads (a step the window misses searches global memory).
 // Phase 1: one thread per (stream, step) computes the step time (the same float64/int64 arithmetic
-// as the Rust CPU backend, compiled with --fmad=false), searches the stream's timestamps, walks over
-// missing (NaN) rows to the nearest valid rows on each side, applies max_gap and the fill policy,
-// writes the valid flag and leaves (i0, i1, w) in shared memory (mirror of `locate` in
-// src/ops/align.rs). Phase 2: the block writes the fused rows of the tile, one thread per output
-// element, so stores are contiguous; quaternion channels are SLERPed in float64.
+// as the Rust CPU backend, compiled with --fmad=false), finds the last row at or before it, walks
+// over missing (NaN) rows to the nearest valid rows on each side (rows tested several at a time),
+// applies max_gap and the fill policy, writes the valid flag and leaves (i0, i1, w) in shared
+// memory (mirror of `locate` in src/ops/align.rs). Quaternion groups: one thread per (step, group)
+// SLERPs in float64 once and writes the group's 4 channels. Phase 2: every other fused channel,
+// one thread per output element, so stores are contiguous; each thread issues four elements'
+// loads before storing.
 
-#define RC_ALIGN_MAX_TILE 128
-#define RC_ALIGN_MAX_ITEMS (RC_ALIGN_MAX_TILE * RC_ALIGN_MAX_STREAMS)
+#define RC_ALIGN_MAX_TILE 256
+// (step, stream) items per block: tile * num_streams <= this (src/ops/align_gpu.rs tile_for).
+#define RC_ALIGN_MAX_ITEMS 1024
+// Timestamps (all streams) a block caches in shared memory.
+#define RC_ALIGN_WINDOW 2560
 
 __device__ __forceinline__ double rc_al_rate_f(double a, double b, double rate, rc_i64 k) {
   double t = a + (double)k / rate;
@@ -66,21 +74,51 @@ __device__ __forceinline__ bool rc_al_row_ok(const typename E::bits *__restrict_
   return ok;
 }
 
+// Missing-row flags of rows j, j + dir, j + 2 dir, j + 3 dir as bits 0..3 (rows outside [0, n) read
+// as missing), loaded together: a walk over a run of NaN rows takes a quarter of the round trips.
+template <typename E>
+__device__ __forceinline__ unsigned rc_al_rows_ok4(const typename E::bits *__restrict__ d, int j, int dir, int n,
+                                                   int c) {
+  unsigned m = 0;
+#pragma unroll
+  for (int u = 0; u < 4; u++) {
+    int r = j + u * dir;
+    bool in = r >= 0 && r < n;
+    if (rc_al_row_ok<E>(d, in ? r : j, c) && in) m |= 1u << u;
+  }
+  return m;
+}
+
 // Invalid step: i0 = i1 = row to hold, -1 for NaN, -2 for zero.
 __device__ __forceinline__ void rc_al_invalid(int fill, int h, int &i0, int &i1) {
   i0 = i1 = fill == 0 ? (h >= 0 ? h : -1) : (fill == 1 ? -1 : -2);
 }
 
+// The block's cached window of one stream's timestamps: rows [s0, s0 + len) at sts[off..].
+struct RcAlSeg {
+  int s0, len, off, pad;
+};
+
+// Timestamp j of a stream: from the block's shared-memory window when it holds row j.
+template <typename TS>
+__device__ __forceinline__ TS rc_al_ts(const TS *__restrict__ ts, const TS *sg, const RcAlSeg &g, int j) {
+  unsigned u = (unsigned)(j - g.s0);
+  return u < (unsigned)g.len ? sg[u] : __ldg(ts + j);
+}
+
 // Mirror of `locate` in src/ops/align.rs. Outputs: (i0, i1, w) with i0 == i1 for a copy, i0 < 0
-// for a fill (-1 NaN, -2 zero); ok = valid flag.
+// for a fill (-1 NaN, -2 zero); ok = valid flag. The search for the last row with ts <= t runs in
+// the block's shared-memory window when the window brackets t (the usual case), else in global
+// memory (interpolation guess, exponential search, binary search, as resample). The rows on either
+// side of t are tested for NaN with independent loads, so both are in flight at once.
 template <typename TS, typename E>
 __device__ __forceinline__ void rc_al_locate(const TS *__restrict__ ts, const typename E::bits *__restrict__ d,
-                                             int n, int c, TS t, int method, double gap, int fill, int &i0,
+                                             int n, int c, TS t, TS first, TS last, const TS *sg,
+                                             const RcAlSeg &sgd, int method, double gap, int fill, int &i0,
                                              int &i1, double &w, int &ok) {
   w = 0.0;
   ok = 0;
   const bool hold = fill == 0;
-  TS first = __ldg(ts), last = __ldg(ts + n - 1);
   if (t < first || t > last) {
     int h = -1;
     if (hold) {
@@ -95,46 +133,81 @@ __device__ __forceinline__ void rc_al_locate(const TS *__restrict__ ts, const ty
     rc_al_invalid(fill, h, i0, i1);
     return;
   }
-  // Last index with ts <= t: interpolation guess, exponential search, binary search (as resample).
-  double span = rc_al_diff(last, first);
-  int g = span > 0.0 ? (int)(rc_al_diff(t, first) / span * (double)(n - 1)) : 0;
-  g = g < 0 ? 0 : (g > n - 1 ? n - 1 : g);
-  int lo, hi;
-  if (__ldg(ts + g) <= t) {
-    lo = g;
-    int step = 1;
-    while (lo + step <= n - 1 && __ldg(ts + lo + step) <= t) { lo += step; step <<= 1; }
-    hi = lo + step - 1 < n - 1 ? lo + step - 1 : n - 1;
+  int lo;
+  const int wl = sgd.len;
+  if (wl > 0 && sg[0] <= t && (t < sg[wl - 1] || sgd.s0 + wl == n)) {
+    int a = 0, b = wl - 1;
+    while (a < b) {
+      int mid = (a + b + 1) >> 1;
+      if (sg[mid] <= t) a = mid; else b = mid - 1;
+    }
+    lo = sgd.s0 + a;
   } else {
-    hi = g - 1;
-    int step = 1;
-    while (hi - step >= 0 && __ldg(ts + hi - step + 1) > t) { hi -= step; step <<= 1; }
-    lo = hi - step + 1 > 0 ? hi - step + 1 : 0;
+    // Last index with ts <= t: interpolation guess, exponential search, binary search.
+    double span = rc_al_diff(last, first);
+    int g = span > 0.0 ? (int)(rc_al_diff(t, first) / span * (double)(n - 1)) : 0;
+    g = g < 0 ? 0 : (g > n - 1 ? n - 1 : g);
+    int hi;
+    if (__ldg(ts + g) <= t) {
+      lo = g;
+      int step = 1;
+      while (lo + step <= n - 1 && __ldg(ts + lo + step) <= t) { lo += step; step <<= 1; }
+      hi = lo + step - 1 < n - 1 ? lo + step - 1 : n - 1;
+    } else {
+      hi = g - 1;
+      int step = 1;
+      while (hi - step >= 0 && __ldg(ts + hi - step + 1) > t) { hi -= step; step <<= 1; }
+      lo = hi - step + 1 > 0 ? hi - step + 1 : 0;
+    }
+    while (lo < hi) {
+      int mid = (lo + hi + 1) >> 1;
+      if (__ldg(ts + mid) <= t) lo = mid; else hi = mid - 1;
+    }
   }
-  while (lo < hi) {
-    int mid = (lo + hi + 1) >> 1;
-    if (__ldg(ts + mid) <= t) lo = mid; else hi = mid - 1;
-  }
-  if (__ldg(ts + lo) == t && rc_al_row_ok<E>(d, lo, c)) {
+  // Rows lo and lo + 1 tested together (row n - 1 stands in for a missing lo + 1).
+  const bool ok_lo = rc_al_row_ok<E>(d, lo, c);
+  const bool ok_hi = rc_al_row_ok<E>(d, lo + 1 < n ? lo + 1 : lo, c) && lo + 1 < n;
+  const TS tlo = rc_al_ts(ts, sg, sgd, lo);
+  if (tlo == t && ok_lo) {
     i0 = i1 = lo;
     ok = 1;
     return;
   }
   int l = -1;
-  for (int j = lo; j >= 0; j--) {
-    if (rc_al_row_ok<E>(d, j, c)) { l = j; break; }
-    if (!hold && rc_al_diff(t, __ldg(ts + j)) > gap) break;
+  {
+    int j = lo, have = 0;
+    bool okj = ok_lo;
+    unsigned mk = 0;
+    for (;;) {
+      if (okj) { l = j; break; }
+      if (!hold && rc_al_diff(t, rc_al_ts(ts, sg, sgd, j)) > gap) break;
+      if (--j < 0) break;
+      if (have == 0) { mk = rc_al_rows_ok4<E>(d, j, -1, n, c); have = 4; }
+      okj = mk & 1u;
+      mk >>= 1;
+      have--;
+    }
   }
   int r = -1;
-  for (int j = lo + 1; j < n; j++) {
-    if (rc_al_row_ok<E>(d, j, c)) { r = j; break; }
-    if ((!hold || l >= 0) && rc_al_diff(__ldg(ts + j), t) > gap) break;
+  {
+    int j = lo + 1, have = 0;
+    bool okj = ok_hi;
+    unsigned mk = 0;
+    while (j < n) {
+      if (okj) { r = j; break; }
+      if ((!hold || l >= 0) && rc_al_diff(rc_al_ts(ts, sg, sgd, j), t) > gap) break;
+      if (++j >= n) break;
+      if (have == 0) { mk = rc_al_rows_ok4<E>(d, j, 1, n, c); have = 4; }
+      okj = mk & 1u;
+      mk >>= 1;
+      have--;
+    }
   }
   if (l < 0 || r < 0) {
     rc_al_invalid(fill, l >= 0 ? l : r, i0, i1);
     return;
   }
-  TS tl = __ldg(ts + l), tr = __ldg(ts + r);
+  TS tl = rc_al_ts(ts, sg, sgd, l), tr = rc_al_ts(ts, sg, sgd, r);
   if (rc_al_diff(tr, tl) > gap) {
     rc_al_invalid(fill, l, i0, i1);
     return;
@@ -187,16 +260,87 @@ __device__ __forceinline__ typename E::bits rc_al_from_f64(double x) {
   return E::store((typename E::acc)x);
 }
 
+// Row guess for time t by linear interpolation between a stream's ends, clamped to [0, n - 1].
+template <typename TS>
+__device__ __forceinline__ int rc_al_guess(TS t, TS first, TS last, int n) {
+  double span = rc_al_diff(last, first);
+  double x = span > 0.0 ? rc_al_diff(t, first) / span * (double)(n - 1) : 0.0;
+  x = x < 0.0 ? 0.0 : (x > (double)(n - 1) ? (double)(n - 1) : x);
+  return (int)x;
+}
+
+// Phase 0: each stream's ends, and the window of its timestamps the tile's steps most likely
+// fall in (interpolation guesses for the tile's first and last step, widened by a margin), then
+// the windows' places in shared memory (in stream order, cut where the buffer ends). A window
+// that misses a step only costs that step a search in global memory.
+template <typename TS>
+__device__ __forceinline__ void rc_al_windows(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k0, int kcount,
+                                              TS *sfirst, TS *slast, RcAlSeg *seg, TS *sts) {
+  const int ns = p.num_streams;
+  for (int q = threadIdx.x; q < ns; q += blockDim.x) {
+    const TS *ts = (const TS *)s->ts[q];
+    const int n = (int)s->len[q];
+    TS first = __ldg(ts), last = __ldg(ts + n - 1);
+    TS ta = rc_al_target<TS>(s, p, k0), tb = rc_al_target<TS>(s, p, k0 + kcount - 1);
+    sfirst[q] = first;
+    slast[q] = last;
+    int m = 16 + (n >> 7);
+    int g0 = rc_al_guess(ta, first, last, n) - m, g1 = rc_al_guess(tb, first, last, n) + m + 1;
+    g0 = g0 < 0 ? 0 : g0;
+    g1 = g1 > n - 1 ? n - 1 : g1;
+    seg[q].s0 = g0;
+    seg[q].len = g1 - g0 + 1;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int off = 0;
+    for (int q = 0; q < ns; q++) {
+      int len = seg[q].len;
+      int room = RC_ALIGN_WINDOW - off;
+      len = len < room ? len : room;
+      seg[q].len = len;
+      seg[q].off = off;
+      off += len;
+    }
+    seg[RC_ALIGN_MAX_STREAMS].off = off;
+  }
+  __syncthreads();
+  // Coalesced copy of every window, four loads in flight per thread.
+  const int total = seg[RC_ALIGN_MAX_STREAMS].off;
+  const int bd = blockDim.x;
+  for (int base = threadIdx.x; base < total; base += 4 * bd) {
+    TS v[4];
+#pragma unroll
+    for (int u = 0; u < 4; u++) {
+      int i = base + u * bd;
+      if (i < total) {
+        int q = 0;
+        while (q + 1 < ns && i >= seg[q + 1].off) q++;
+        v[u] = __ldg((const TS *)s->ts[q] + seg[q].s0 + (i - seg[q].off));
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < 4; u++) {
+      int i = base + u * bd;
+      if (i < total) sts[i] = v[u];
+    }
+  }
+}
+
 template <typename TS, typename E>
 __device__ __forceinline__ void rc_al_phase1(const RcAlignSample *s, const RcAlignParams &p,
                                              const RcAlignStream *st, rc_i64 k0, int kcount, int *si0,
-                                             int *si1, double *sw) {
+                                             int *si1, double *sw, double *sts_raw, double *sends, RcAlSeg *seg) {
+  TS *sts = (TS *)sts_raw;
+  TS *sfirst = (TS *)sends, *slast = (TS *)sends + RC_ALIGN_MAX_STREAMS;
+  rc_al_windows<TS>(s, p, k0, kcount, sfirst, slast, seg, sts);
+  __syncthreads();
   const int ns = p.num_streams;
   const int items = kcount * ns;
   TS *out_ts = (TS *)s->out_ts;
   unsigned char *valid = (unsigned char *)s->valid;
-  // Stream-major: neighbouring threads take neighbouring steps of one stream (coalesced timestamp
-  // loads, one control path per warp); results go to shared memory step-major ([k * ns + q]).
+  // Stream-major: neighbouring threads take neighbouring steps of one stream (one control path per
+  // warp); results go to shared memory step-major ([k * ns + q]).
   for (int j = threadIdx.x; j < items; j += blockDim.x) {
     int q = j / kcount, k = j - q * kcount;
     int it = k * ns + q;
@@ -204,8 +348,10 @@ __device__ __forceinline__ void rc_al_phase1(const RcAlignSample *s, const RcAli
     if (q == 0) out_ts[k0 + k] = t;
     int i0, i1, ok;
     double w;
+    const RcAlSeg g = seg[q];
     rc_al_locate<TS, E>((const TS *)s->ts[q], (const typename E::bits *)s->data[q], (int)s->len[q],
-                        (int)st[q].channels, t, st[q].method, st[q].max_gap, p.fill, i0, i1, w, ok);
+                        (int)st[q].channels, t, sfirst[q], slast[q], sts + g.off, g, st[q].method,
+                        st[q].max_gap, p.fill, i0, i1, w, ok);
     valid[(k0 + k) * ns + q] = (unsigned char)ok;
     si0[it] = i0;
     si1[it] = i1;
@@ -221,6 +367,9 @@ __device__ __forceinline__ void rc_align(const RcAlignSample *__restrict__ sampl
   __shared__ int si0[RC_ALIGN_MAX_ITEMS];
   __shared__ int si1[RC_ALIGN_MAX_ITEMS];
   __shared__ double sw[RC_ALIGN_MAX_ITEMS];
+  __shared__ double sts[RC_ALIGN_WINDOW];
+  __shared__ double sends[2 * RC_ALIGN_MAX_STREAMS];
+  __shared__ RcAlSeg seg[RC_ALIGN_MAX_STREAMS + 1];
   __shared__ RcAlignStream st[RC_ALIGN_MAX_STREAMS];
   if (threadIdx.x == 0) {
 #pragma unroll
@@ -233,41 +382,37 @@ __device__ __forceinline__ void rc_align(const RcAlignSample *__restrict__ sampl
   __syncthreads();
   if (kcount <= 0) return;  // uniform across the block
 
-  if (p.ts_int) rc_al_phase1<rc_i64, E>(s, p, st, k0, kcount, si0, si1, sw);
-  else rc_al_phase1<double, E>(s, p, st, k0, kcount, si0, si1, sw);
+  if (p.ts_int) rc_al_phase1<rc_i64, E>(s, p, st, k0, kcount, si0, si1, sw, sts, sends, seg);
+  else rc_al_phase1<double, E>(s, p, st, k0, kcount, si0, si1, sw, sts, sends, seg);
   __syncthreads();
 
   const int C = p.total_channels;
   const int ns = p.num_streams;
   const int2 *__restrict__ cmap = (const int2 *)p.chan_map;
   B *__restrict__ out = (B *)s->out + k0 * C;
-  const int total = kcount * C;
   const int ident = p.wxyz ? 0 : 3;
-  for (int e = threadIdx.x; e < total; e += blockDim.x) {
-    int k = e / C, c = e - k * C;
-    int2 m = __ldg(cmap + c);
-    int q = m.x;
+
+  // Quaternion groups: one thread per (step, group) SLERPs once and writes the group's 4 channels
+  // (the group list follows the channel map: (stream, first fused channel) per group).
+  const int nq = p.num_quats;
+  const int qitems = kcount * nq;
+  for (int j = threadIdx.x; j < qitems; j += blockDim.x) {
+    int k = j / nq, gi = j - k * nq;
+    int2 gq = __ldg(cmap + C + gi);
+    int q = gq.x;
     int it = k * ns + q;
     int i0 = si0[it], i1 = si1[it];
-    int cs = (int)st[q].channels;
-    int lc = c - (int)st[q].offset;
-    const B *__restrict__ d = (const B *)s->data[q];
-    B v;
+    B *o = out + (rc_i64)k * C + gq.y;
     if (i0 == -1) {
-      v = E::nan();
+#pragma unroll
+      for (int i = 0; i < 4; i++) o[i] = E::nan();
     } else if (i0 == -2) {
-      v = E::store((A)((m.y >= 0 && c - m.y == ident) ? 1.0f : 0.0f));
-    } else if (m.y < 0) {
-      if (i1 == i0) {
-        v = __ldg(d + (rc_i64)i0 * cs + lc);
-      } else {
-        A x0 = E::load(__ldg(d + (rc_i64)i0 * cs + lc)), x1 = E::load(__ldg(d + (rc_i64)i1 * cs + lc));
-        A w = (A)sw[it];
-        v = E::store(x0 + w * (x1 - x0));
-      }
+#pragma unroll
+      for (int i = 0; i < 4; i++) o[i] = E::store((A)(i == ident ? 1.0f : 0.0f));
     } else {
-      int qf = m.y - (int)st[q].offset;  // stream-local first channel of the group
-      int j = c - m.y;
+      const B *__restrict__ d = (const B *)s->data[q];
+      int cs = (int)st[q].channels;
+      int qf = gq.y - (int)st[q].offset;  // stream-local first channel of the group
       double a[4], r[4];
 #pragma unroll
       for (int i = 0; i < 4; i++) a[i] = (double)E::load(__ldg(d + (rc_i64)i0 * cs + qf + i));
@@ -281,15 +426,64 @@ __device__ __forceinline__ void rc_align(const RcAlignSample *__restrict__ sampl
         for (int i = 0; i < 4; i++) b[i] = (double)E::load(__ldg(d + (rc_i64)i1 * cs + qf + i));
         rc_al_slerp(a, b, sw[it], r);
       }
-      double x = j == 0 ? r[0] : (j == 1 ? r[1] : (j == 2 ? r[2] : r[3]));
-      v = rc_al_from_f64<E>(x);
+#pragma unroll
+      for (int i = 0; i < 4; i++) o[i] = rc_al_from_f64<E>(r[i]);
     }
-    out[e] = v;
+  }
+
+  // Every other channel: one thread per output element, contiguous stores; four elements per
+  // thread with their loads issued before any store. Missing or filled steps load row 0 (every
+  // stream has a row) and discard it, so the loads need no branch.
+  const int total = kcount * C;
+  const int bd = blockDim.x;
+  for (int base = threadIdx.x; base < total; base += 4 * bd) {
+    B v[4];
+    bool put[4];
+#pragma unroll
+    for (int u = 0; u < 4; u++) {
+      int e = base + u * bd;
+      put[u] = false;
+      v[u] = E::nan();
+      if (e < total) {
+        int k = e / C, c = e - k * C;
+        int2 m = __ldg(cmap + c);
+        if (m.y < 0) {
+          int q = m.x;
+          int it = k * ns + q;
+          int i0 = si0[it], i1 = si1[it];
+          int cs = (int)st[q].channels;
+          int lc = c - (int)st[q].offset;
+          const B *__restrict__ d = (const B *)s->data[q];
+          int r0 = i0 < 0 ? 0 : i0, r1 = i0 < 0 ? 0 : i1;
+          B b0 = __ldg(d + (rc_i64)r0 * cs + lc), b1 = __ldg(d + (rc_i64)r1 * cs + lc);
+          put[u] = true;
+          if (i0 == -1) {
+            v[u] = E::nan();
+          } else if (i0 == -2) {
+            v[u] = E::store((A)0.0f);
+          } else if (i1 == i0) {
+            v[u] = b0;
+          } else {
+            A x0 = E::load(b0), x1 = E::load(b1);
+            A w = (A)sw[it];
+            v[u] = E::store(x0 + w * (x1 - x0));
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < 4; u++)
+      if (put[u]) out[base + u * bd] = v[u];
   }
 }
 
+// Blocks per SM the register allocation must allow (-DRC_ALIGN_MIN_BLOCKS=n to tune).
+#ifndef RC_ALIGN_MIN_BLOCKS
+#define RC_ALIGN_MIN_BLOCKS 1
+#endif
+
 #define RC_ALIGN(E, SUFFIX)                                                                  \
-  extern "C" __global__ void __launch_bounds__(256)                                          \
+  extern "C" __global__ void __launch_bounds__(256, RC_ALIGN_MIN_BLOCKS)                     \
       align_##SUFFIX(const RcAlignSample *__restrict__ samples,                              \
                      const int *__restrict__ tile_sample, RcAlignParams p) {                 \
     rc_align<E>(samples, tile_sample, p);                                                    \

@@ -273,7 +273,7 @@ struct RcAlignStream {
 struct RcAlignParams {
   double rate;          // target_rate (grid == 0)
   rc_i64 count;         // num_samples (grid == 1)
-  rc_u64 chan_map;      // const int2* [total_channels]: (stream, first fused channel of its quaternion group or -1)
+  rc_u64 chan_map;      // const int2* [total_channels + num_quats]: (stream, first fused channel of its quaternion group or -1), then the groups
   int num_streams;
   int total_channels;
   int tile;             // targets per block
@@ -281,6 +281,6 @@ struct RcAlignParams {
   int ts_int;           // 1: int64 nanoseconds, 0: float64 seconds
   int fill;             // 0 hold, 1 nan, 2 zero
   int wxyz;             // quaternion order: 1 wxyz, 0 xyzw
-  int pad;
+  int num_quats;        // quaternion groups, listed after the channel map as (stream, first fused channel)
   RcAlignStream streams[RC_ALIGN_MAX_STREAMS];
 };  // 312 bytes

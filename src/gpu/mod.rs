@@ -55,7 +55,11 @@ pub fn compile_cubin(src: &KernelSource, arch: u32) -> Result<Vec<u8>> {
     }
     let code = CString::new(src.full_source()).map_err(|e| Error::cuda("kernel source", e))?;
     let name = CString::new(src.file).map_err(|e| Error::cuda("kernel name", e))?;
-    let opts = [format!("--gpu-architecture=sm_{arch}"), "--fmad=false".to_string(), "--std=c++17".to_string()];
+    let mut opts = vec![format!("--gpu-architecture=sm_{arch}"), "--fmad=false".to_string(), "--std=c++17".to_string()];
+    // Extra NVRTC options for tuning (e.g. `-DRC_ALIGN_MIN_BLOCKS=5`), space-separated.
+    if let Ok(extra) = std::env::var("ROBOCACHE_NVRTC_OPTIONS") {
+        opts.extend(extra.split_whitespace().map(str::to_string));
+    }
     let prog = nvrtc_result::create_program(&code, Some(&name)).map_err(|e| Error::cuda("nvrtcCreateProgram", e))?;
     // SAFETY: `prog` was just created and is destroyed exactly once below.
     unsafe {

@@ -12,7 +12,7 @@
 #define __forceinline__ inline
 #define __restrict__
 #define __shared__ static
-#define __launch_bounds__(x)
+#define __launch_bounds__(...)
 #define asm(...) (void)0
 
 struct rc_dim3 { unsigned x = 0, y = 0, z = 0; };
