@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .host import DatasetSpec, HostDataset, as_spec, step_times, window_table
-from .pipeline import COLOR_JITTER_DEFAULTS, BatchSource, build_pipeline, norm_arrays
+from .pipeline import COLOR_JITTER_DEFAULTS, BatchSource, build_pipeline, host_keys, norm_arrays
 from .sampling import epoch_plan, quotas, shard_positions
 
 __all__ = ["DatasetSpec", "RobotDataLoader"]
@@ -350,17 +350,52 @@ class RobotDataLoader:
         b = self.batch_size
         batches = [pos[i:i + b] for i in range(start * b, len(pos), b)]
         if batches:
-            source = BatchSource(self._table, self.cfg, self.plan(epoch), batches, epoch, self._pool)
-            pipe = build_pipeline(source, self.cfg, self.output_map, b, self.num_threads, self.prefetch_queue_depth)
+            source = BatchSource(self._table, self.cfg, self.plan(epoch), batches, epoch, self._pool, self._frames())
+            host = set(host_keys(self.cfg))
+            dali_keys = [k for k in self.output_map if k not in host] or ["state"]  # a pipeline needs an output
+            pipe = build_pipeline(source, self.cfg, dali_keys, b, self.num_threads, self.prefetch_queue_depth)
             with warnings.catch_warnings():  # outputs left out by output_map: expected, not a problem
                 warnings.filterwarnings("ignore", message=r"The external source node .* are not used")
-                it = DALIGenericIterator([pipe], self.output_map, size=-1, auto_reset=False,
+                it = DALIGenericIterator([pipe], dali_keys, size=-1, auto_reset=False,
                                          last_batch_policy=LastBatchPolicy.PARTIAL, prepare_first_batch=False)
-            for out in it:
+            to_device = self._host_to_device()
+            for k, out in enumerate(it):
                 self._batches_done += 1
-                yield out[0]
+                got = to_device({n: source.host[k][n] for n in self.output_map if n in host})
+                del source.host[k]
+                yield {n: got[n] if n in got else out[0][n] for n in self.output_map}
             del it, pipe
         self._epoch, self._batches_done = epoch + 1, 0
+
+    def _host_to_device(self):
+        """Host outputs (numpy) -> torch tensors on the loader's device: on ``cuda`` packed into one
+        buffer, copied once and split (one copy per batch instead of one per output)."""
+        import torch  # noqa: PLC0415
+
+        if self.device != "cuda":
+            return lambda d: {n: torch.from_numpy(v) for n, v in d.items()}
+        dev = torch.device("cuda", self.cfg["device_id"])
+
+        def move(d: dict) -> dict:
+            offs, n = [], 0
+            for v in d.values():
+                offs.append(n)
+                n += -(-v.nbytes // 8) * 8
+            buf = np.empty(max(n, 8), np.uint8)
+            for o, v in zip(offs, d.values()):
+                buf[o:o + v.nbytes] = np.ascontiguousarray(v).reshape(-1).view(np.uint8)
+            g = torch.from_numpy(buf).to(dev)
+            out = {}
+            for o, (k, v) in zip(offs, d.items()):
+                t = torch.from_numpy(np.empty(0, v.dtype)).dtype
+                out[k] = g[o:o + v.nbytes].view(t).view(v.shape) if v.size else torch.empty(v.shape, dtype=t, device=dev)
+            return out
+
+        return move
+
+    def _frames(self):
+        """The worker processes decoding video frames (None: decode in this process)."""
+        return None
 
     def _fingerprint(self) -> dict:
         return {"seed": self.seed, "epoch_size": self.epoch_size, "batch_size": self.batch_size, "num_shards": self.num_shards,
