@@ -206,6 +206,7 @@ class RobotDataLoader:
         self.num_threads, self.num_workers, self.prefetch_queue_depth = int(num_threads), int(num_workers), int(prefetch_queue_depth)
         self._pool = ThreadPoolExecutor(self.num_workers, thread_name_prefix="robocache-loader") if self.num_workers > 1 else None
         self._epoch, self._batches_done = 0, 0
+        self._frame_pool = None
 
     # ------------------------------------------------------------------------------------ checks
     @staticmethod
@@ -394,8 +395,15 @@ class RobotDataLoader:
         return move
 
     def _frames(self):
-        """The worker processes decoding video frames (None: decode in this process)."""
-        return None
+        """The worker processes decoding video frames (started on first use, kept across epochs);
+        None: decode in this process (``num_workers <= 1`` or no PyAV-decoded video camera)."""
+        if self._frame_pool is None and self.num_workers > 1 and self.cfg["cameras"]:
+            from .frames import FramePool, video_streams  # noqa: PLC0415
+
+            streams = video_streams(self._table, self.cfg)
+            if streams:
+                self._frame_pool = FramePool(streams, self.cfg, self.num_workers, ahead=self.prefetch_queue_depth + 2)
+        return self._frame_pool
 
     def _fingerprint(self) -> dict:
         return {"seed": self.seed, "epoch_size": self.epoch_size, "batch_size": self.batch_size, "num_shards": self.num_shards,
@@ -422,3 +430,6 @@ class RobotDataLoader:
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.shutdown(wait=False)
+        frames = getattr(self, "_frame_pool", None)
+        if frames is not None:
+            frames.close()

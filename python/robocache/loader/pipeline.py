@@ -92,6 +92,11 @@ class BatchSource:
         self.host[k] = host
         return dali
 
+    def __del__(self) -> None:
+        for f in self.pending.values():  # an iteration left early: drop the frames decoded ahead
+            for t in f.tasks:
+                t.cancel()
+
     def batch(self, pos: np.ndarray, frames=None) -> tuple:
         """``(external-source outputs as a list, host outputs as a dict)`` for epoch positions ``pos``."""
         cfg, tb = self.cfg, self.table
@@ -116,7 +121,7 @@ class BatchSource:
                 e = eps[epi[k]]
                 mask[k] = valid_mask(getattr(e, g + "_ts"), tt[k], e.max_gap[g])
             if jitter is None:
-                out[g], out[g + "_ts"] = padded_slices(rows, g, tb[g + "_slice"][gr])
+                out[g], out[g + "_ts"] = padded_slices(tb, g, epi, tb[g + "_slice"][gr])
             else:
                 out[g], out[g + "_ts"], tj_off = [], [], np.empty(len(pos), np.float32)
                 for k, (e, t) in enumerate(zip(rows, tt)):
@@ -183,26 +188,24 @@ class BatchSource:
 FAR = 1.0e6  # seconds past an episode's last sample where repeated padding samples sit
 
 
-def padded_slices(rows: list, g: str, sl: np.ndarray) -> tuple:
-    """The recorded samples of each window (``sl [B, 2]`` index ranges into ``rows``' arrays) as
-    two dense arrays ``values [B, L, D]`` and ``timestamps [B, L]``, ``L`` the longest range: each
-    range is widened to ``L`` recorded samples (to the right, or to the left at the episode's end);
-    an episode with fewer than ``L`` samples gets its last sample repeated at ``FAR``, ``2 FAR``,
-    ... seconds past its end. Resampling at the window's targets gives the same values."""
+def padded_slices(tb: dict, g: str, epi: np.ndarray, sl: np.ndarray) -> tuple:
+    """The recorded samples of each window (``sl [B, 2]`` index ranges into episode ``epi``'s
+    samples) as two dense arrays ``values [B, L, D]`` and ``timestamps [B, L]``, ``L`` the longest
+    range: each range is widened to ``L`` recorded samples (to the right, or to the left at the
+    episode's end); an episode with fewer than ``L`` samples gets its last sample repeated at
+    ``FAR``, ``2 FAR``, ... seconds past its end. Resampling at the window's targets gives the same
+    values (see :class:`BatchSource`)."""
     a = sl[:, 0]
     n = int((sl[:, 1] - a).max())
-    vals = np.empty((len(rows), n, getattr(rows[0], g).shape[1]), np.float32)
-    ts = np.empty((len(rows), n), np.float64)
-    for k, (e, x) in enumerate(zip(rows, a.tolist())):
-        v, t = getattr(e, g), getattr(e, g + "_ts")
-        m = len(t)
-        if m >= n:
-            x = min(x, m - n)
-            vals[k] = v[x:x + n]
-            ts[k] = t[x:x + n]
-        else:
-            vals[k, :m], vals[k, m:] = v, v[-1]
-            ts[k, :m], ts[k, m:] = t, t[-1] + FAR * np.arange(1, n - m + 1)
+    m = tb[g + "_len"][epi]
+    x = np.where(m >= n, np.minimum(a, m - n), 0)
+    raw = x[:, None] + np.arange(n)[None, :]
+    idx = tb[g + "_base"][epi][:, None] + np.minimum(raw, m[:, None] - 1)
+    vals = tb[g + "_flat"][idx]
+    ts = tb[g + "_ts_flat"][idx]
+    beyond = raw - (m[:, None] - 1)
+    if (beyond > 0).any():  # episodes shorter than L: padding samples far past their end
+        ts = np.where(beyond > 0, ts + FAR * np.maximum(beyond, 0), ts)
     return vals, ts
 
 

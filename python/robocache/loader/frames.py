@@ -1,0 +1,107 @@
+"""Video frames of :class:`robocache.RobotDataLoader` decoded in worker processes.
+
+PyAV decodes one frame at a time under the GIL, so host threads do not scale; a pool of worker
+processes does (like a PyTorch ``DataLoader``'s workers). The external source hands each
+batch's video frames to the pool a few batches ahead and collects them when DALI asks for the
+batch. A worker decodes exactly what the in-process path decodes (``Stream.read(j, j + 1)``), so
+the frames are the same; only which process decodes them changes.
+
+Only video streams decoded by PyAV go to the workers (JPEG stills are decoded by DALI in the
+pipeline or on the host; DALI-decoded video would start a pipeline, maybe a CUDA context, per
+worker).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+from .host import nearest_frame
+
+_STREAMS: dict = {}  # in a worker: (episode row, camera) -> Stream
+
+
+def _init(streams: dict) -> None:
+    import av  # noqa: F401, PLC0415  (import the decoder before the first batch)
+
+    _STREAMS.update(streams)
+
+
+def _decode(jobs: list) -> list:
+    """Worker: ``[((episode row, camera), frame index)]`` -> frames, in order."""
+    return [np.ascontiguousarray(_STREAMS[key].read(j, j + 1)[0]) for key, j in jobs]
+
+
+def _ready() -> int:
+    return 0
+
+
+def pyav_video(stream) -> bool:
+    """Whether the pool decodes this camera stream (a video file decoded by PyAV)."""
+    v = getattr(stream, "video", None)
+    try:
+        return v is not None and v.backend.name == "pyav"
+    except Exception:  # noqa: BLE001 - unknown backend: keep it in-process
+        return False
+
+
+def video_streams(table: dict, cfg: dict) -> dict:
+    """``{(episode row, camera): Stream}`` of the streams the pool decodes."""
+    out = {}
+    for ei, e in enumerate(table["episodes"]):
+        for name in cfg["cameras"]:
+            stream = e.cameras[name][0]
+            if not cfg["encoded"][name] and pyav_video(stream):
+                out[(ei, name)] = stream
+    return out
+
+
+class FramePool:
+    """Worker processes decoding the video frames of batches ahead of time.
+
+    Args:
+        streams: :func:`video_streams` (sent to each worker once, when it starts).
+        cfg: loader settings (``cameras``).
+        workers: number of worker processes.
+        start_method: ``"fork"`` (default: starts at once, needs no ``if __name__ == "__main__"``
+            guard; the workers never touch CUDA, so a parent with a CUDA context is fine, as with a
+            PyTorch ``DataLoader``), ``"spawn"`` or ``"forkserver"``.
+        ahead: batches submitted ahead of the one DALI asks for.
+        chunk: frames per task (a batch's frames are spread over the workers in tasks of this size).
+    """
+
+    def __init__(self, streams: dict, cfg: dict, workers: int, ahead: int, start_method: str = "fork", chunk: int = 2) -> None:
+        self.streams, self.cfg, self.workers, self.ahead, self.chunk = streams, cfg, int(workers), int(ahead), int(chunk)
+        self.ex = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(start_method), initializer=_init,
+                                      initargs=(streams,))
+        for f in [self.ex.submit(_ready) for _ in range(self.workers)]:
+            f.result()
+
+    def submit(self, table: dict, pos: np.ndarray, plan: tuple) -> "_Pending":
+        """Start decoding the video frames of the windows at epoch positions ``pos``."""
+        d = plan[0][pos]
+        gr = table["row_offset"][d] + plan[1][pos]
+        jobs, keys = [], []
+        for p, ei, t in zip(pos.tolist(), table["episode"][gr].tolist(), table["anchor"][gr].tolist()):
+            for name in self.cfg["cameras"]:
+                if (ei, name) in self.streams:
+                    jobs.append(((ei, name), nearest_frame(table["episodes"][ei].cameras[name][1], t)))
+                    keys.append((name, p))
+        tasks = [self.ex.submit(_decode, jobs[a:a + self.chunk]) for a in range(0, len(jobs), self.chunk)]
+        return _Pending(keys, tasks)
+
+    def close(self) -> None:
+        self.ex.shutdown(wait=False, cancel_futures=True)
+
+
+class _Pending:
+    """Frames of one batch being decoded: :meth:`result` -> ``{(camera, position): frame}``."""
+
+    def __init__(self, keys: list, tasks: list) -> None:
+        self.keys, self.tasks = keys, tasks
+
+    def result(self) -> dict:
+        frames = [f for t in self.tasks for f in t.result()]
+        return dict(zip(self.keys, frames))
