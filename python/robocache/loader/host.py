@@ -409,4 +409,5 @@ def window_table(hosts: list, offsets: tuple) -> dict:
         out[g + "_slice"] = np.concatenate(slices[g])
         out[g + "_span"] = np.array([[getattr(e, g + "_ts")[0], getattr(e, g + "_ts")[-1]] for e in episodes], np.float64)
         out[g + "_has_gap"] = np.array([math.isfinite(e.max_gap[g]) for e in episodes], bool)
+        out[g + "_any_gap"] = bool(out[g + "_has_gap"].any())
     return out

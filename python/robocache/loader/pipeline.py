@@ -117,7 +117,7 @@ class BatchSource:
             tt = anchor[:, None] + (off[None, :] if jitter is None else speed[:, None] * off[None, :])
             lo, hi = tb[g + "_span"][epi, 0], tb[g + "_span"][epi, 1]
             mask = (tt >= lo[:, None] - 1e-9) & (tt <= hi[:, None] + 1e-9)
-            for k in np.nonzero(tb[g + "_has_gap"][epi])[0]:  # rare: episodes with holes
+            for k in (np.nonzero(tb[g + "_has_gap"][epi])[0] if tb[g + "_any_gap"] else ()):  # rare: episodes with holes
                 e = eps[epi[k]]
                 mask[k] = valid_mask(getattr(e, g + "_ts"), tt[k], e.max_gap[g])
             if jitter is None:
