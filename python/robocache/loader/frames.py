@@ -14,6 +14,8 @@ worker).
 from __future__ import annotations
 
 import multiprocessing
+import os
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -29,9 +31,47 @@ def _init(streams: dict) -> None:
     _STREAMS.update(streams)
 
 
-def _decode(jobs: list) -> list:
-    """Worker: ``[((episode row, camera), frame index)]`` -> frames, in order."""
-    return [np.ascontiguousarray(_STREAMS[key].read(j, j + 1)[0]) for key, j in jobs]
+def _decode(jobs: list) -> tuple:
+    """Worker: ``[((episode row, camera), frame index)]`` -> the frames written to one file in
+    shared memory (``/dev/shm``): ``(path, [(offset, shape)])``, in order; the loader maps the file
+    (no copy through a pipe) and deletes it."""
+    frames = [np.ascontiguousarray(_STREAMS[key].read(j, j + 1)[0]) for key, j in jobs]
+    fd, path = tempfile.mkstemp(prefix="robocache-frames-", dir=_SHM_DIR)
+    where, off = [], 0
+    with os.fdopen(fd, "wb") as f:
+        for x in frames:
+            f.write(memoryview(x).cast("B"))
+            where.append((off, x.shape))
+            off += x.nbytes
+    return path, where
+
+
+def _load(result: tuple) -> list:
+    """Main process: the frames of one task, as views of the mapped file (which is deleted)."""
+    path, where = result
+    try:
+        if not where or all(int(np.prod(s)) == 0 for _, s in where):
+            return [np.zeros(s, np.uint8) for _, s in where]
+        buf = np.memmap(path, np.uint8, mode="r")
+        return [buf[o:o + int(np.prod(s))].reshape(s) for o, s in where]
+    finally:
+        _unlink(path)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _drop(fut) -> None:
+    """Done callback of a task nobody will collect: delete its file."""
+    if not fut.cancelled() and fut.exception() is None:
+        _unlink(fut.result()[0])
+
+
+_SHM_DIR = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
 
 def _ready() -> int:
@@ -103,5 +143,20 @@ class _Pending:
         self.keys, self.tasks = keys, tasks
 
     def result(self) -> dict:
-        frames = [f for t in self.tasks for f in t.result()]
+        frames = []
+        for k, t in enumerate(self.tasks):
+            try:
+                frames += _load(t.result())
+            except BaseException:
+                self.tasks = self.tasks[k + 1:]
+                self.discard()
+                raise
+        self.tasks = []
         return dict(zip(self.keys, frames))
+
+    def discard(self) -> None:
+        """Frames nobody will collect (an iteration left early): cancel, or delete once decoded."""
+        for t in self.tasks:
+            if not t.cancel():
+                t.add_done_callback(_drop)
+        self.tasks = []

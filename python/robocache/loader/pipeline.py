@@ -94,8 +94,8 @@ class BatchSource:
 
     def __del__(self) -> None:
         for f in self.pending.values():  # an iteration left early: drop the frames decoded ahead
-            for t in f.tasks:
-                t.cancel()
+            f.discard()
+        self.pending = {}
 
     def batch(self, pos: np.ndarray, frames=None) -> tuple:
         """``(external-source outputs as a list, host outputs as a dict)`` for epoch positions ``pos``."""
