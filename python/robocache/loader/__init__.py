@@ -99,7 +99,9 @@ class RobotDataLoader:
         method: resampling method for state and action (``"linear"``, ``"nearest"``, ``"previous"``).
         output_map: batch keys to produce (default: all of :attr:`output_map`).
         num_threads: DALI CPU threads.
-        num_workers: host threads assembling samples (video decoding, slicing).
+        num_workers: host workers: video frames decoded by PyAV go to this many worker processes
+            (forked on the first ``iter(loader)``, kept across epochs, decoding a few batches ahead;
+            ``<= 1``: decoded in this process); JPEG stills read on the host use as many threads.
         prefetch_queue_depth: DALI prefetch depth.
 
     Batches are dicts of torch tensors (``B`` samples, ``Ds``/``Da`` the widest state/action):
@@ -116,6 +118,10 @@ class RobotDataLoader:
     ``p % num_shards == s``. ``len(loader)`` is this shard's batches per epoch; each ``iter(loader)``
     is the next epoch (or :meth:`set_epoch`); :meth:`state_dict` / :meth:`load_state_dict` resume
     mid-epoch with the same remaining batches.
+
+    Outputs that need no DALI work (masks, ``*_dim_mask``, indices, ``anchor_time``, and the
+    timestamps unless ``temporal_jitter`` replays the window) are computed on the host per batch and
+    joined to the DALI outputs (on ``cuda``: one host-to-device copy per batch).
 
     Underneath is DALI's ``DALIGenericIterator`` over one pipeline fed by an external source (there is
     no DALI reader, so ``reader_name`` does not apply: an epoch ends when the source's windows are

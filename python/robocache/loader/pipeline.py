@@ -3,11 +3,15 @@ samples around each window, and the pipeline graph that turns them into a traini
 
 Graph (``cuda``: everything after the external source runs on the GPU, timestamps stay CPU inputs):
 
-    external_source ──► state/action samples ──► fn.robocache.resample (target_timestamps) ──►
-        (x - offset) * scale (normalisation) ──► [fn.robocache.action_noise]
+    external_source ──► state/action samples [B, L, D] (dense: padded, see BatchSource) ──►
+        fn.robocache.resample (target_timestamps [B, T]) ──► (x - offset) * scale ──►
+        [fn.robocache.action_noise]
     external_source ──► camera frames (or JPEG bytes ──► fn.decoders.image) ──► fn.resize ──►
         [fn.color_twist with per-sample arguments] ──► [fn.crop_mirror_normalize to float]
-    external_source ──► masks, indices, task ids, window times (host-computed)
+
+Masks, indices, task ids and window times do not enter the graph: the source computes them on the
+host (``BatchSource.host``) and the loader joins them to the DALI outputs. Video frames decoded by
+PyAV come from worker processes (:mod:`robocache.loader.frames`).
 
 The source is a pure function of ``(plan, positions)``: the batch at a given shard position is the
 same whatever happened before, which makes ``load_state_dict`` resume exact.
