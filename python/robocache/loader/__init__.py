@@ -192,6 +192,9 @@ class RobotDataLoader:
                     "encoded": {c: all(self._encoded(h, c) for h in self.hosts) for c in cams},
                     "norm": [{g: norm_arrays(h.stats[g], normalization, ds_dim if g == "state" else da_dim)
                               for g in ("state", "action")} for h in self.hosts]}
+        # normalisation in the DALI graph only where a DALI operator (action_noise) needs normalised
+        # actions; otherwise after it (see _outside_norm)
+        self.cfg["norm_in_dali"] = normalization is not None and "action_noise" in aug
         self.state_dim, self.action_dim, self.observation_steps, self.action_steps = ds_dim, da_dim, steps[0], steps[1]
         self.cfg["offsets"] = step_times(0.0, steps, 1.0 / f)
         for h in self.hosts:  # pad every episode to the common widths once (zeros), so windows are plain slices
@@ -366,13 +369,46 @@ class RobotDataLoader:
                 it = DALIGenericIterator([pipe], dali_keys, size=-1, auto_reset=False,
                                          last_batch_policy=LastBatchPolicy.PARTIAL, prepare_first_batch=False)
             to_device = self._host_to_device()
+            norm = self._outside_norm()
+            wanted = [n for n in self.output_map if n in host]
             for k, out in enumerate(it):
                 self._batches_done += 1
-                got = to_device({n: source.host[k][n] for n in self.output_map if n in host})
-                del source.host[k]
-                yield {n: got[n] if n in got else out[0][n] for n in self.output_map}
+                h = source.host.pop(k)
+                got = to_device({n: h[n] for n in wanted + (["_d"] if norm and self.device == "cuda" else [])})
+                res = {n: got[n] if n in got else out[0][n] for n in self.output_map}
+                if norm:
+                    norm(res, got["_d"] if self.device == "cuda" else h["_d"])
+                yield res
             del it, pipe
         self._epoch, self._batches_done = epoch + 1, 0
+
+    def _outside_norm(self):
+        """Normalisation after the DALI graph, ``(x - offset) * scale`` with the dataset's float32
+        tables (the same two float32 operations the graph would do, so the same values), in place on
+        the batch; None when the graph normalises (``action_noise`` needs normalised actions) or
+        there is no normalisation. On ``cuda``: torch kernels; on the CPU: numpy (a DALI arithmetic
+        op with per-sample broadcasting costs more than the resampling)."""
+        if self.cfg["norm_in_dali"] or self.cfg["normalization"] is None:
+            return None
+        tables = {g: tuple(np.stack([n[g][j] for n in self.cfg["norm"]]) for j in (0, 1)) for g in ("state", "action")}
+        if self.device == "cuda":
+            import torch  # noqa: PLC0415
+
+            dev = torch.device("cuda", self.cfg["device_id"])
+            tables = {g: tuple(torch.from_numpy(t).to(dev) for t in v) for g, v in tables.items()}
+
+            def norm(res: dict, d) -> None:
+                for g, (off, scale) in tables.items():
+                    if g in res:
+                        res[g].sub_(off[d]).mul_(scale[d])
+        else:
+            def norm(res: dict, d) -> None:
+                for g, (off, scale) in tables.items():
+                    if g in res:
+                        x = res[g].numpy()
+                        np.subtract(x, off[d], out=x)
+                        np.multiply(x, scale[d], out=x)
+        return norm
 
     def _host_to_device(self):
         """Host outputs (numpy) -> torch tensors on the loader's device: on ``cuda`` packed into one

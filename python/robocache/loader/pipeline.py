@@ -4,8 +4,8 @@ samples around each window, and the pipeline graph that turns them into a traini
 Graph (``cuda``: everything after the external source runs on the GPU, timestamps stay CPU inputs):
 
     external_source ──► state/action samples [B, L, D] (dense: padded, see BatchSource) ──►
-        fn.robocache.resample (target_timestamps [B, T]) ──► (x - offset) * scale ──►
-        [fn.robocache.action_noise]
+        fn.robocache.resample (target_timestamps [B, T]) ──► [(x - offset) * scale ──►
+        fn.robocache.action_noise]  (without action_noise the loader normalises after the graph)
     external_source ──► camera frames (or JPEG bytes ──► fn.decoders.image) ──► fn.resize ──►
         [fn.color_twist with per-sample arguments] ──► [fn.crop_mirror_normalize to float]
 
@@ -140,14 +140,15 @@ class BatchSource:
                 out[g + "_tj_offset"] = np.repeat(tj_off[:, None], 2, axis=1)
             out[g + "_tt"] = tt
             host[g + "_mask"] = mask
-            out[g + "_offset"], out[g + "_scale"] = self.norm[g][0][d], self.norm[g][1][d]
+            if cfg["norm_in_dali"]:
+                out[g + "_offset"], out[g + "_scale"] = self.norm[g][0][d], self.norm[g][1][d]
             host[g + "_dim_mask"] = self.norm[g][2][d]
             if g == "state":
                 start = tt[:, 0] if cfg["timestamps"] == "relative" else np.zeros(len(pos))
             if jitter is None:  # the resampled times are the targets: window times on the host
                 host[g + "_timestamps"] = (tt - start[:, None]).astype(np.float32) if cfg["timestamps"] == "relative" else tt - start[:, None]
         out["window_start"] = start.astype(np.float64)
-        host["dataset_index"] = d.astype(np.int64)
+        host["dataset_index"] = host["_d"] = d.astype(np.int64)
         host["episode_index"] = tb["episode_index"][epi].astype(np.int64)
         host["task"] = tb["task"][epi].astype(np.int64)
         host["index"] = np.asarray(pos, np.int64).copy()
@@ -226,7 +227,7 @@ def source_names(cfg: dict) -> list:
     names = []
     for g in ("state", "action"):
         names += [g, g + "_ts", g + "_tt"]
-        if cfg["normalization"] is not None:
+        if cfg["norm_in_dali"]:
             names += [g + "_offset", g + "_scale"]
     if "temporal_jitter" in cfg["aug"]:
         names += ["window_start", "tj.speed", "state_tj_offset", "action_tj_offset"]
@@ -278,7 +279,7 @@ def build_pipeline(source: BatchSource, cfg: dict, output_map: list, batch_size:
                 x, xt = robocache_aug(fn, "temporal_jitter")(
                     dev(ins[g]), ins[g + "_ts"], speed=ins["tj.speed"], offset=ins[g + "_tj_offset"], target_rate=1.0 / cfg["period"],
                     num_samples=cfg["steps"][0 if g == "state" else 1], method=cfg["method"], seed=cfg["seed"] & 0x7FFFFFFF, **kw)
-            if cfg["normalization"] is not None:
+            if cfg["norm_in_dali"]:
                 x = (x - dev(ins[g + "_offset"])) * dev(ins[g + "_scale"])
             if g == "action" and "action_noise" in cfg["aug"]:
                 x = robocache_aug(fn, "action_noise")(x, **cfg["aug"]["action_noise"])
