@@ -420,6 +420,8 @@ class RobotDataLoader:
         dev = torch.device("cuda", self.cfg["device_id"])
 
         def move(d: dict) -> dict:
+            if not d:
+                return {}
             offs, n = [], 0
             for v in d.values():
                 offs.append(n)
