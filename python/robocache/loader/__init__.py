@@ -384,30 +384,30 @@ class RobotDataLoader:
 
     def _outside_norm(self):
         """Normalisation after the DALI graph, ``(x - offset) * scale`` with the dataset's float32
-        tables (the same two float32 operations the graph would do, so the same values), in place on
-        the batch; None when the graph normalises (``action_noise`` needs normalised actions) or
+        tables (the same two float32 operations the graph would do, so the same values), into the
+        batch (new tensors); None when the graph normalises (``action_noise`` needs normalised actions) or
         there is no normalisation. On ``cuda``: torch kernels; on the CPU: numpy (a DALI arithmetic
         op with per-sample broadcasting costs more than the resampling)."""
         if self.cfg["norm_in_dali"] or self.cfg["normalization"] is None:
             return None
+        import torch  # noqa: PLC0415
+
         tables = {g: tuple(np.stack([n[g][j] for n in self.cfg["norm"]]) for j in (0, 1)) for g in ("state", "action")}
         if self.device == "cuda":
-            import torch  # noqa: PLC0415
-
             dev = torch.device("cuda", self.cfg["device_id"])
             tables = {g: tuple(torch.from_numpy(t).to(dev) for t in v) for g, v in tables.items()}
 
             def norm(res: dict, d) -> None:
                 for g, (off, scale) in tables.items():
                     if g in res:
-                        res[g].sub_(off[d]).mul_(scale[d])
+                        res[g] = (res[g] - off[d]) * scale[d]  # not in place: DALI may own the output
         else:
             def norm(res: dict, d) -> None:
                 for g, (off, scale) in tables.items():
                     if g in res:
-                        x = res[g].numpy()
-                        np.subtract(x, off[d], out=x)
+                        x = np.subtract(res[g].numpy(), off[d])  # a new array: DALI may own the output
                         np.multiply(x, scale[d], out=x)
+                        res[g] = torch.from_numpy(x)
         return norm
 
     def _host_to_device(self):
