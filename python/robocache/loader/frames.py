@@ -34,21 +34,31 @@ def _init(streams: dict) -> None:
 def _decode(jobs: list) -> tuple:
     """Worker: ``[((episode row, camera), frame index)]`` -> the frames written to one file in
     shared memory (``/dev/shm``): ``(path, [(offset, shape)])``, in order; the loader maps the file
-    (no copy through a pipe) and deletes it."""
+    (no copy through a pipe) and deletes it. Without room there: ``(None, frames)``."""
     frames = [np.ascontiguousarray(_STREAMS[key].read(j, j + 1)[0]) for key, j in jobs]
-    fd, path = tempfile.mkstemp(prefix="robocache-frames-", dir=_SHM_DIR)
-    where, off = [], 0
-    with os.fdopen(fd, "wb") as f:
-        for x in frames:
-            f.write(memoryview(x).cast("B"))
-            where.append((off, x.shape))
-            off += x.nbytes
-    return path, where
+    if _SHM_DIR is None:
+        return None, frames
+    path = None
+    try:
+        fd, path = tempfile.mkstemp(prefix="robocache-frames-", dir=_SHM_DIR)
+        where, off = [], 0
+        with os.fdopen(fd, "wb") as f:
+            for x in frames:
+                f.write(memoryview(x).cast("B"))
+                where.append((off, x.shape))
+                off += x.nbytes
+        return path, where
+    except OSError:  # /dev/shm full (a container's default 64 MB): send the frames through the pipe
+        if path is not None:
+            _unlink(path)
+        return None, frames
 
 
 def _load(result: tuple) -> list:
     """Main process: the frames of one task, as views of the mapped file (which is deleted)."""
     path, where = result
+    if path is None:  # frames sent inline
+        return where
     try:
         if not where or all(int(np.prod(s)) == 0 for _, s in where):
             return [np.zeros(s, np.uint8) for _, s in where]
@@ -67,7 +77,7 @@ def _unlink(path: str) -> None:
 
 def _drop(fut) -> None:
     """Done callback of a task nobody will collect: delete its file."""
-    if not fut.cancelled() and fut.exception() is None:
+    if not fut.cancelled() and fut.exception() is None and fut.result()[0] is not None:
         _unlink(fut.result()[0])
 
 
