@@ -3,8 +3,9 @@
 PyAV decodes one frame at a time under the GIL, so host threads do not scale; a pool of worker
 processes does (like a PyTorch ``DataLoader``'s workers). The external source hands each
 batch's video frames to the pool a few batches ahead and collects them when DALI asks for the
-batch. A worker decodes exactly what the in-process path decodes (``Stream.read(j, j + 1)``), so
-the frames are the same; only which process decodes them changes.
+batch. A worker decodes exactly the frames the in-process path decodes (``Stream.read(j, j + 1)``,
+the same seek and forward decode, keeping the file open between frames), so the frames are the
+same; only which process decodes them changes.
 
 Only video streams decoded by PyAV go to the workers (JPEG stills are decoded by DALI in the
 pipeline or on the host; DALI-decoded video would start a pipeline, maybe a CUDA context, per
@@ -14,6 +15,7 @@ worker).
 from __future__ import annotations
 
 import multiprocessing
+from collections import OrderedDict
 import os
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
@@ -35,7 +37,7 @@ def _decode(jobs: list) -> tuple:
     """Worker: ``[((episode row, camera), frame index)]`` -> the frames written to one file in
     shared memory (``/dev/shm``): ``(path, [(offset, shape)])``, in order; the loader maps the file
     (no copy through a pipe) and deletes it. Without room there: ``(None, frames)``."""
-    frames = [np.ascontiguousarray(_STREAMS[key].read(j, j + 1)[0]) for key, j in jobs]
+    frames = [_frame(_STREAMS[key], j) for key, j in jobs]
     if _SHM_DIR is None:
         return None, frames
     path = None
@@ -82,6 +84,61 @@ def _drop(fut) -> None:
 
 
 _SHM_DIR = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
+
+_OPEN: OrderedDict = OrderedDict()  # in a worker: video path -> (container, stream), a few kept open
+_KEEP_OPEN = 4
+
+
+def _frame(stream, j: int) -> np.ndarray:
+    """Frame ``j`` of a camera stream: what ``stream.read(j, j + 1)[0]`` returns. For a PyAV video
+    the container stays open between frames (opening it and starting the decoder costs about as
+    much as decoding a frame): the same seek to the keyframe before the frame's time and the same
+    forward decode to the frame within half a period as ``robocache.datasets.video.decode_pyav``;
+    anything unexpected falls back to ``stream.read``, which also reports errors."""
+    v = getattr(stream, "video", None)
+    if v is not None and getattr(stream, "_values", None) is None and stream.loader == v.decode and 0 <= j < len(v.frame_times):
+        try:
+            got = _decode_open(str(v.path), float(v.frame_times[j]), float(v.info.fps))
+            if got is not None:
+                return got
+        except Exception:  # noqa: BLE001 - the reference path below raises the dataset's own error
+            _close(str(v.path))
+    return np.ascontiguousarray(stream.read(j, j + 1)[0])
+
+
+def _decode_open(path: str, t: float, fps: float):
+    import av  # noqa: PLC0415
+
+    if path in _OPEN:
+        _OPEN.move_to_end(path)
+    else:
+        while len(_OPEN) >= _KEEP_OPEN:
+            _close(next(iter(_OPEN)))
+        c = av.open(path)
+        _OPEN[path] = (c, c.streams.video[0])
+    c, s = _OPEN[path]
+    tb = float(s.time_base)
+    tol = 0.5 / fps if fps > 0 else 1e-3
+    c.seek(max(int((t - tol) / tb), 0), stream=s, backward=True, any_frame=False)
+    for frame in c.decode(s):
+        if frame.pts is None:
+            continue
+        ft = frame.pts * tb
+        if abs(ft - t) <= tol:
+            return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+        if ft > t + tol:
+            return None  # passed it: let stream.read decide (and report)
+    return None
+
+
+def _close(path: str) -> None:
+    c = _OPEN.pop(path, None)
+    if c is not None:
+        try:
+            c[0].close()
+        except Exception:  # noqa: BLE001
+            pass
 
 
 def _ready() -> int:
