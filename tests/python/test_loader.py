@@ -502,3 +502,16 @@ def test_video_frames_from_worker_processes_equal_in_process_decoding():
     gc.collect()
     time.sleep(1.0)
     assert not list(Path("/dev/shm").glob("robocache-frames-*")) if Path("/dev/shm").is_dir() else True
+
+
+def test_worker_video_decoding_with_an_open_container_gives_stream_read_frames():
+    import robocache.loader.frames as F
+
+    loader = RobotDataLoader([DatasetSpec(str(G1), episodes=[1], cameras={"front": CAM})], device="cpu", cameras={"front": (32, 32)})
+    s = loader._table["episodes"][0].cameras["front"][0]
+    n = len(s.video.frame_times)
+    idx = np.random.default_rng(7).integers(0, n, 40).tolist() + [0, n - 1, 5, 4, 3]  # random, ends, backwards
+    for j in idx:
+        np.testing.assert_array_equal(F._frame(s, j), s.read(j, j + 1)[0])
+    assert len(F._OPEN) == 1
+    F._close(str(s.video.path))
