@@ -446,7 +446,12 @@ class RobotDataLoader:
 
             streams = video_streams(self._table, self.cfg)
             if streams:
-                self._frame_pool = FramePool(streams, self.cfg, self.num_workers, ahead=self.prefetch_queue_depth + 2)
+                try:
+                    self._frame_pool = FramePool(streams, self.cfg, self.num_workers, ahead=self.prefetch_queue_depth + 2)
+                except Exception as e:  # noqa: BLE001 - workers would not start: decode in this process
+                    warnings.warn(f"RobotDataLoader: video decoding worker processes did not start ({e!r}); decoding in this "
+                                  f"process", stacklevel=3)
+                    self.num_workers = 1
         return self._frame_pool
 
     def _fingerprint(self) -> dict:

@@ -183,8 +183,12 @@ class FramePool:
         self.streams, self.cfg, self.workers, self.ahead, self.chunk = streams, cfg, int(workers), int(ahead), int(chunk)
         self.ex = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(start_method), initializer=_init,
                                       initargs=(streams,))
-        for f in [self.ex.submit(_ready) for _ in range(self.workers)]:
-            f.result()
+        try:
+            for f in [self.ex.submit(_ready) for _ in range(self.workers)]:
+                f.result(timeout=120)
+        except BaseException:
+            self.close()
+            raise
 
     def submit(self, table: dict, pos: np.ndarray, plan: tuple) -> "_Pending":
         """Start decoding the video frames of the windows at epoch positions ``pos``."""
