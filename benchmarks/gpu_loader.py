@@ -10,6 +10,9 @@ Data (``--data`` is laid out like ``shared/data``): the LeRobot v2.1 Unitree G1 
 26-D, AV1 640x480 video, decoded by PyAV in both loaders), LeRobot v3.0 SO-101 (30 Hz, 6-D), RLDS
 Bridge (5 Hz, 7-D, 64x64 JPEG views: nvJPEG inside the DALI pipeline on the GPU, Pillow in the
 baseline) and robosuite Lift (20 Hz, 32-D states, float64).
+
+Equal CPUs: the DataLoader gets ``--cpus`` worker processes; RobotDataLoader gets ``--cpus`` DALI
+threads and ``num_workers=--cpus`` (worker processes decoding the PyAV video frames).
 """
 
 from __future__ import annotations

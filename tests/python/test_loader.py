@@ -444,3 +444,74 @@ def test_demo_loader_runs():
     assert out.returncode == 0, out.stderr[-2000:]
     assert "state" in out.stdout and "samples/s" in out.stdout
 
+
+
+# --------------------------------------------------------------------------------------- throughput machinery
+def test_padded_windows_hold_each_window_slice_and_pad_past_the_targets():
+    """The dense [B, L, D] inputs of the resample operator: each window's recorded slice appears
+    unchanged and contiguous; extra samples are neighbours from the same episode, or the last
+    sample repeated past every target (which resamples to the same values)."""
+    from robocache.loader.pipeline import padded_slices
+
+    loader = RobotDataLoader(MIX, target_frequency=50.0, observation_horizon=3, action_horizon=1.0, batch_size=32, device="cpu",
+                             seed=3, epoch_size=256)
+    tb = loader._table
+    d, r = loader.plan(0)
+    gr = tb["row_offset"][d] + r
+    epi = tb["episode"][gr]
+    short = 0
+    for g, off in (("state", loader.cfg["offsets"][0]), ("action", loader.cfg["offsets"][1])):
+        sl = tb[g + "_slice"][gr]
+        vals, ts = padded_slices(tb, g, epi, sl)
+        assert vals.dtype == np.float32 and ts.dtype == np.float64 and vals.shape[:2] == ts.shape
+        for k in range(len(gr)):
+            e = tb["episodes"][epi[k]]
+            v, t = getattr(e, g), getattr(e, g + "_ts")
+            a, b = sl[k]
+            x = int(np.nonzero(ts[k] == t[a])[0][0])
+            np.testing.assert_array_equal(ts[k, x:x + b - a], t[a:b])
+            np.testing.assert_array_equal(vals[k, x:x + b - a], v[a:b])
+            assert np.all(np.diff(ts[k]) > 0)
+            real = ts[k] <= t[-1]
+            if not real.all():
+                short += 1
+                assert np.all(vals[k, ~real] == v[-1]) and ts[k, ~real].min() > tb["anchor"][gr[k]] + off[-1] + 1.0
+    assert short > 0  # the 5 Hz Bridge episodes are shorter than a batch's longest 50 Hz slice
+
+
+def test_video_frames_from_worker_processes_equal_in_process_decoding():
+    g1 = DatasetSpec(str(G1), episodes=[1], cameras={"front": CAM})
+    br = DatasetSpec(str(BRIDGE), cameras={"front": "observation.image_0"})
+    kw = dict(target_frequency=10.0, observation_horizon=1, action_horizon=2, batch_size=8, device="cpu",
+              cameras={"front": (48, 64)}, epoch_size=24, seed=9, augmentations=["color_jitter"])
+    one = RobotDataLoader([g1, br], num_workers=1, **kw)
+    assert one._frames() is None
+    procs = RobotDataLoader([g1, br], num_workers=3, **kw)
+    a, b = cat(batches(one)), cat(batches(procs))
+    assert procs._frame_pool is not None and set(a) == set(b)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+        assert a[k].dtype == b[k].dtype
+    # an iteration left early leaves no frame files behind
+    it = iter(procs)
+    next(it)
+    del it
+    import gc
+    import time
+
+    gc.collect()
+    time.sleep(1.0)
+    assert not list(Path("/dev/shm").glob("robocache-frames-*")) if Path("/dev/shm").is_dir() else True
+
+
+def test_worker_video_decoding_with_an_open_container_gives_stream_read_frames():
+    import robocache.loader.frames as F
+
+    loader = RobotDataLoader([DatasetSpec(str(G1), episodes=[1], cameras={"front": CAM})], device="cpu", cameras={"front": (32, 32)})
+    s = loader._table["episodes"][0].cameras["front"][0]
+    n = len(s.video.frame_times)
+    idx = np.random.default_rng(7).integers(0, n, 40).tolist() + [0, n - 1, 5, 4, 3]  # random, ends, backwards
+    for j in idx:
+        np.testing.assert_array_equal(F._frame(s, j), s.read(j, j + 1)[0])
+    assert len(F._OPEN) == 1
+    F._close(str(s.video.path))

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .host import DatasetSpec, HostDataset, as_spec, step_times, window_table
-from .pipeline import COLOR_JITTER_DEFAULTS, BatchSource, build_pipeline, norm_arrays
+from .pipeline import COLOR_JITTER_DEFAULTS, BatchSource, build_pipeline, host_keys, norm_arrays
 from .sampling import epoch_plan, quotas, shard_positions
 
 __all__ = ["DatasetSpec", "RobotDataLoader"]
@@ -99,7 +99,9 @@ class RobotDataLoader:
         method: resampling method for state and action (``"linear"``, ``"nearest"``, ``"previous"``).
         output_map: batch keys to produce (default: all of :attr:`output_map`).
         num_threads: DALI CPU threads.
-        num_workers: host threads assembling samples (video decoding, slicing).
+        num_workers: host workers: video frames decoded by PyAV go to this many worker processes
+            (forked on the first ``iter(loader)``, kept across epochs, decoding a few batches ahead;
+            ``<= 1``: decoded in this process); JPEG stills read on the host use as many threads.
         prefetch_queue_depth: DALI prefetch depth.
 
     Batches are dicts of torch tensors (``B`` samples, ``Ds``/``Da`` the widest state/action):
@@ -116,6 +118,10 @@ class RobotDataLoader:
     ``p % num_shards == s``. ``len(loader)`` is this shard's batches per epoch; each ``iter(loader)``
     is the next epoch (or :meth:`set_epoch`); :meth:`state_dict` / :meth:`load_state_dict` resume
     mid-epoch with the same remaining batches.
+
+    Outputs that need no DALI work (masks, ``*_dim_mask``, indices, ``anchor_time``, and the
+    timestamps unless ``temporal_jitter`` replays the window) are computed on the host per batch and
+    joined to the DALI outputs (on ``cuda``: one host-to-device copy per batch).
 
     Underneath is DALI's ``DALIGenericIterator`` over one pipeline fed by an external source (there is
     no DALI reader, so ``reader_name`` does not apply: an epoch ends when the source's windows are
@@ -186,6 +192,9 @@ class RobotDataLoader:
                     "encoded": {c: all(self._encoded(h, c) for h in self.hosts) for c in cams},
                     "norm": [{g: norm_arrays(h.stats[g], normalization, ds_dim if g == "state" else da_dim)
                               for g in ("state", "action")} for h in self.hosts]}
+        # normalisation in the DALI graph only where a DALI operator (action_noise) needs normalised
+        # actions; otherwise after it (see _outside_norm)
+        self.cfg["norm_in_dali"] = normalization is not None and "action_noise" in aug
         self.state_dim, self.action_dim, self.observation_steps, self.action_steps = ds_dim, da_dim, steps[0], steps[1]
         self.cfg["offsets"] = step_times(0.0, steps, 1.0 / f)
         for h in self.hosts:  # pad every episode to the common widths once (zeros), so windows are plain slices
@@ -206,6 +215,7 @@ class RobotDataLoader:
         self.num_threads, self.num_workers, self.prefetch_queue_depth = int(num_threads), int(num_workers), int(prefetch_queue_depth)
         self._pool = ThreadPoolExecutor(self.num_workers, thread_name_prefix="robocache-loader") if self.num_workers > 1 else None
         self._epoch, self._batches_done = 0, 0
+        self._frame_pool = None
 
     # ------------------------------------------------------------------------------------ checks
     @staticmethod
@@ -350,17 +360,99 @@ class RobotDataLoader:
         b = self.batch_size
         batches = [pos[i:i + b] for i in range(start * b, len(pos), b)]
         if batches:
-            source = BatchSource(self._table, self.cfg, self.plan(epoch), batches, epoch, self._pool)
-            pipe = build_pipeline(source, self.cfg, self.output_map, b, self.num_threads, self.prefetch_queue_depth)
+            source = BatchSource(self._table, self.cfg, self.plan(epoch), batches, epoch, self._pool, self._frames())
+            host = set(host_keys(self.cfg))
+            dali_keys = [k for k in self.output_map if k not in host] or ["state"]  # a pipeline needs an output
+            pipe = build_pipeline(source, self.cfg, dali_keys, b, self.num_threads, self.prefetch_queue_depth)
             with warnings.catch_warnings():  # outputs left out by output_map: expected, not a problem
                 warnings.filterwarnings("ignore", message=r"The external source node .* are not used")
-                it = DALIGenericIterator([pipe], self.output_map, size=-1, auto_reset=False,
+                it = DALIGenericIterator([pipe], dali_keys, size=-1, auto_reset=False,
                                          last_batch_policy=LastBatchPolicy.PARTIAL, prepare_first_batch=False)
-            for out in it:
+            to_device = self._host_to_device()
+            norm = self._outside_norm()
+            wanted = [n for n in self.output_map if n in host]
+            for k, out in enumerate(it):
                 self._batches_done += 1
-                yield out[0]
+                h = source.host.pop(k)
+                got = to_device({n: h[n] for n in wanted + (["_d"] if norm and self.device == "cuda" else [])})
+                res = {n: got[n] if n in got else out[0][n] for n in self.output_map}
+                if norm:
+                    norm(res, got["_d"] if self.device == "cuda" else h["_d"])
+                yield res
             del it, pipe
         self._epoch, self._batches_done = epoch + 1, 0
+
+    def _outside_norm(self):
+        """Normalisation after the DALI graph, ``(x - offset) * scale`` with the dataset's float32
+        tables (the same two float32 operations the graph would do, so the same values), into the
+        batch (new tensors); None when the graph normalises (``action_noise`` needs normalised actions) or
+        there is no normalisation. On ``cuda``: torch kernels; on the CPU: numpy (a DALI arithmetic
+        op with per-sample broadcasting costs more than the resampling)."""
+        if self.cfg["norm_in_dali"] or self.cfg["normalization"] is None:
+            return None
+        import torch  # noqa: PLC0415
+
+        tables = {g: tuple(np.stack([n[g][j] for n in self.cfg["norm"]]) for j in (0, 1)) for g in ("state", "action")}
+        if self.device == "cuda":
+            dev = torch.device("cuda", self.cfg["device_id"])
+            tables = {g: tuple(torch.from_numpy(t).to(dev) for t in v) for g, v in tables.items()}
+
+            def norm(res: dict, d) -> None:
+                for g, (off, scale) in tables.items():
+                    if g in res:
+                        res[g] = (res[g] - off[d]) * scale[d]  # not in place: DALI may own the output
+        else:
+            def norm(res: dict, d) -> None:
+                for g, (off, scale) in tables.items():
+                    if g in res:
+                        x = np.subtract(res[g].numpy(), off[d])  # a new array: DALI may own the output
+                        np.multiply(x, scale[d], out=x)
+                        res[g] = torch.from_numpy(x)
+        return norm
+
+    def _host_to_device(self):
+        """Host outputs (numpy) -> torch tensors on the loader's device: on ``cuda`` packed into one
+        buffer, copied once and split (one copy per batch instead of one per output)."""
+        import torch  # noqa: PLC0415
+
+        if self.device != "cuda":
+            return lambda d: {n: torch.from_numpy(v) for n, v in d.items()}
+        dev = torch.device("cuda", self.cfg["device_id"])
+
+        def move(d: dict) -> dict:
+            if not d:
+                return {}
+            offs, n = [], 0
+            for v in d.values():
+                offs.append(n)
+                n += -(-v.nbytes // 8) * 8
+            buf = np.empty(max(n, 8), np.uint8)
+            for o, v in zip(offs, d.values()):
+                buf[o:o + v.nbytes] = np.ascontiguousarray(v).reshape(-1).view(np.uint8)
+            g = torch.from_numpy(buf).to(dev)
+            out = {}
+            for o, (k, v) in zip(offs, d.items()):
+                t = torch.from_numpy(np.empty(0, v.dtype)).dtype
+                out[k] = g[o:o + v.nbytes].view(t).view(v.shape) if v.size else torch.empty(v.shape, dtype=t, device=dev)
+            return out
+
+        return move
+
+    def _frames(self):
+        """The worker processes decoding video frames (started on first use, kept across epochs);
+        None: decode in this process (``num_workers <= 1`` or no PyAV-decoded video camera)."""
+        if self._frame_pool is None and self.num_workers > 1 and self.cfg["cameras"]:
+            from .frames import FramePool, video_streams  # noqa: PLC0415
+
+            streams = video_streams(self._table, self.cfg)
+            if streams:
+                try:
+                    self._frame_pool = FramePool(streams, self.cfg, self.num_workers, ahead=self.prefetch_queue_depth + 2)
+                except Exception as e:  # noqa: BLE001 - workers would not start: decode in this process
+                    warnings.warn(f"RobotDataLoader: video decoding worker processes did not start ({e!r}); decoding in this "
+                                  f"process", stacklevel=3)
+                    self.num_workers = 1
+        return self._frame_pool
 
     def _fingerprint(self) -> dict:
         return {"seed": self.seed, "epoch_size": self.epoch_size, "batch_size": self.batch_size, "num_shards": self.num_shards,
@@ -387,3 +479,6 @@ class RobotDataLoader:
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.shutdown(wait=False)
+        frames = getattr(self, "_frame_pool", None)
+        if frames is not None:
+            frames.close()

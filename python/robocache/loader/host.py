@@ -368,7 +368,9 @@ def window_table(hosts: list, offsets: tuple) -> dict:
         dict: ``row_offset [D]`` (dataset ``d``'s window ``r`` is global row ``row_offset[d] + r``),
         per row ``anchor``, ``episode`` (into ``episodes``), ``<g>_slice [R, 2]`` (recorded samples a
         window needs, one either side); per episode ``<g>_span [E, 2]``, ``<g>_has_gap``,
-        ``episode_index``, ``task``; and ``episodes`` (the :class:`EpisodeData` list).
+        ``episode_index``, ``task``, ``<g>_base``/``<g>_len`` (where each episode's samples sit in
+        ``<g>_flat [S, D]`` float32 / ``<g>_ts_flat [S]`` float64, all episodes' samples in one array);
+        and ``episodes`` (the :class:`EpisodeData` list, whose arrays become views into the flat ones).
     """
     episodes, ep_base, row_offset = [], [], []
     anchors, ep_rows, slices = [], [], {"state": [], "action": []}
@@ -394,7 +396,18 @@ def window_table(hosts: list, offsets: tuple) -> dict:
            "episode": np.concatenate(ep_rows), "episodes": episodes,
            "episode_index": np.array([e.index for e in episodes], np.int64), "task": np.array([e.task for e in episodes], np.int64)}
     for g in ("state", "action"):
+        # every episode's samples in one array (the episodes keep views into it): a batch's windows
+        # are then gathered with one fancy index
+        lens = np.array([len(getattr(e, g + "_ts")) for e in episodes], np.int64)
+        out[g + "_len"], out[g + "_base"] = lens, np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+        out[g + "_flat"] = np.ascontiguousarray(np.concatenate([getattr(e, g) for e in episodes]), np.float32)
+        out[g + "_ts_flat"] = np.ascontiguousarray(np.concatenate([getattr(e, g + "_ts") for e in episodes]), np.float64)
+        for e, b, n in zip(episodes, out[g + "_base"].tolist(), lens.tolist()):
+            if getattr(e, g).dtype == np.float32 and getattr(e, g + "_ts").dtype == np.float64:
+                setattr(e, g, out[g + "_flat"][b:b + n])
+                setattr(e, g + "_ts", out[g + "_ts_flat"][b:b + n])
         out[g + "_slice"] = np.concatenate(slices[g])
         out[g + "_span"] = np.array([[getattr(e, g + "_ts")[0], getattr(e, g + "_ts")[-1]] for e in episodes], np.float64)
         out[g + "_has_gap"] = np.array([math.isfinite(e.max_gap[g]) for e in episodes], bool)
+        out[g + "_any_gap"] = bool(out[g + "_has_gap"].any())
     return out

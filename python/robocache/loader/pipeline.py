@@ -3,11 +3,15 @@ samples around each window, and the pipeline graph that turns them into a traini
 
 Graph (``cuda``: everything after the external source runs on the GPU, timestamps stay CPU inputs):
 
-    external_source ──► state/action samples ──► fn.robocache.resample (target_timestamps) ──►
-        (x - offset) * scale (normalisation) ──► [fn.robocache.action_noise]
+    external_source ──► state/action samples [B, L, D] (dense: padded, see BatchSource) ──►
+        fn.robocache.resample (target_timestamps [B, T]) ──► [(x - offset) * scale ──►
+        fn.robocache.action_noise]  (without action_noise the loader normalises after the graph)
     external_source ──► camera frames (or JPEG bytes ──► fn.decoders.image) ──► fn.resize ──►
         [fn.color_twist with per-sample arguments] ──► [fn.crop_mirror_normalize to float]
-    external_source ──► masks, indices, task ids, window times (host-computed)
+
+Masks, indices, task ids and window times do not enter the graph: the source computes them on the
+host (``BatchSource.host``) and the loader joins them to the DALI outputs. Video frames decoded by
+PyAV come from worker processes (:mod:`robocache.loader.frames`).
 
 The source is a pure function of ``(plan, positions)``: the batch at a given shard position is the
 same whatever happened before, which makes ``load_state_dict`` resume exact.
@@ -30,12 +34,31 @@ def augment_rng(seed: int, epoch: int, position: int, stream: int) -> np.random.
     return np.random.Generator(np.random.Philox(key=np.uint64(seed & (2**64 - 1)), counter=[epoch, position, stream, 0]))
 
 
+HOST_OUTPUTS = ("state_mask", "state_dim_mask", "action_mask", "action_dim_mask", "dataset_index", "episode_index", "task",
+                "index", "anchor_time")
+"""Batch keys computed on the host alone (never through DALI): the external source hands them to the
+loader next to the DALI batch. ``state_timestamps``/``action_timestamps`` join them without
+``temporal_jitter`` (the targets are known on the host; with it the operator's output times are used)."""
+
+
+def host_keys(cfg: dict) -> tuple:
+    """Batch keys the host computes for these settings (the rest come out of the DALI pipeline)."""
+    if "temporal_jitter" in cfg["aug"]:
+        return HOST_OUTPUTS
+    return HOST_OUTPUTS + ("state_timestamps", "action_timestamps")
+
+
 class BatchSource:
     """Callable for ``fn.external_source(batch=True)``: one batch of host arrays per call.
 
-    Low-dimensional outputs are assembled for the whole batch at once from the loader's window
-    table (slices of the episodes' arrays, no copies); camera frames and augmentation draws per
-    sample, on the thread pool when there is one.
+    Everything of fixed shape goes to DALI as one dense ``[B, ...]`` array per input (a list of
+    per-sample arrays costs DALI a copy and bookkeeping per sample). The recorded samples around
+    each window (state, action and their timestamps) are padded to the batch's longest slice with
+    further recorded samples of the same episode (or, for an episode shorter than that, its last
+    sample repeated at times far beyond any target), which leaves every resampled value unchanged:
+    resampling only reads the two recorded samples around each target, and targets past the last
+    recorded sample read the last sample either way. Outputs that need no DALI work (masks, indices,
+    window times) are computed here and kept in :attr:`host` (batch number -> dict) for the loader.
 
     Args:
         table: :func:`robocache.loader.host.window_table` of the loader.
@@ -44,22 +67,42 @@ class BatchSource:
         batches: list of position arrays, one per batch still to produce.
         epoch: epoch number (for augmentation draws).
         pool: optional thread pool for camera frames.
+        frames: optional :class:`robocache.loader.frames.FramePool` decoding video frames in worker
+            processes.
     """
 
-    def __init__(self, table: dict, cfg: dict, plan: tuple, batches: list, epoch: int, pool: ThreadPoolExecutor | None) -> None:
+    def __init__(self, table: dict, cfg: dict, plan: tuple, batches: list, epoch: int, pool: ThreadPoolExecutor | None,
+                 frames=None) -> None:
         self.table, self.cfg, self.plan, self.batches, self.epoch, self.pool = table, cfg, plan, batches, epoch, pool
+        self.frames = frames
         self.k = 0
         self.names = source_names(cfg)
+        self.host: dict = {}
+        w = {g: cfg["state_dim" if g == "state" else "action_dim"] for g in ("state", "action")}
+        self.norm = {g: (np.stack([n[g][0] for n in cfg["norm"]]), np.stack([n[g][1] for n in cfg["norm"]]),
+                         np.stack([n[g][2] for n in cfg["norm"]])) for g in w}
+        self.pending: dict = {}  # batch number -> frame futures (video decoding ahead of time)
 
     def __call__(self):
         if self.k >= len(self.batches):
             raise StopIteration
-        pos = self.batches[self.k]
+        k = self.k
         self.k += 1
-        return self.batch(pos)
+        if self.frames is not None:  # keep the worker processes busy with the next batches' frames
+            for j in range(k, min(k + self.frames.ahead, len(self.batches))):
+                if j not in self.pending:
+                    self.pending[j] = self.frames.submit(self.table, self.batches[j], self.plan)
+        dali, host = self.batch(self.batches[k], self.pending.pop(k, None))
+        self.host[k] = host
+        return dali
 
-    def batch(self, pos: np.ndarray) -> list:
-        """Every external-source output for the windows at epoch positions ``pos``, as lists."""
+    def __del__(self) -> None:
+        for f in self.pending.values():  # an iteration left early: drop the frames decoded ahead
+            f.discard()
+        self.pending = {}
+
+    def batch(self, pos: np.ndarray, frames=None) -> tuple:
+        """``(external-source outputs as a list, host outputs as a dict)`` for epoch positions ``pos``."""
         cfg, tb = self.cfg, self.table
         d = self.plan[0][pos]
         gr = tb["row_offset"][d] + self.plan[1][pos]
@@ -67,26 +110,25 @@ class BatchSource:
         epi = tb["episode"][gr]
         eps = tb["episodes"]
         out: dict = {}
+        host: dict = {}
         jitter = cfg["aug"].get("temporal_jitter")
         if jitter is not None:  # replay speed per window, drawn here so that resume and both backends agree
             lo_v, hi_v = jitter["speed"]
             speed = np.array([augment_rng(cfg["seed"], self.epoch, int(p), 2).uniform(lo_v, hi_v) for p in pos])
-            out["tj.speed"] = [np.array([v, v], np.float32) for v in speed]
+            out["tj.speed"] = np.repeat(speed.astype(np.float32)[:, None], 2, axis=1)
         rows = [eps[i] for i in epi.tolist()]
         for g, off in (("state", cfg["offsets"][0]), ("action", cfg["offsets"][1])):
             tt = anchor[:, None] + (off[None, :] if jitter is None else speed[:, None] * off[None, :])
             lo, hi = tb[g + "_span"][epi, 0], tb[g + "_span"][epi, 1]
             mask = (tt >= lo[:, None] - 1e-9) & (tt <= hi[:, None] + 1e-9)
-            for k in np.nonzero(tb[g + "_has_gap"][epi])[0]:  # rare: episodes with holes
+            for k in (np.nonzero(tb[g + "_has_gap"][epi])[0] if tb[g + "_any_gap"] else ()):  # rare: episodes with holes
                 e = eps[epi[k]]
                 mask[k] = valid_mask(getattr(e, g + "_ts"), tt[k], e.max_gap[g])
             if jitter is None:
-                a, b = tb[g + "_slice"][gr, 0].tolist(), tb[g + "_slice"][gr, 1].tolist()
-                out[g] = [getattr(e, g)[x:y] for e, x, y in zip(rows, a, b)]
-                out[g + "_ts"] = [getattr(e, g + "_ts")[x:y] for e, x, y in zip(rows, a, b)]
+                out[g], out[g + "_ts"] = padded_slices(tb, g, epi, tb[g + "_slice"][gr])
             else:
-                out[g], out[g + "_ts"], out[g + "_tj_offset"] = [], [], []
-                for e, t in zip(rows, tt):
+                out[g], out[g + "_ts"], tj_off = [], [], np.empty(len(pos), np.float32)
+                for k, (e, t) in enumerate(zip(rows, tt)):
                     ts, vals = getattr(e, g + "_ts"), getattr(e, g)
                     x, y = around(ts, t[0], t[-1])
                     d_, ts_ = vals[x:y], ts[x:y]
@@ -94,36 +136,44 @@ class BatchSource:
                         d_, ts_ = np.concatenate([vals[:1], d_]), np.concatenate([t[:1], ts_])
                     out[g].append(d_)
                     out[g + "_ts"].append(ts_)
-                    o = np.float32(t[0] - ts_[0])
-                    out[g + "_tj_offset"].append(np.array([o, o], np.float32))
-            out[g + "_tt"] = list(tt)
-            out[g + "_mask"] = list(mask)
-            norm = [cfg["norm"][j][g] for j in d.tolist()]
-            out[g + "_offset"] = [n[0] for n in norm]
-            out[g + "_scale"] = [n[1] for n in norm]
-            out[g + "_dim_mask"] = [n[2] for n in norm]
+                    tj_off[k] = np.float32(t[0] - ts_[0])
+                out[g + "_tj_offset"] = np.repeat(tj_off[:, None], 2, axis=1)
+            out[g + "_tt"] = tt
+            host[g + "_mask"] = mask
+            if cfg["norm_in_dali"]:
+                out[g + "_offset"], out[g + "_scale"] = self.norm[g][0][d], self.norm[g][1][d]
+            host[g + "_dim_mask"] = self.norm[g][2][d]
             if g == "state":
                 start = tt[:, 0] if cfg["timestamps"] == "relative" else np.zeros(len(pos))
-        out["window_start"] = list(start.astype(np.float64))
-        out["dataset_index"] = list(d.astype(np.int64))
-        out["episode_index"] = list(tb["episode_index"][epi])
-        out["task"] = list(tb["task"][epi])
-        out["index"] = list(np.asarray(pos, np.int64))
-        out["anchor_time"] = list(anchor)
+            if jitter is None:  # the resampled times are the targets: window times on the host
+                host[g + "_timestamps"] = (tt - start[:, None]).astype(np.float32) if cfg["timestamps"] == "relative" else tt - start[:, None]
+        out["window_start"] = start.astype(np.float64)
+        host["dataset_index"] = host["_d"] = d.astype(np.int64)
+        host["episode_index"] = tb["episode_index"][epi].astype(np.int64)
+        host["task"] = tb["task"][epi].astype(np.int64)
+        host["index"] = np.asarray(pos, np.int64).copy()
+        host["anchor_time"] = anchor.astype(np.float64)
         if cfg["cameras"] or "color_jitter" in cfg["aug"]:
             args = list(zip(pos.tolist(), epi.tolist(), anchor.tolist()))
-            extra = list(self.pool.map(self.extras, args)) if self.pool is not None else [self.extras(x) for x in args]
+            got = frames.result() if frames is not None else {}
+            fn = (lambda x: self.extras(x, got))
+            extra = list(self.pool.map(fn, args)) if self.pool is not None else [fn(x) for x in args]
             for j, name in enumerate(extra_names(cfg)):
-                out[name] = [x[j] for x in extra]
-        return [out[n] for n in self.names]
+                col = [x[j] for x in extra]
+                out[name] = col if name.startswith("cam.") else np.array(col, np.float32)
+        return [out[n] for n in self.names], host
 
-    def extras(self, arg: tuple) -> tuple:
-        """Camera frames and colour-jitter draws of one window: ``(position, episode row, anchor)``."""
+    def extras(self, arg: tuple, frames: dict | None = None) -> tuple:
+        """Camera frames and colour-jitter draws of one window: ``(position, episode row, anchor)``;
+        ``frames``: ``{(camera, position): frame}`` already decoded in worker processes."""
         p, ei, t = arg
         cfg = self.cfg
         e = self.table["episodes"][ei]
         out = []
         for name in cfg["cameras"]:
+            if frames and (name, p) in frames:
+                out.append(frames[(name, p)])
+                continue
             stream, cts = e.cameras[name]
             j = nearest_frame(cts, t)
             if cfg["encoded"][name]:
@@ -140,6 +190,30 @@ class BatchSource:
         return tuple(out)
 
 
+FAR = 1.0e6  # seconds past an episode's last sample where repeated padding samples sit
+
+
+def padded_slices(tb: dict, g: str, epi: np.ndarray, sl: np.ndarray) -> tuple:
+    """The recorded samples of each window (``sl [B, 2]`` index ranges into episode ``epi``'s
+    samples) as two dense arrays ``values [B, L, D]`` and ``timestamps [B, L]``, ``L`` the longest
+    range: each range is widened to ``L`` recorded samples (to the right, or to the left at the
+    episode's end); an episode with fewer than ``L`` samples gets its last sample repeated at
+    ``FAR``, ``2 FAR``, ... seconds past its end. Resampling at the window's targets gives the same
+    values (see :class:`BatchSource`)."""
+    a = sl[:, 0]
+    n = int((sl[:, 1] - a).max())
+    m = tb[g + "_len"][epi]
+    x = np.where(m >= n, np.minimum(a, m - n), 0)
+    raw = x[:, None] + np.arange(n)[None, :]
+    idx = tb[g + "_base"][epi][:, None] + np.minimum(raw, m[:, None] - 1)
+    vals = tb[g + "_flat"][idx]
+    ts = tb[g + "_ts_flat"][idx]
+    beyond = raw - (m[:, None] - 1)
+    if (beyond > 0).any():  # episodes shorter than L: padding samples far past their end
+        ts = np.where(beyond > 0, ts + FAR * np.maximum(beyond, 0), ts)
+    return vals, ts
+
+
 def extra_names(cfg: dict) -> list:
     """Names of the per-sample outputs (camera frames, colour-jitter draws), in order."""
     names = ["cam." + c for c in cfg["cameras"]]
@@ -152,10 +226,11 @@ def source_names(cfg: dict) -> list:
     """Names of the external source's outputs, in order."""
     names = []
     for g in ("state", "action"):
-        names += [g, g + "_ts", g + "_tt", g + "_mask", g + "_offset", g + "_scale", g + "_dim_mask"]
-    names += ["window_start", "dataset_index", "episode_index", "task", "index", "anchor_time"]
+        names += [g, g + "_ts", g + "_tt"]
+        if cfg["norm_in_dali"]:
+            names += [g + "_offset", g + "_scale"]
     if "temporal_jitter" in cfg["aug"]:
-        names += ["tj.speed", "state_tj_offset", "action_tj_offset"]
+        names += ["window_start", "tj.speed", "state_tj_offset", "action_tj_offset"]
     return names + extra_names(cfg)
 
 
@@ -174,7 +249,8 @@ def build_pipeline(source: BatchSource, cfg: dict, output_map: list, batch_size:
     Args:
         source: the external source.
         cfg: loader settings.
-        output_map: names of the pipeline outputs, in order.
+        output_map: names of the pipeline outputs, in order (keys the DALI graph produces; the host
+            outputs of :func:`host_keys` come from ``source.host``).
         batch_size: maximum batch size.
         num_threads: DALI CPU threads.
         prefetch: DALI prefetch queue depth.
@@ -189,7 +265,7 @@ def build_pipeline(source: BatchSource, cfg: dict, output_map: list, batch_size:
     layouts = ["HWC" if n.startswith("cam.") and not cfg["encoded"][n[4:]] else "" for n in names]
 
     @pipeline_def(batch_size=batch_size, num_threads=num_threads, device_id=cfg["device_id"] if gpu else None,
-                  prefetch_queue_depth=prefetch, seed=cfg["seed"] & 0x7FFFFFFF)
+                  prefetch_queue_depth=prefetch, seed=cfg["seed"] & 0x7FFFFFFF, exec_dynamic=True)
     def pipe():
         ins = dict(zip(names, fn.external_source(source=source, num_outputs=len(names), batch=True, layout=layouts)))
         dev = (lambda x: x.gpu()) if gpu else (lambda x: x)
@@ -203,17 +279,14 @@ def build_pipeline(source: BatchSource, cfg: dict, output_map: list, batch_size:
                 x, xt = robocache_aug(fn, "temporal_jitter")(
                     dev(ins[g]), ins[g + "_ts"], speed=ins["tj.speed"], offset=ins[g + "_tj_offset"], target_rate=1.0 / cfg["period"],
                     num_samples=cfg["steps"][0 if g == "state" else 1], method=cfg["method"], seed=cfg["seed"] & 0x7FFFFFFF, **kw)
-            if cfg["normalization"] is not None:
+            if cfg["norm_in_dali"]:
                 x = (x - dev(ins[g + "_offset"])) * dev(ins[g + "_scale"])
             if g == "action" and "action_noise" in cfg["aug"]:
                 x = robocache_aug(fn, "action_noise")(x, **cfg["aug"]["action_noise"])
             out[g] = x
-            rel = xt - ins["window_start"]
-            out[g + "_timestamps"] = dev(fn.cast(rel, dtype=types.FLOAT) if cfg["timestamps"] == "relative" else rel)
-            out[g + "_mask"] = dev(ins[g + "_mask"])
-            out[g + "_dim_mask"] = dev(ins[g + "_dim_mask"])
-        for k in ("dataset_index", "episode_index", "task", "index", "anchor_time"):
-            out[k] = dev(ins[k])
+            if jitter is not None:  # the replayed times come from the operator
+                rel = xt - ins["window_start"]
+                out[g + "_timestamps"] = dev(fn.cast(rel, dtype=types.FLOAT) if cfg["timestamps"] == "relative" else rel)
         for cam, (h, w) in cfg["cameras"].items():
             img = ins["cam." + cam]
             if cfg["encoded"][cam]:
