@@ -5,21 +5,38 @@
 // (`tile_sample[blockIdx.x]` names the sample; RcAlignSample::tile_begin its first block).
 // Phase 0: each stream's ends, and a window of its timestamps around the tile's time range (an
 // interpolation guess plus a margin) copied to shared memory with coalesced loads, so the searches
-// below need no dependent global loads (a step the window misses searches global memory).
+// below need no dependent global loads (a step the window misses searches global memory); inside
+// the window a step's row is an interpolation guess plus a short walk (RC_ALIGN_WALK).
 // Phase 1: one thread per (stream, step) computes the step time (the same float64/int64 arithmetic
 // as the Rust CPU backend, compiled with --fmad=false), finds the last row at or before it, walks
 // over missing (NaN) rows to the nearest valid rows on each side (rows tested several at a time),
 // applies max_gap and the fill policy, writes the valid flag and leaves (i0, i1, w) in shared
 // memory (mirror of `locate` in src/ops/align.rs). Quaternion groups: one thread per (step, group)
 // SLERPs in float64 once and writes the group's 4 channels. Phase 2: every other fused channel,
-// one thread per output element, so stores are contiguous; each thread issues four elements'
-// loads before storing.
+// one thread per output element, so stores are contiguous; each thread issues RC_ALIGN_UNROLL
+// elements' loads before storing; (step, channel) of an element by a multiply-high
+// (RC_ALIGN_FASTDIV); the streams' data pointers sit in shared memory.
 
 #define RC_ALIGN_MAX_TILE 256
 // (step, stream) items per block: tile * num_streams <= this (src/ops/align_gpu.rs tile_for).
 #define RC_ALIGN_MAX_ITEMS 1024
-// Timestamps (all streams) a block caches in shared memory.
+// Timestamps (all streams) a block caches in shared memory (-DRC_ALIGN_WINDOW=n, static shared
+// memory stays under 48 KB up to about 3600).
+#ifndef RC_ALIGN_WINDOW
 #define RC_ALIGN_WINDOW 2560
+#endif
+// Output elements per thread whose loads are issued before any store (-DRC_ALIGN_UNROLL=n to tune).
+// Search inside the timestamp window: 1 = interpolation guess and walk, 0 = binary search.
+#ifndef RC_ALIGN_WALK
+#define RC_ALIGN_WALK 1
+#endif
+// Output element -> (step, channel) by a multiply-high instead of an integer division.
+#ifndef RC_ALIGN_FASTDIV
+#define RC_ALIGN_FASTDIV 1
+#endif
+#ifndef RC_ALIGN_UNROLL
+#define RC_ALIGN_UNROLL 4
+#endif
 
 __device__ __forceinline__ double rc_al_rate_f(double a, double b, double rate, rc_i64 k) {
   double t = a + (double)k / rate;
@@ -136,11 +153,21 @@ __device__ __forceinline__ void rc_al_locate(const TS *__restrict__ ts, const ty
   int lo;
   const int wl = sgd.len;
   if (wl > 0 && sg[0] <= t && (t < sg[wl - 1] || sgd.s0 + wl == n)) {
+#if RC_ALIGN_WALK
+    // Interpolation guess inside the window, then a walk to the last entry <= t (rows are near
+    // uniform in time, so the walk is a step or two; the result is the binary search's).
+    double span = rc_al_diff(sg[wl - 1], sg[0]);
+    int a = span > 0.0 ? (int)(rc_al_diff(t, sg[0]) / span * (double)(wl - 1)) : 0;
+    a = a < 0 ? 0 : (a > wl - 1 ? wl - 1 : a);
+    while (a > 0 && sg[a] > t) a--;
+    while (a + 1 < wl && sg[a + 1] <= t) a++;
+#else
     int a = 0, b = wl - 1;
     while (a < b) {
       int mid = (a + b + 1) >> 1;
       if (sg[mid] <= t) a = mid; else b = mid - 1;
     }
+#endif
     lo = sgd.s0 + a;
   } else {
     // Last index with ts <= t: interpolation guess, exponential search, binary search.
@@ -375,7 +402,9 @@ __device__ __forceinline__ void rc_align(const RcAlignSample *__restrict__ sampl
 #pragma unroll
     for (int q = 0; q < RC_ALIGN_MAX_STREAMS; q++) st[q] = p.streams[q];
   }
+  __shared__ rc_u64 sdata[RC_ALIGN_MAX_STREAMS];
   const RcAlignSample *s = samples + __ldg(tile_sample + blockIdx.x);
+  for (int q = threadIdx.x; q < p.num_streams; q += blockDim.x) sdata[q] = s->data[q];
   const rc_i64 k0 = ((rc_i64)blockIdx.x - s->tile_begin) * p.tile;
   const rc_i64 left = s->num_out - k0;
   const int kcount = left < p.tile ? (int)left : p.tile;
@@ -410,7 +439,7 @@ __device__ __forceinline__ void rc_align(const RcAlignSample *__restrict__ sampl
 #pragma unroll
       for (int i = 0; i < 4; i++) o[i] = E::store((A)(i == ident ? 1.0f : 0.0f));
     } else {
-      const B *__restrict__ d = (const B *)s->data[q];
+      const B *__restrict__ d = (const B *)sdata[q];
       int cs = (int)st[q].channels;
       int qf = gq.y - (int)st[q].offset;  // stream-local first channel of the group
       double a[4], r[4];
@@ -431,21 +460,31 @@ __device__ __forceinline__ void rc_align(const RcAlignSample *__restrict__ sampl
     }
   }
 
-  // Every other channel: one thread per output element, contiguous stores; four elements per
-  // thread with their loads issued before any store. Missing or filled steps load row 0 (every
+  // Every other channel: one thread per output element, contiguous stores; RC_ALIGN_UNROLL
+  // elements per thread with their loads issued before any store. Missing or filled steps load row 0 (every
   // stream has a row) and discard it, so the loads need no branch.
   const int total = kcount * C;
   const int bd = blockDim.x;
-  for (int base = threadIdx.x; base < total; base += 4 * bd) {
-    B v[4];
-    bool put[4];
+#if RC_ALIGN_FASTDIV
+  // e / C as a multiply-high: exact while e * C < 2^32 (e < total = kcount * C), else a division.
+  const unsigned long long cmul = 0xFFFFFFFFull / (unsigned)C + 1;
+  const bool fast = (unsigned long long)total * (unsigned long long)C < (1ull << 32);
+#endif
+  for (int base = threadIdx.x; base < total; base += RC_ALIGN_UNROLL * bd) {
+    B v[RC_ALIGN_UNROLL];
+    bool put[RC_ALIGN_UNROLL];
 #pragma unroll
-    for (int u = 0; u < 4; u++) {
+    for (int u = 0; u < RC_ALIGN_UNROLL; u++) {
       int e = base + u * bd;
       put[u] = false;
       v[u] = E::nan();
       if (e < total) {
-        int k = e / C, c = e - k * C;
+#if RC_ALIGN_FASTDIV
+        int k = fast ? (int)(((unsigned long long)(unsigned)e * cmul) >> 32) : e / C;
+#else
+        int k = e / C;
+#endif
+        int c = e - k * C;
         int2 m = __ldg(cmap + c);
         if (m.y < 0) {
           int q = m.x;
@@ -453,7 +492,7 @@ __device__ __forceinline__ void rc_align(const RcAlignSample *__restrict__ sampl
           int i0 = si0[it], i1 = si1[it];
           int cs = (int)st[q].channels;
           int lc = c - (int)st[q].offset;
-          const B *__restrict__ d = (const B *)s->data[q];
+          const B *__restrict__ d = (const B *)sdata[q];
           int r0 = i0 < 0 ? 0 : i0, r1 = i0 < 0 ? 0 : i1;
           B b0 = __ldg(d + (rc_i64)r0 * cs + lc), b1 = __ldg(d + (rc_i64)r1 * cs + lc);
           put[u] = true;
@@ -472,7 +511,7 @@ __device__ __forceinline__ void rc_align(const RcAlignSample *__restrict__ sampl
       }
     }
 #pragma unroll
-    for (int u = 0; u < 4; u++)
+    for (int u = 0; u < RC_ALIGN_UNROLL; u++)
       if (put[u]) out[base + u * bd] = v[u];
   }
 }

@@ -20,9 +20,10 @@ const MAX_TILE: usize = 256;
 /// Most (step, stream) items per block (`RC_ALIGN_MAX_ITEMS`).
 const MAX_ITEMS: usize = 1024;
 /// Default reference steps per block: large tiles amortise each block's fixed costs (its descriptor,
-/// its streams' ends and timestamp windows); 128 was fastest at the benchmark shape on an H100
-/// (70.8 us against 81.4 us at 64 and 113.5 us at 32).
-const DEFAULT_TILE: usize = 128;
+/// its streams' ends and timestamp windows); 256 was fastest at the benchmark shape on an H100
+/// (session 97 sweep, benchmarks/results/gpu_align_h100_sweep97.txt: 86.1 us against 92.7 us at 128;
+/// `tile * streams` above `MAX_ITEMS` falls back to a smaller tile).
+const DEFAULT_TILE: usize = 256;
 /// Fewest reference steps per block.
 const MIN_TILE: usize = 8;
 
