@@ -44,6 +44,11 @@ def plugin_path() -> str:
     candidates = [Path(env)] if env else []
     here = Path(__file__).resolve().parent
     candidates += [here / _PLUGIN_NAME, here / "lib" / _PLUGIN_NAME]
+    # A source checkout put first on sys.path (benchmarks, tests) has no built library: use the
+    # installed package's copy, built from the same sources by `pip install .`.
+    import sys
+
+    candidates += [Path(p) / "robocache" / _PLUGIN_NAME for p in sys.path if p and Path(p).resolve() != here.parent]
     for c in candidates:
         if c.is_file():
             return str(c)
