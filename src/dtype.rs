@@ -146,12 +146,24 @@ pub enum Times<'a> {
     Nanos(&'a [i64]),
 }
 
-impl Times<'_> {
+impl<'a> Times<'a> {
     /// Number of timestamps.
     pub fn len(&self) -> usize {
         match self {
             Times::Seconds(s) => s.len(),
             Times::Nanos(s) => s.len(),
+        }
+    }
+
+    /// The raw bytes (native-endian f64 or i64), as they are copied to the device.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        match *self {
+            // SAFETY: f64 and i64 slices are plain data; viewing them as bytes is always valid.
+            Times::Seconds(s) => unsafe {
+                std::slice::from_raw_parts(s.as_ptr() as *const u8, std::mem::size_of_val(s))
+            },
+            // SAFETY: as above.
+            Times::Nanos(s) => unsafe { std::slice::from_raw_parts(s.as_ptr() as *const u8, std::mem::size_of_val(s)) },
         }
     }
 

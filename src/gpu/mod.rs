@@ -14,6 +14,12 @@ use cudarc::nvrtc::{result as nvrtc_result, sys as nvrtc_sys};
 use crate::error::{Error, Result};
 use kernels::KernelSource;
 
+/// Rounds a scratch offset up to 16 bytes (every operator packs its per-batch descriptors and
+/// timestamps into one pinned buffer with this alignment).
+pub const fn align16(x: usize) -> usize {
+    (x + 15) & !15
+}
+
 /// A CUDA stream handle as DALI passes it (`cudaStream_t` is the driver's `CUstream`).
 pub type Stream = sys::CUstream;
 

@@ -9,7 +9,7 @@ use std::ffi::c_void;
 
 use crate::dtype::{DType, Times};
 use crate::error::{Error, Result};
-use crate::gpu::{self, kernels, Stream};
+use crate::gpu::{self, align16, kernels, Stream};
 use crate::ops::align::{nanos_of, plan_sample, seconds_of, AlignArgs, AlignTime, Clock, Layout, MAX_STREAMS, OP};
 use crate::ops::resample::{Grid, Plan};
 
@@ -112,10 +112,6 @@ const fn cmap_entries(total_channels: usize) -> usize {
     total_channels + total_channels / 4
 }
 
-const fn align16(x: usize) -> usize {
-    (x + 15) & !15
-}
-
 /// An upper bound of the blocks a batch launches (the smallest tile is one step).
 fn max_tiles(samples: &[GpuSample<'_>]) -> usize {
     samples.iter().map(|s| s.num_out).sum()
@@ -131,15 +127,6 @@ pub fn scratch_bytes(samples: &[GpuSample<'_>], total_channels: usize) -> usize 
         n += align16(s.reference.map_or(0, |t| t.len()) * 8);
     }
     n
-}
-
-fn times_bytes<'a>(t: &Times<'a>) -> &'a [u8] {
-    match *t {
-        // SAFETY: f64 and i64 slices are plain data; viewing them as bytes is always valid.
-        Times::Seconds(s) => unsafe { std::slice::from_raw_parts(s.as_ptr() as *const u8, std::mem::size_of_val(s)) },
-        // SAFETY: as above.
-        Times::Nanos(s) => unsafe { std::slice::from_raw_parts(s.as_ptr() as *const u8, std::mem::size_of_val(s)) },
-    }
 }
 
 /// Re-plans one sample (no timestamp re-scan) and records its clock's ends in the descriptor.
@@ -279,7 +266,7 @@ pub unsafe fn run_gpu(
             if s.rows[q] > i32::MAX as usize {
                 return Err(Error::sample(OP, i, format!("stream {q}: {} rows, more than 2^31 - 1", s.rows[q])));
             }
-            let tb = times_bytes(t);
+            let tb = t.as_bytes();
             if phase != Phase::Launch {
                 host[off..off + tb.len()].copy_from_slice(tb);
             }
@@ -290,7 +277,7 @@ pub unsafe fn run_gpu(
         }
         let n = plan_for(args, i, s, d)?;
         if let Some(rf) = s.reference.filter(|_| args.clock == Clock::Timestamps) {
-            let b = times_bytes(&rf);
+            let b = rf.as_bytes();
             if phase != Phase::Launch {
                 host[off..off + b.len()].copy_from_slice(b);
             }

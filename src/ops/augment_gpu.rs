@@ -8,13 +8,9 @@ use std::ffi::c_void;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::gpu::{self, kernels, Stream};
+use crate::gpu::{self, align16, kernels, Stream};
 use crate::ops::action_noise::{NoiseArgs, OP as NOISE};
 use crate::ops::points_augment::{PointsDraw, OP as POINTS};
-
-const fn align16(x: usize) -> usize {
-    (x + 15) & !15
-}
 
 /// Mirror of `RcNoiseSample` in `kernels/common.cuh`.
 #[repr(C)]

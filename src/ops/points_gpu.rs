@@ -8,7 +8,7 @@
 use std::ffi::c_void;
 
 use crate::error::{Error, Result};
-use crate::gpu::{self, kernels, Stream};
+use crate::gpu::{self, align16, kernels, Stream};
 use crate::ops::points::{Anchor, Kind, NormMode, PointsArgs, VoxMode};
 
 /// Threads per block (`RCP_THREADS`).
@@ -106,10 +106,6 @@ pub struct GpuPoints {
     pub rows: usize,
     /// The sample's voxel size.
     pub voxel: [f64; 3],
-}
-
-const fn align16(x: usize) -> usize {
-    (x + 15) & !15
 }
 
 /// Byte offsets of every buffer in the host and device scratch.

@@ -7,7 +7,7 @@ use std::ffi::c_void;
 
 use crate::dtype::{DType, Times};
 use crate::error::{Error, Result};
-use crate::gpu::{self, kernels, Stream};
+use crate::gpu::{self, align16, kernels, Stream};
 use crate::ops::resample::{plan_sample, Grid, Plan, ResampleArgs, Target, TimeVal, Window, OP};
 
 /// Targets per thread in phase 2 (`RC_ROWS` in the kernel).
@@ -95,10 +95,6 @@ fn block_shape(vpr: u32, row_bytes: usize) -> (u32, u32) {
     (bx, by)
 }
 
-const fn align16(x: usize) -> usize {
-    (x + 15) & !15
-}
-
 /// Bytes of pinned host and device scratch [`run_gpu`] needs for this batch.
 /// (Includes a tile-to-sample map sized by [`max_tiles`].)
 pub fn scratch_bytes(samples: &[GpuSample<'_>]) -> usize {
@@ -109,15 +105,6 @@ pub fn scratch_bytes(samples: &[GpuSample<'_>]) -> usize {
         n += align16(s.targets.map_or(0, |t| t.len()) * 8);
     }
     n
-}
-
-fn times_bytes<'a>(t: &Times<'a>) -> &'a [u8] {
-    match *t {
-        // SAFETY: f64 and i64 slices are plain data; viewing them as bytes is always valid.
-        Times::Seconds(s) => unsafe { std::slice::from_raw_parts(s.as_ptr() as *const u8, std::mem::size_of_val(s)) },
-        // SAFETY: as above.
-        Times::Nanos(s) => unsafe { std::slice::from_raw_parts(s.as_ptr() as *const u8, std::mem::size_of_val(s)) },
-    }
 }
 
 fn plan_for(args: &ResampleArgs, i: usize, s: &GpuSample<'_>, d: &mut ResampleSampleDesc) -> Result<i64> {
@@ -235,14 +222,14 @@ pub unsafe fn run_gpu(
             return Err(Error::sample(OP, i, format!("{} rows, more than 2^31 - 1", s.rows)));
         }
         let n = plan_for(args, i, s, d)?;
-        let tb = times_bytes(&s.times);
+        let tb = s.times.as_bytes();
         if phase != Phase::Launch {
             host[off..off + tb.len()].copy_from_slice(tb);
         }
         d.ts = dev + off as u64;
         off += align16(tb.len());
         if let Some(tg) = s.targets.filter(|_| args.target == Target::Timestamps) {
-            let b = times_bytes(&tg);
+            let b = tg.as_bytes();
             if phase != Phase::Launch {
                 host[off..off + b.len()].copy_from_slice(b);
             }
