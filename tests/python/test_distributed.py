@@ -219,3 +219,37 @@ def test_ddp_training_example_resumes_with_the_same_losses(tmp_path):
     assert [(r["shard_id"], r["num_shards"], r["source"]) for r in ra["ranks"]] == [(0, 2, "torch.distributed"), (1, 2, "torch.distributed")]
     assert len(ra["losses"]) == 6 and all(math.isfinite(v) and v > 0 for v in ra["losses"])
     assert rb["first_step"] == 3 and rb["losses"] == ra["losses"][3:]  # bit for bit on the CPU
+
+
+def test_ddp_bench_toy(tmp_path):
+    out = tmp_path / "ddp_bench_cpu.json"
+    env = {k: v for k, v in os.environ.items() if k not in DIST_VARS}
+    env.update({"CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(Path(robocache.__file__).parents[1])})
+    p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ddp_bench.py"), "--data", str(shared_data()), "--gpus", "1,2,8",
+                        "--cache-dir", str(tmp_path / "cache"), "--out", str(out)], capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "TOY SIZE" in p.stdout
+    tail = p.stdout.strip().splitlines()
+    hdr = next(i for i, ln in enumerate(tail) if ln.startswith("model ") and "samples/s" in ln and "scaling" in ln)
+    assert [ln.split()[0] for ln in tail[hdr + 2:hdr + 6]] == ["toy_small"] * 4  # the table comes last
+    res = json.loads(out.read_text())
+    s = res["settings"]
+    assert s["toy"] and s["device"] == "cpu" and s["gpu_counts"] == [1, 2] and s["skipped_counts"] == [8] and s["cpus_per_rank"] >= 1
+    assert res["env"]["NCCL_NVLS_ENABLE"] == "0"
+    rows = res["rows"]
+    assert [(r["config"], r["gpus"]) for r in rows] == [("RobotDataLoader", 1), ("RobotDataLoader", 2), ("fixed batch", 1), ("fixed batch", 2)]
+    for r in rows:
+        assert "error" not in r, r
+        for f in ("samples_per_s", "samples_per_s_per_gpu", "scaling_efficiency", "seconds_slowest_rank"):
+            assert math.isfinite(r[f]) and r[f] > 0, (f, r[f])
+        assert abs(r["samples_per_s"] - r["gpus"] * s["batch_size"] * s["steps"] / r["seconds_slowest_rank"]) < 1e-6 * r["samples_per_s"]
+        assert len(r["gpu_util_pct_per_gpu"]) == r["gpus"] and all(u is None for u in r["gpu_util_pct_per_gpu"])  # no GPU: null
+        assert all(0 <= w < 1 for w in r["wait_fraction_per_rank"]) and all(math.isfinite(x) for x in r["final_loss_per_rank"])
+        if r["gpus"] == 1:
+            assert r["scaling_efficiency"] == 1.0
+    two = res["parts"]["2"]
+    assert two["world_size"] == 2 and two["backend"] == "gloo"
+    assert [(x["rank"], x["placement_source"]) for x in two["ranks"]] == [(0, "torch.distributed"), (1, "torch.distributed")]
+    if all(x["pinned"] for x in two["ranks"]):  # each rank on its own CPUs (when there are enough)
+        assert not set(two["ranks"][0]["cpus"]) & set(two["ranks"][1]["cpus"])
+    assert two["ranks"][0]["batches_per_epoch"] == two["ranks"][1]["batches_per_epoch"]
