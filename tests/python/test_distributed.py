@@ -253,3 +253,39 @@ def test_ddp_bench_toy(tmp_path):
     if all(x["pinned"] for x in two["ranks"]):  # each rank on its own CPUs (when there are enough)
         assert not set(two["ranks"][0]["cpus"]) & set(two["ranks"][1]["cpus"])
     assert two["ranks"][0]["batches_per_epoch"] == two["ranks"][1]["batches_per_epoch"]
+
+
+def test_action_noise_is_independent_per_rank_and_epoch():
+    from nvidia.dali import fn
+
+    if not hasattr(fn.robocache, "action_noise"):
+        pytest.skip("fn.robocache.action_noise is not in this plugin build")
+    lift = str(DATA / "robosuite_hdf5" / "lift" / "panda" / "demo.hdf5")
+    kw = dict(target_frequency=20.0, observation_horizon=1, action_horizon=8, batch_size=8, device="cpu", epoch_size=32, seed=5,
+              normalization=None, num_shards=2, output_map=["action", "index"], num_workers=1)
+
+    def noise(shard: int, epoch: int) -> np.ndarray:
+        out = []
+        for aug in ([{"name": "action_noise", "sigma": [0.1]}], []):
+            ld = robocache.RobotDataLoader([lift], augmentations=aug, shard_id=shard, **kw)
+            ld.set_epoch(epoch)
+            out.append(np.concatenate([b["action"].numpy() for b in ld]))
+        return out[0] - out[1]
+
+    n00, n10, n01 = noise(0, 0), noise(1, 0), noise(0, 1)
+    assert 0.03 < float(np.abs(n00).mean()) < 0.3
+    np.testing.assert_array_equal(n00, noise(0, 0))  # deterministic per (seed, epoch, rank)
+    # one seed for every rank would draw the same noise per batch slot on every rank (equal up to float32 rounding)
+    assert not np.allclose(n00, n10, atol=1e-5) and not np.allclose(n00, n01, atol=1e-5)
+
+
+def test_dataset_side_gpu_decoding_follows_the_local_rank(monkeypatch):
+    from robocache.datasets import video
+
+    monkeypatch.setattr(video, "gpu_count", lambda: 4)
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    assert video.local_gpu() == 2
+    monkeypatch.setattr(video, "gpu_count", lambda: 1)  # one device visible per process
+    assert video.local_gpu() == 0
+    monkeypatch.delenv("LOCAL_RANK")
+    assert video.local_gpu() == 0
