@@ -32,12 +32,12 @@ def shard_loader(data: Path, policy: str, batch_size: int, **kw) -> RobotDataLoa
                            seed=3, epoch_size=EPOCH, last_batch_policy=policy, output_map=KEYS, num_workers=1, **kw)
 
 
-def resume_loader(data: Path) -> RobotDataLoader:
+def resume_loader(data: Path, batch_size: int = 3, **kw) -> RobotDataLoader:
     """Camera frames (JPEG, decoded by DALI) and colour jitter: the resume check compares images too."""
     specs = [DatasetSpec(str(data / "datasets" / "rlds_bridge"), cameras={"front": "observation.image_0"})]
-    return RobotDataLoader(specs, target_frequency=15.0, observation_horizon=2, action_horizon=6, batch_size=3, device="cpu", seed=11,
-                           epoch_size=40, cameras={"front": (32, 48)}, augmentations=[{"name": "color_jitter", "brightness": 0.4}],
-                           num_workers=1)
+    return RobotDataLoader(specs, target_frequency=15.0, observation_horizon=2, action_horizon=6, batch_size=batch_size, device="cpu",
+                           seed=11, epoch_size=40, cameras={"front": (32, 48)}, augmentations=[{"name": "color_jitter", "brightness": 0.4}],
+                           num_workers=1, **kw)
 
 
 def epoch(loader) -> list:

@@ -130,7 +130,8 @@ class RobotDataLoader:
     batch ``G = S*B``), ``N = epoch_size``, guaranteed for a given seed and epoch whatever ``S``:
 
     * the epoch plan, and everything drawn per position (the window, ``color_jitter`` and
-      ``temporal_jitter``'s speed, keyed by ``(seed, epoch, position)``), is the same;
+      ``temporal_jitter``'s speed, keyed by ``(seed, epoch, position)``), is the same, so the sample at
+      a position (every output) is the same bits;
     * rank ``r``'s batch ``k`` is the positions ``k*G + r + S*j`` (``j < B``); step ``k`` (the
       ``k``-th batches of all ranks) is the positions ``[k*G, (k+1)*G)`` for every ``k < floor(N / G)``,
       the same data as one process with batch ``G``;
@@ -218,6 +219,9 @@ class RobotDataLoader:
             raise ValueError(f"RobotDataLoader: epoch_size must be an int >= 1, got {epoch_size!r}")
         if self.epoch_size < self.num_shards:
             raise ValueError(f"RobotDataLoader: epoch_size {self.epoch_size} is smaller than num_shards {self.num_shards}")
+        if self.last_batch_policy == "drop" and self.epoch_size < self.global_batch_size:
+            raise ValueError(f"RobotDataLoader: last_batch_policy DROP with epoch_size {self.epoch_size} smaller than the global batch "
+                             f"{self.global_batch_size} (batch_size {self.batch_size} x {self.num_shards} shards) yields no batches")
         ds_dim = max(h.state_dim for h in self.hosts)
         da_dim = max(h.action_dim for h in self.hosts)
         mean = [0.0] * 3 if image_mean is None else [float(x) for x in image_mean]
