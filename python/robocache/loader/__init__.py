@@ -139,8 +139,9 @@ class RobotDataLoader:
       ``ceil(N / G)``; the last step covers ``[k*G, N)`` plus repeats of the rank's own first positions
       (``PARTIAL``: each rank ``ceil(N / S)`` samples, at most ``S - 1`` repeats per epoch, like
       ``DistributedSampler``; ``FILL``: full batches). Only those repeats depend on ``S``;
-    * :meth:`state_dict` is the same on every rank (ranks step together), so rank 0's copy resumes
-      every rank, and resumes at another world size with the same ``G`` (same remaining steps).
+    * :meth:`state_dict` holds the same position on every rank (ranks step together), so rank 0's
+      copy resumes every rank, and resumes at another world size with the same ``G`` (same remaining
+      steps).
 
     Not invariant: ``action_noise`` (and ``temporal_jitter`` with ``warp_strength > 0``) draw inside
     their DALI operators from ``(seed, the pipeline's batch counter, sample in batch)``; the loader
