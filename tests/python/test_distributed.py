@@ -36,6 +36,7 @@ def torchrun(nproc: int, script: Path, *args, timeout: int = 240) -> subprocess.
     env = {k: v for k, v in os.environ.items() if k not in DIST_VARS}
     env.update({"PYTHONPATH": os.pathsep.join([str(Path(robocache.__file__).parents[1]), str(Path(__file__).parent)]),
                 "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""})
+    env.setdefault("GLOO_SOCKET_IFNAME", "lo")  # one host: loopback, whatever the host name resolves to
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc), str(script), *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False)
 
@@ -245,6 +246,7 @@ def test_ddp_bench_toy(tmp_path):
     out = tmp_path / "ddp_bench_cpu.json"
     env = {k: v for k, v in os.environ.items() if k not in DIST_VARS}
     env.update({"CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": str(Path(robocache.__file__).parents[1])})
+    env.setdefault("GLOO_SOCKET_IFNAME", "lo")
     p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ddp_bench.py"), "--data", str(shared_data()), "--gpus", "1,2,8",
                         "--cache-dir", str(tmp_path / "cache"), "--out", str(out)], capture_output=True, text=True, env=env, timeout=300,
                        check=False)
