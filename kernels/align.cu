@@ -5,9 +5,9 @@
 // streams (`tile_sample[blockIdx.x]` names the sample; RcAlignSample::tile_begin its first block).
 // 1. Setup (thread 0): per stream, the rows the tile most likely needs (interpolation guesses for the
 //    tile's first and last step between the stream's ends, which the descriptor carries, widened by a
-//    margin), and their places in dynamic shared memory: the output tile's staging area first, then
-//    every stream's timestamps, then every dense stream's rows (a stream with more than RC_ALIGN_SPARSE
-//    rows per step keeps its rows in global memory: it needs only a few of them). A window cut short by
+//    margin of p.margin + rows >> p.margin_shift), and their places in dynamic shared memory: the output tile's staging area first, then
+//    every stream's timestamps, then every dense stream's rows (a stream with more than p.sparse
+//    rows per step keeps its rows in global memory (p.sparse): it needs only a few of them). A window cut short by
 //    the budget (p.smem) only sends the steps it misses to global memory.
 // 2. Copy: all windows at once, 16-byte loads (the ragged first and last 16 bytes of a window in
 //    2-byte pieces, so nothing outside the inputs is read), RC_ALIGN_COPY_UNROLL loads in flight per
@@ -21,17 +21,6 @@
 // 4. Store: the staged tile (contiguous in the output) leaves in 16-byte stores.
 // Three barriers; every global load of the fast path is a coalesced 16-byte load of the copy step.
 
-// Rows of margin each side of a window: RC_ALIGN_MARGIN + rows >> RC_ALIGN_MARGIN_SHIFT.
-#ifndef RC_ALIGN_MARGIN
-#define RC_ALIGN_MARGIN 4
-#endif
-#ifndef RC_ALIGN_MARGIN_SHIFT
-#define RC_ALIGN_MARGIN_SHIFT 8
-#endif
-// Streams with more rows per reference step than this keep their rows in global memory.
-#ifndef RC_ALIGN_SPARSE
-#define RC_ALIGN_SPARSE 1000000
-#endif
 // 16-byte loads a thread issues before storing them in the copy step.
 #ifndef RC_ALIGN_COPY_UNROLL
 #define RC_ALIGN_COPY_UNROLL 8
@@ -354,7 +343,7 @@ __device__ __forceinline__ void rc_al_setup(const RcAlignSample *s, const RcAlig
     const int n = (int)s->len[q];
     const TS first = rc_al_ts_bits<TS>(s->first[q]), last = rc_al_ts_bits<TS>(s->last[q]);
     int ga = rc_al_guess(ta, first, last, n), gb = rc_al_guess(tb, first, last, n);
-    int m = RC_ALIGN_MARGIN + (n >> RC_ALIGN_MARGIN_SHIFT);
+    int m = p.margin + (n >> p.margin_shift);
     int g0 = (ga < gb ? ga : gb) - m, g1 = (ga < gb ? gb : ga) + m + 1;
     g0 = g0 < 0 ? 0 : g0;
     g1 = g1 > n - 1 ? n - 1 : g1;
@@ -372,7 +361,7 @@ __device__ __forceinline__ void rc_al_setup(const RcAlignSample *s, const RcAlig
   for (int q = 0; q < ns; q++) {
     const int rb = (int)p.streams[q].channels * es;
     const rc_u64 src = s->data[q] + (rc_u64)win[q].r0 * (rc_u64)rb;
-    const bool dense = (rc_i64)rows[q] <= (rc_i64)RC_ALIGN_SPARSE * (rc_i64)kcount;
+    const bool dense = (rc_i64)rows[q] <= (rc_i64)p.sparse * (rc_i64)kcount;
     const int len = dense ? rc_al_fit(rows[q], rb, src, off, cap) : 0;
     win[q].dlen = len;
     win[q].doff = off + (int)(src & 15);

@@ -285,6 +285,8 @@ struct RcAlignParams {
   int wxyz;             // quaternion order: 1 wxyz, 0 xyzw
   int num_quats;        // quaternion groups, listed after the channel map as (stream, first fused channel)
   int smem;             // dynamic shared memory bytes per block (the windows' budget)
-  int pad;
+  int sparse;           // streams with more rows per step than this keep their rows in global memory
+  int margin;           // window margin each side: margin + (rows >> margin_shift) rows
+  int margin_shift;
   RcAlignStream streams[RC_ALIGN_MAX_STREAMS];
-};  // 320 bytes
+};  // 328 bytes

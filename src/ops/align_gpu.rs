@@ -20,10 +20,12 @@ const MAX_THREADS: usize = 256;
 const SMEM_CAP: usize = 46 * 1024;
 /// Fewest reference steps per block.
 const MIN_TILE: usize = 8;
-/// Mirrors of the kernel's window margin (`RC_ALIGN_MARGIN`, `RC_ALIGN_MARGIN_SHIFT`) and dense-stream
-/// limit (`RC_ALIGN_SPARSE`), for the shared-memory estimate.
+/// Rows of margin each side of a block's windows: `MARGIN + (rows >> MARGIN_SHIFT)` (the
+/// interpolation guesses' error on jittered clocks, plus short NaN runs).
 const MARGIN: usize = 4;
-const MARGIN_SHIFT: u32 = 8;
+const MARGIN_SHIFT: usize = 8;
+/// Streams with more rows per reference step than this keep their rows in global memory (a block
+/// reads only the few rows each step needs instead of copying all to shared memory).
 const SPARSE: usize = 1_000_000;
 
 /// Mirror of `RcAlignSample` in `kernels/common.cuh`.
@@ -76,10 +78,12 @@ pub struct AlignParams {
     wxyz: i32,
     num_quats: i32,
     smem: i32,
-    pad: i32,
+    sparse: i32,
+    margin: i32,
+    margin_shift: i32,
     streams: [AlignStreamDesc; MAX_STREAMS],
 }
-const _: () = assert!(std::mem::size_of::<AlignParams>() == 320);
+const _: () = assert!(std::mem::size_of::<AlignParams>() == 328);
 
 /// One sample of a GPU batch: device pointers for data and outputs, host slices for timestamps.
 #[derive(Clone, Debug)]
@@ -108,6 +112,9 @@ struct Shape {
     tile: usize,
     threads: usize,
     smem: usize,
+    sparse: usize,
+    margin: usize,
+    margin_shift: usize,
 }
 
 fn env_usize(name: &str) -> Option<usize> {
@@ -119,8 +126,8 @@ fn env_usize(name: &str) -> Option<usize> {
 /// every stream's timestamp window, every dense stream's row window, at the batch's highest rows per
 /// step) fits [`SMEM_CAP`]; shared memory sized to that estimate plus an eighth. A block whose
 /// windows need more (denser than the estimate) reads the rows it misses from global memory.
-/// `ROBOCACHE_ALIGN_TILE`, `ROBOCACHE_ALIGN_THREADS` (most threads) and `ROBOCACHE_ALIGN_SMEM` override
-/// (for tuning).
+/// `ROBOCACHE_ALIGN_TILE`, `ROBOCACHE_ALIGN_THREADS` (most threads), `ROBOCACHE_ALIGN_SMEM`,
+/// `ROBOCACHE_ALIGN_SPARSE`, `ROBOCACHE_ALIGN_MARGIN` and `ROBOCACHE_ALIGN_MARGIN_SHIFT` override (for tuning).
 fn shape_for(samples: &[GpuSample<'_>], layout: &Layout, es: usize) -> Shape {
     let ns = layout.channels.len().max(1);
     let mut rps = vec![0.0f64; ns];
@@ -131,13 +138,16 @@ fn shape_for(samples: &[GpuSample<'_>], layout: &Layout, es: usize) -> Shape {
             most[q] = most[q].max(s.rows[q]);
         }
     }
+    let sparse = env_usize("ROBOCACHE_ALIGN_SPARSE").unwrap_or(SPARSE).min(1 << 20);
+    let margin = env_usize("ROBOCACHE_ALIGN_MARGIN").unwrap_or(MARGIN).min(1 << 20);
+    let margin_shift = env_usize("ROBOCACHE_ALIGN_MARGIN_SHIFT").unwrap_or(MARGIN_SHIFT).min(31);
     let estimate = |k: usize| -> usize {
         let mut b = align16(k * layout.total * es) + 16;
         for q in 0..ns {
-            let m = MARGIN + (most[q] >> MARGIN_SHIFT);
+            let m = margin + (most[q] >> margin_shift);
             let rows = ((k as f64 * rps[q]).ceil() as usize + 2 * m + 3).min(most[q]);
             b += align16(rows * 8) + 16;
-            if rows <= SPARSE * k {
+            if rows <= sparse * k {
                 b += align16(rows * layout.channels[q] * es) + 16;
             }
         }
@@ -156,7 +166,7 @@ fn shape_for(samples: &[GpuSample<'_>], layout: &Layout, es: usize) -> Shape {
         .unwrap_or_else(|| align16(estimate(tile) + estimate(tile) / 8))
         .clamp(256, SMEM_CAP)
         & !15;
-    Shape { tile, threads, smem }
+    Shape { tile, threads, smem, sparse, margin, margin_shift }
 }
 
 /// Entries of the channel map with its quaternion group list (at most one group per 4 channels).
@@ -396,7 +406,9 @@ pub unsafe fn run_gpu(
         wxyz: args.wxyz as i32,
         num_quats: quat_groups(layout).len() as i32,
         smem: shape.smem as i32,
-        pad: 0,
+        sparse: shape.sparse as i32,
+        margin: shape.margin as i32,
+        margin_shift: shape.margin_shift as i32,
         streams: [AlignStreamDesc::default(); MAX_STREAMS],
     };
     for q in 0..ns {
