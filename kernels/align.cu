@@ -3,7 +3,7 @@
 //
 // v5 layout: each block takes one tile of `p.tile` consecutive reference steps of one sample, all
 // streams (`tile_sample[blockIdx.x]` names the sample; RcAlignSample::tile_begin its first block).
-// 1. Setup (thread 0): per stream, the rows the tile most likely needs (interpolation guesses for the
+// 1. Setup (one thread per stream, then thread 0): per stream, the rows the tile most likely needs (interpolation guesses for the
 //    tile's first and last step between the stream's ends, which the descriptor carries, widened by a
 //    margin of p.margin + rows >> p.margin_shift), and their places in dynamic shared memory: the output tile's staging area first, then
 //    every stream's timestamps, then every dense stream's rows (a stream with more than p.sparse
@@ -19,7 +19,7 @@
 //    stream's channels of the fused row (linear in the accumulator type; quaternion groups SLERPed in
 //    float64) into the staged output tile. Rows come from the shared windows, else global memory.
 // 4. Store: the staged tile (contiguous in the output) leaves in 16-byte stores.
-// Three barriers; every global load of the fast path is a coalesced 16-byte load of the copy step.
+// Four barriers; every global load of the fast path is a coalesced 16-byte load of the copy step.
 
 // 16-byte loads a thread issues before storing them in the copy step.
 #ifndef RC_ALIGN_COPY_UNROLL
@@ -297,10 +297,12 @@ __device__ __forceinline__ int rc_al_guess(TS t, TS first, TS last, int n) {
   return (int)x;
 }
 
-// A stream's windows in shared memory: rows [r0, r0 + tlen) of timestamps at byte toff, rows
-// [r0, r0 + dlen) of data at byte doff.
+// A stream as a block keeps it in shared memory: its global timestamps and rows, its ends (raw 8
+// bytes), rows, the window's first row and rows wanted, and the windows: timestamps of rows
+// [r0, r0 + tlen) at byte toff, rows [r0, r0 + dlen) at byte doff.
 struct RcAlWin {
-  int r0, tlen, dlen, toff, doff, pad[3];
+  rc_u64 ts, d, first, last;
+  int n, r0, rows, tlen, dlen, toff, doff, pad;
 };
 // One global byte range [src, src + bytes) copied to shared memory: its 16-byte chunks start at
 // byte soff (so shared and global addresses agree modulo 16); chunk0: its first chunk in the block's
@@ -320,9 +322,36 @@ __device__ __forceinline__ int rc_al_fit(int rows, int row_bytes, rc_u64 src, in
   return rows < most ? rows : most;
 }
 
-// 1. Setup, thread 0 (see the header). Returns nothing; writes win, seg and *stage.
-template <typename TS, typename B>
-__device__ __forceinline__ void rc_al_setup(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k0, int kcount,
+// 1a. Setup, one thread per stream: the stream's facts and the rows its windows should hold.
+template <typename TS>
+__device__ __forceinline__ void rc_al_want(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k0, int kcount,
+                                           int q, RcAlWin *win) {
+  const int n = (int)s->len[q];
+  const rc_u64 fb = s->first[q], lb = s->last[q];
+  const TS first = rc_al_ts_bits<TS>(fb), last = rc_al_ts_bits<TS>(lb);
+  const TS ta = rc_al_target<TS>(s, p, k0), tb = rc_al_target<TS>(s, p, k0 + kcount - 1);
+  int ga = rc_al_guess(ta, first, last, n), gb = rc_al_guess(tb, first, last, n);
+  int m = p.margin + (n >> p.margin_shift);
+  int g0 = (ga < gb ? ga : gb) - m, g1 = (ga < gb ? gb : ga) + m + 1;
+  g0 = g0 < 0 ? 0 : g0;
+  g1 = g1 > n - 1 ? n - 1 : g1;
+  RcAlWin w;
+  w.ts = s->ts[q];
+  w.d = s->data[q];
+  w.first = fb;
+  w.last = lb;
+  w.n = n;
+  w.r0 = g0;
+  w.rows = g1 - g0 + 1;
+  w.tlen = w.dlen = w.toff = w.doff = w.pad = 0;
+  win[q] = w;
+}
+
+// 1b. Setup, thread 0: the output tile's staging area, then every stream's timestamp window, then
+// every dense stream's row window, in shared memory (each cut where the budget ends); the copy's
+// segments. Writes win, seg and *stage (byte offset of the staged tile, -1: stores go straight out).
+template <typename B>
+__device__ __forceinline__ void rc_al_place(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k0, int kcount,
                                             RcAlWin *win, RcAlSeg *seg, int *stage) {
   const int ns = p.num_streams;
   const int C = p.total_channels;
@@ -337,20 +366,9 @@ __device__ __forceinline__ void rc_al_setup(const RcAlignSample *s, const RcAlig
     *stage = (int)(gout & 15);
     off = need;
   }
-  const TS ta = rc_al_target<TS>(s, p, k0), tb = rc_al_target<TS>(s, p, k0 + kcount - 1);
-  int rows[RC_ALIGN_MAX_STREAMS];
   for (int q = 0; q < ns; q++) {
-    const int n = (int)s->len[q];
-    const TS first = rc_al_ts_bits<TS>(s->first[q]), last = rc_al_ts_bits<TS>(s->last[q]);
-    int ga = rc_al_guess(ta, first, last, n), gb = rc_al_guess(tb, first, last, n);
-    int m = p.margin + (n >> p.margin_shift);
-    int g0 = (ga < gb ? ga : gb) - m, g1 = (ga < gb ? gb : ga) + m + 1;
-    g0 = g0 < 0 ? 0 : g0;
-    g1 = g1 > n - 1 ? n - 1 : g1;
-    rows[q] = g1 - g0 + 1;
-    const rc_u64 src = s->ts[q] + (rc_u64)g0 * 8ull;
-    const int len = rc_al_fit(rows[q], 8, src, off, cap);
-    win[q].r0 = g0;
+    const rc_u64 src = win[q].ts + (rc_u64)win[q].r0 * 8ull;
+    const int len = rc_al_fit(win[q].rows, 8, src, off, cap);
     win[q].tlen = len;
     win[q].toff = off + (int)(src & 15);
     seg[q].src = src;
@@ -360,9 +378,9 @@ __device__ __forceinline__ void rc_al_setup(const RcAlignSample *s, const RcAlig
   }
   for (int q = 0; q < ns; q++) {
     const int rb = (int)p.streams[q].channels * es;
-    const rc_u64 src = s->data[q] + (rc_u64)win[q].r0 * (rc_u64)rb;
-    const bool dense = (rc_i64)rows[q] <= (rc_i64)p.sparse * (rc_i64)kcount;
-    const int len = dense ? rc_al_fit(rows[q], rb, src, off, cap) : 0;
+    const rc_u64 src = win[q].d + (rc_u64)win[q].r0 * (rc_u64)rb;
+    const bool dense = (rc_i64)win[q].rows <= (rc_i64)p.sparse * (rc_i64)kcount;
+    const int len = dense ? rc_al_fit(win[q].rows, rb, src, off, cap) : 0;
     win[q].dlen = len;
     win[q].doff = off + (int)(src & 15);
     seg[ns + q].src = src;
@@ -433,18 +451,18 @@ __device__ __forceinline__ void rc_al_item(const RcAlignSample *s, const RcAlign
   const TS t = rc_al_target<TS>(s, p, k0 + k);
   if (q == 0) ((TS *)s->out_ts)[k0 + k] = t;
   RcAlView<TS, B> v;
-  v.ts = (const TS *)s->ts[q];
-  v.d = (const B *)s->data[q];
+  v.ts = (const TS *)wq.ts;
+  v.d = (const B *)wq.d;
   v.wts = (const TS *)(sbuf + wq.toff);
   v.wd = (const B *)(sbuf + wq.doff);
-  v.n = (int)s->len[q];
+  v.n = wq.n;
   v.c = (int)p.streams[q].channels;
   v.r0 = wq.r0;
   v.tlen = wq.tlen;
   v.dlen = wq.dlen;
   int i0, i1, ok;
   double w;
-  rc_al_locate<TS, E>(v, t, rc_al_ts_bits<TS>(s->first[q]), rc_al_ts_bits<TS>(s->last[q]), p.streams[q].method,
+  rc_al_locate<TS, E>(v, t, rc_al_ts_bits<TS>(wq.first), rc_al_ts_bits<TS>(wq.last), p.streams[q].method,
                       p.streams[q].max_gap, p.fill, i0, i1, w, ok);
   ((unsigned char *)s->valid)[(k0 + k) * ns + q] = (unsigned char)ok;
   const int2 *__restrict__ cmap = (const int2 *)p.chan_map;
@@ -506,7 +524,9 @@ __device__ __forceinline__ void rc_al_block(const RcAlignSample *s, const RcAlig
   typedef typename E::bits B;
   const int ns = p.num_streams;
   const int C = p.total_channels;
-  if (threadIdx.x == 0) rc_al_setup<TS, B>(s, p, k0, kcount, win, seg, stage);
+  for (int q = threadIdx.x; q < ns; q += blockDim.x) rc_al_want<TS>(s, p, k0, kcount, q, win);
+  __syncthreads();
+  if (threadIdx.x == 0) rc_al_place<B>(s, p, k0, kcount, win, seg, stage);
   __syncthreads();
   rc_al_copy(seg, 2 * ns, sbuf);
   __syncthreads();
