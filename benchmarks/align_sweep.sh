@@ -4,7 +4,8 @@
 #   benchmarks/align_sweep.sh DATA_DIR OUT_DIR [BASELINE_PLUGIN]
 # ROBOCACHE_PLUGIN names the plugin under test; BASELINE_PLUGIN (optional) an older build timed first
 # on the same machine. Launch configs (ROBOCACHE_ALIGN_* knobs, read per launch) are swept inside one
-# process per NVRTC option set (kernels compile once per process). FULL=0 skips the full run.
+# process per NVRTC option set (kernels compile once per process): CONFIGS with the default build,
+# SHORT with each option of OPTS_SWEEP (space-separated). FULL=0 skips the full run.
 # Prints "best: opts [...] cfg [...]", the sweep table and the full run's table last.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,8 +25,7 @@ if [ -n "$base" ]; then
     --out "$out/sweep_baseline.json" 2>&1 | grep kernel-only | sed 's/^kernel-only/baseline/' | tee -a "$log"
 fi
 ko "" "$CONFIGS" default
-ko "-DRC_ALIGN_COPY_UNROLL=16" "$SHORT" unroll16
-ko "-DRC_ALIGN_MIN_BLOCKS=5" "$SHORT" minblocks5
+for o in ${OPTS_SWEEP:-"-DRC_ALIGN_ASYNC=0"}; do ko "$o" "$SHORT" "$(echo "$o" | tr -dc 'A-Za-z0-9_')"; done
 best=$(grep '^kernel-only' "$log" | grep 'CPU: True' \
   | sed -E 's/^kernel-only: opts \[(.*)\] cfg \[(.*)\]: ([0-9.]+) us.*/\3|\1|\2/' | sort -t'|' -k1,1g | head -1)
 opts=$(echo "$best" | cut -d'|' -f2) cfg=$(echo "$best" | cut -d'|' -f3)

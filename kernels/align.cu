@@ -3,15 +3,16 @@
 //
 // v5 layout: each block takes one tile of `p.tile` consecutive reference steps of one sample, all
 // streams (`tile_sample[blockIdx.x]` names the sample; RcAlignSample::tile_begin its first block).
-// 1. Setup (one thread per stream, then thread 0): per stream, the rows the tile most likely needs (interpolation guesses for the
-//    tile's first and last step between the stream's ends, which the descriptor carries, widened by a
-//    margin of p.margin + rows >> p.margin_shift), and their places in dynamic shared memory: the output tile's staging area first, then
-//    every stream's timestamps, then every dense stream's rows (a stream with more than p.sparse
-//    rows per step keeps its rows in global memory (p.sparse): it needs only a few of them). A window cut short by
-//    the budget (p.smem) only sends the steps it misses to global memory.
-// 2. Copy: all windows at once, 16-byte loads (the ragged first and last 16 bytes of a window in
-//    2-byte pieces, so nothing outside the inputs is read), RC_ALIGN_COPY_UNROLL loads in flight per
-//    thread. Shared memory mirrors global memory modulo 16, so a window keeps its alignment.
+// 1. Setup (one thread per stream, then thread 0): per stream, the rows the tile most likely needs
+//    (interpolation guesses for the tile's first and last step between the stream's ends, which the
+//    descriptor carries, widened by p.margin + rows >> p.margin_shift rows each side), and their
+//    places in dynamic shared memory: the output tile's staging area, every stream's timestamps,
+//    then every dense stream's rows (a stream with more than p.sparse rows per step keeps its rows in
+//    global memory: it needs only a few of them). A window cut short by the budget (p.smem), or one
+//    the guess missed, only sends the steps it misses to global memory.
+// 2. Copy: all windows at once in 16-byte chunks, by cp.async on sm_80+ (else loads through
+//    registers); the ragged first and last chunk of a window in 2-byte pieces, so nothing outside
+//    the inputs is read. Shared memory mirrors global memory modulo 16.
 // 3. Steps: one thread per (stream, step), stream-major (a warp holds one stream's steps: one control
 //    path). It finds the last row at or before its step time (same float64/int64 arithmetic as the Rust
 //    CPU backend, compiled with --fmad=false), walks over missing (NaN) rows, applies max_gap and the
@@ -19,7 +20,7 @@
 //    stream's channels of the fused row (linear in the accumulator type; quaternion groups SLERPed in
 //    float64) into the staged output tile. Rows come from the shared windows, else global memory.
 // 4. Store: the staged tile (contiguous in the output) leaves in 16-byte stores.
-// Four barriers; every global load of the fast path is a coalesced 16-byte load of the copy step.
+// Four barriers; on the fast path every global load is a coalesced 16-byte chunk of step 2.
 
 // 16-byte loads a thread issues before storing them in the copy step.
 #ifndef RC_ALIGN_COPY_UNROLL
@@ -413,11 +414,39 @@ __device__ __forceinline__ uint4 rc_al_load16(rc_u64 ga, rc_u64 lo, rc_u64 hi) {
   return v;
 }
 
-// 2. Copy every segment's chunks to shared memory, RC_ALIGN_COPY_UNROLL loads in flight per thread.
+// 2. Copy every segment's chunks to shared memory. On sm_80 and later (RC_ALIGN_ASYNC=1) whole chunks
+// go by cp.async (every chunk in flight at once, no registers held); else, and for the ragged chunks,
+// RC_ALIGN_COPY_UNROLL loads in flight per thread through registers.
+#ifndef RC_ALIGN_ASYNC
+#define RC_ALIGN_ASYNC 1
+#endif
+#if RC_ALIGN_ASYNC && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define RC_AL_CP_ASYNC 1
+#else
+#define RC_AL_CP_ASYNC 0
+#endif
 __device__ __forceinline__ void rc_al_copy(const RcAlSeg *seg, int nseg, unsigned char *sbuf) {
   const int total = seg[nseg].chunk0;
   const int bd = blockDim.x;
   int sg = 0;
+#if RC_AL_CP_ASYNC
+  for (int i = threadIdx.x; i < total; i += bd) {
+    while (i >= seg[sg + 1].chunk0) sg++;
+    const RcAlSeg g = seg[sg];
+    const int c = i - g.chunk0;
+    const rc_u64 ga = (g.src & ~15ull) + 16ull * (rc_u64)c;
+    const rc_u64 hi = g.src + (rc_u64)g.bytes;
+    unsigned char *dst = sbuf + g.soff + 16 * c;
+    if (ga >= g.src && ga + 16 <= hi) {
+      rc_u64 sa;
+      asm volatile("cvta.to.shared.u64 %0, %1;" : "=l"(sa) : "l"(dst));
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"((unsigned)sa), "l"(ga) : "memory");
+    } else {
+      *(uint4 *)dst = rc_al_load16(ga, g.src, hi);
+    }
+  }
+  asm volatile("cp.async.wait_all;" ::: "memory");
+#else
   for (int base = threadIdx.x; base < total; base += RC_ALIGN_COPY_UNROLL * bd) {
     uint4 v[RC_ALIGN_COPY_UNROLL];
     int sa[RC_ALIGN_COPY_UNROLL];
@@ -438,6 +467,7 @@ __device__ __forceinline__ void rc_al_copy(const RcAlSeg *seg, int nseg, unsigne
     for (int u = 0; u < RC_ALIGN_COPY_UNROLL; u++)
       if (sa[u] >= 0) *(uint4 *)(sbuf + sa[u]) = v[u];
   }
+#endif
 }
 
 // 3. One (stream q, step k) item: locate, valid flag, the stream's channels of the fused row.
