@@ -5,7 +5,9 @@
 # ROBOCACHE_PLUGIN names the plugin under test; BASELINE_PLUGIN (optional) an older build timed first
 # on the same machine. Launch configs (ROBOCACHE_ALIGN_* knobs, read per launch) are swept inside one
 # process per NVRTC option set (kernels compile once per process): CONFIGS with the default build,
-# SHORT with each option of OPTS_SWEEP (space-separated). FULL=0 skips the full run.
+# SHORT with each option of OPTS_SWEEP (space-separated; set it empty for none), every build with
+# BASE_OPTS (e.g. -DRC_ALIGN_VARIANTS=1 for the register-capped and split float32 entry points that
+# the VARIANT knob picks). FULL=0 skips the full run.
 # Prints "best: opts [...] cfg [...]", the sweep table and the full run's table last.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,7 +18,7 @@ log=$out/align_sweep.txt
 CONFIGS=${CONFIGS:-";TILE=16;TILE=64;SPARSE=8;SPARSE=8,TILE=64;SPARSE=3;SPARSE=0;MARGIN=2,MARGIN_SHIFT=9;SPARSE=8,MARGIN=2,MARGIN_SHIFT=9"}
 SHORT=${SHORT:-";SPARSE=8;SPARSE=8,TILE=64"}
 ko() {  # opts configs json-name
-  ROBOCACHE_NVRTC_OPTIONS="$1" python3 "$here/gpu_align.py" --data "$data" --kernel-only --configs "$2" \
+  ROBOCACHE_NVRTC_OPTIONS="${BASE_OPTS:-} $1" python3 "$here/gpu_align.py" --data "$data" --kernel-only --configs "$2" \
     --out "$out/sweep_$3.json" 2>&1 | tee "$out/sweep_$3.log" | grep -E "kernel-only|Error|error" | tee -a "$log"
 }
 if [ -n "$base" ]; then
@@ -25,7 +27,7 @@ if [ -n "$base" ]; then
     --out "$out/sweep_baseline.json" 2>&1 | grep kernel-only | sed 's/^kernel-only/baseline/' | tee -a "$log"
 fi
 ko "" "$CONFIGS" default
-for o in ${OPTS_SWEEP:-"-DRC_ALIGN_ASYNC=0"}; do ko "$o" "$SHORT" "$(echo "$o" | tr -dc 'A-Za-z0-9_')"; done
+for o in ${OPTS_SWEEP-"-DRC_ALIGN_ASYNC=0"}; do ko "$o" "$SHORT" "$(echo "$o" | tr -dc 'A-Za-z0-9_')"; done
 best=$(grep '^kernel-only' "$log" | grep 'CPU: True' \
   | sed -E 's/^kernel-only: opts \[(.*)\] cfg \[(.*)\]: ([0-9.]+) us.*/\3|\1|\2/' | sort -t'|' -k1,1g | head -1)
 opts=$(echo "$best" | cut -d'|' -f2) cfg=$(echo "$best" | cut -d'|' -f3)

@@ -141,8 +141,10 @@ def random_checks(rng):
                         dtype="bfloat16" if dtype_name == "bfloat16" else "",
                     )
                     reference = None
+                    # "intersection" only where every sample's streams overlap (else the operator rightly refuses)
+                    overlap = all(max(t[i][0] for _, t in streams) <= min(t[i][-1] for _, t in streams) for i in range(len(streams[0][1])))
                     if form == "rate":
-                        kw.update(target_rate=float(rng.choice([10.0, 50.0, 333.0])), span=str(rng.choice(["intersection", "union"])))
+                        kw.update(target_rate=float(rng.choice([10.0, 50.0, 333.0])), span=str(rng.choice(["intersection", "union"])) if overlap else "union")
                     elif form == "count":
                         kw.update(num_samples=int(rng.integers(1, 300)), span="union")
                     else:
@@ -401,7 +403,7 @@ def bench(rng, copy_gbs):
     return row
 
 
-KNOBS = ("TILE", "THREADS", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT")
+KNOBS = ("TILE", "THREADS", "BLOCK", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "VARIANT")
 
 
 def kernel_only(rng, launches, configs=None):
@@ -463,7 +465,7 @@ def main():
     ap.add_argument("--skip-bench", action="store_true")
     ap.add_argument("--kernel-only", action="store_true", help="time the kernel alone at the benchmark shape (CUPTI), then exit")
     ap.add_argument("--configs", default="", help="with --kernel-only: ';'-separated launch configs, each comma-separated"
-                    " KNOB=value for ROBOCACHE_ALIGN_<KNOB> (TILE, THREADS, SMEM, SPARSE, MARGIN, MARGIN_SHIFT); '' = as given")
+                    " KNOB=value for ROBOCACHE_ALIGN_<KNOB> (TILE, THREADS, BLOCK, SMEM, SPARSE, MARGIN, MARGIN_SHIFT, VARIANT); '' = as given")
     ap.add_argument("--launches", type=int, default=0, help="with --kernel-only: launch this many times after timing (for ncu)")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)

@@ -30,6 +30,9 @@
 #ifndef RC_ALIGN_MIN_BLOCKS
 #define RC_ALIGN_MIN_BLOCKS 1
 #endif
+#ifndef RC_ALIGN_VARIANTS
+#define RC_ALIGN_VARIANTS 0
+#endif
 // Dynamic shared memory (the host shim for tests/emulate defines its own).
 #ifndef RC_EXTERN_SHARED
 #define RC_EXTERN_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
@@ -351,9 +354,10 @@ __device__ __forceinline__ void rc_al_want(const RcAlignSample *s, const RcAlign
 // 1b. Setup, thread 0: the output tile's staging area, then every stream's timestamp window, then
 // every dense stream's row window, in shared memory (each cut where the budget ends); the copy's
 // segments. Writes win, seg and *stage (byte offset of the staged tile, -1: stores go straight out).
+// split: the items' (i0, i1, w) take the staging area's place (rc_al_block's split form).
 template <typename B>
 __device__ __forceinline__ void rc_al_place(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k0, int kcount,
-                                            RcAlWin *win, RcAlSeg *seg, int *stage) {
+                                            bool split, RcAlWin *win, RcAlSeg *seg, int *stage) {
   const int ns = p.num_streams;
   const int C = p.total_channels;
   const int es = (int)sizeof(B);
@@ -363,7 +367,9 @@ __device__ __forceinline__ void rc_al_place(const RcAlignSample *s, const RcAlig
   int off = 0;
   *stage = -1;
   const int need = rc_al_round16((int)(gout & 15) + obytes);
-  if (need <= cap / 2) {
+  if (split) {
+    off = 16 * p.tile * ns;  // the (i0, i1, w) of every item (the host sizes p.smem to hold them)
+  } else if (need <= cap / 2) {
     *stage = (int)(gout & 15);
     off = need;
   }
@@ -470,10 +476,11 @@ __device__ __forceinline__ void rc_al_copy(const RcAlSeg *seg, int nseg, unsigne
 #endif
 }
 
-// 3. One (stream q, step k) item: locate, valid flag, the stream's channels of the fused row.
+// 3. One (stream q, step k) item: locate, valid flag, the stream's channels of the fused row (split:
+// its (i0, i1, w) to shared memory instead, for rc_al_rows).
 template <typename TS, typename E>
 __device__ __forceinline__ void rc_al_item(const RcAlignSample *s, const RcAlignParams &p, const RcAlWin &wq,
-                                           const unsigned char *sbuf, int q, rc_i64 k0, int k,
+                                           unsigned char *sbuf, int q, rc_i64 k0, int k, bool split,
                                            typename E::bits *orow) {
   typedef typename E::bits B;
   typedef typename E::acc A;
@@ -495,6 +502,15 @@ __device__ __forceinline__ void rc_al_item(const RcAlignSample *s, const RcAlign
   rc_al_locate<TS, E>(v, t, rc_al_ts_bits<TS>(wq.first), rc_al_ts_bits<TS>(wq.last), p.streams[q].method,
                       p.streams[q].max_gap, p.fill, i0, i1, w, ok);
   ((unsigned char *)s->valid)[(k0 + k) * ns + q] = (unsigned char)ok;
+  if (split) {
+    const int it = k * ns + q, items = p.tile * ns;
+    double *sw = (double *)sbuf;
+    int *si = (int *)(sw + items);
+    sw[it] = w;
+    si[it] = i0;
+    si[items + it] = i1;
+    return;
+  }
   const int2 *__restrict__ cmap = (const int2 *)p.chan_map;
   const int cs = v.c;
   const int off = (int)p.streams[q].offset;
@@ -548,15 +564,120 @@ __device__ __forceinline__ void rc_al_item(const RcAlignSample *s, const RcAlign
   }
 }
 
+// A stream's row j: from the block's shared window when it holds row j, else global memory.
+template <typename B>
+__device__ __forceinline__ const B *rc_al_rowp(const RcAlWin &w, const unsigned char *sbuf, int j, int c) {
+  unsigned u = (unsigned)(j - w.r0);
+  return u < (unsigned)w.dlen ? (const B *)(sbuf + w.doff) + (rc_i64)u * c : (const B *)w.d + (rc_i64)j * c;
+}
+
+// Split form, after the items left (i0, i1, w) in shared memory: one thread per (step, quaternion
+// group) SLERPs once and writes the group's 4 channels; one thread per other output element (so
+// stores are contiguous), RC_ALIGN_UNROLL elements with their loads issued before any store.
+#ifndef RC_ALIGN_UNROLL
+#define RC_ALIGN_UNROLL 4
+#endif
+template <typename E>
+__device__ __forceinline__ void rc_al_rows(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k0, int kcount,
+                                           const RcAlWin *win, const unsigned char *sbuf) {
+  typedef typename E::bits B;
+  typedef typename E::acc A;
+  const int C = p.total_channels;
+  const int ns = p.num_streams;
+  const int items = p.tile * ns;
+  const double *sw = (const double *)sbuf;
+  const int *si0 = (const int *)(sw + items), *si1 = si0 + items;
+  const int2 *__restrict__ cmap = (const int2 *)p.chan_map;
+  B *__restrict__ out = (B *)s->out + k0 * C;
+  const int ident = p.wxyz ? 0 : 3;
+  const int nq = p.num_quats;
+  for (int j = threadIdx.x; j < kcount * nq; j += blockDim.x) {
+    const int k = j / nq, gi = j - k * nq;
+    const int2 gq = __ldg(cmap + C + gi);
+    const int q = gq.x, it = k * ns + q;
+    const int i0 = si0[it], i1 = si1[it];
+    B *o = out + (rc_i64)k * C + gq.y;
+    if (i0 == -1) {
+#pragma unroll
+      for (int i = 0; i < 4; i++) o[i] = E::nan();
+    } else if (i0 == -2) {
+#pragma unroll
+      for (int i = 0; i < 4; i++) o[i] = E::store((A)(i == ident ? 1.0f : 0.0f));
+    } else {
+      const int cs = (int)p.streams[q].channels;
+      const int qf = gq.y - (int)p.streams[q].offset;
+      const B *r0 = rc_al_rowp<B>(win[q], sbuf, i0, cs) + qf;
+      double a[4], r[4];
+#pragma unroll
+      for (int i = 0; i < 4; i++) a[i] = (double)E::load(r0[i]);
+      if (i1 == i0) {
+        rc_al_normalise(a);
+#pragma unroll
+        for (int i = 0; i < 4; i++) r[i] = a[i];
+      } else {
+        const B *r1 = rc_al_rowp<B>(win[q], sbuf, i1, cs) + qf;
+        double b[4];
+#pragma unroll
+        for (int i = 0; i < 4; i++) b[i] = (double)E::load(r1[i]);
+        rc_al_slerp(a, b, sw[it], r);
+      }
+#pragma unroll
+      for (int i = 0; i < 4; i++) o[i] = E::store((A)r[i]);
+    }
+  }
+  const int total = kcount * C;
+  const int bd = blockDim.x;
+  for (int base = threadIdx.x; base < total; base += RC_ALIGN_UNROLL * bd) {
+    B v[RC_ALIGN_UNROLL];
+    bool put[RC_ALIGN_UNROLL];
+#pragma unroll
+    for (int u = 0; u < RC_ALIGN_UNROLL; u++) {
+      const int e = base + u * bd;
+      put[u] = false;
+      v[u] = E::nan();
+      if (e < total) {
+        const int k = e / C, c = e - k * C;
+        const int2 m = __ldg(cmap + c);
+        if (m.y < 0) {
+          const int q = m.x, it = k * ns + q;
+          const int i0 = si0[it], i1 = si1[it];
+          const int cs = (int)p.streams[q].channels;
+          const int lc = c - (int)p.streams[q].offset;
+          put[u] = true;
+          if (i0 == -1) {
+            v[u] = E::nan();
+          } else if (i0 == -2) {
+            v[u] = E::store((A)0.0f);
+          } else {
+            const B b0 = rc_al_rowp<B>(win[q], sbuf, i0, cs)[lc];
+            if (i1 == i0) {
+              v[u] = b0;
+            } else {
+              const B b1 = rc_al_rowp<B>(win[q], sbuf, i1, cs)[lc];
+              const A x0 = E::load(b0), x1 = E::load(b1);
+              const A wa = (A)sw[it];
+              v[u] = E::store(x0 + wa * (x1 - x0));
+            }
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < RC_ALIGN_UNROLL; u++)
+      if (put[u]) out[base + u * bd] = v[u];
+  }
+}
+
 template <typename TS, typename E>
 __device__ __forceinline__ void rc_al_block(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k0, int kcount,
-                                            unsigned char *sbuf, RcAlWin *win, RcAlSeg *seg, int *stage) {
+                                            bool split, unsigned char *sbuf, RcAlWin *win, RcAlSeg *seg,
+                                            int *stage) {
   typedef typename E::bits B;
   const int ns = p.num_streams;
   const int C = p.total_channels;
   for (int q = threadIdx.x; q < ns; q += blockDim.x) rc_al_want<TS>(s, p, k0, kcount, q, win);
   __syncthreads();
-  if (threadIdx.x == 0) rc_al_place<B>(s, p, k0, kcount, win, seg, stage);
+  if (threadIdx.x == 0) rc_al_place<B>(s, p, k0, kcount, split, win, seg, stage);
   __syncthreads();
   rc_al_copy(seg, 2 * ns, sbuf);
   __syncthreads();
@@ -566,7 +687,12 @@ __device__ __forceinline__ void rc_al_block(const RcAlignSample *s, const RcAlig
     const int q = j / K, k = j - q * K;
     if (k >= kcount) continue;
     B *orow = st >= 0 ? (B *)(sbuf + st) + (rc_i64)k * C : (B *)s->out + (k0 + k) * C;
-    rc_al_item<TS, E>(s, p, win[q], sbuf, q, k0, k, orow);
+    rc_al_item<TS, E>(s, p, win[q], sbuf, q, k0, k, split, orow);
+  }
+  if (split) {
+    __syncthreads();
+    rc_al_rows<E>(s, p, k0, kcount, win, sbuf);
+    return;
   }
   if (st < 0) return;
   __syncthreads();
@@ -592,7 +718,7 @@ __device__ __forceinline__ void rc_al_block(const RcAlignSample *s, const RcAlig
 
 template <typename E>
 __device__ __forceinline__ void rc_align(const RcAlignSample *__restrict__ samples,
-                                         const int *__restrict__ tile_sample, const RcAlignParams &p) {
+                                         const int *__restrict__ tile_sample, const RcAlignParams &p, bool split) {
   RC_EXTERN_SHARED(sbuf);
   __shared__ RcAlWin win[RC_ALIGN_MAX_STREAMS];
   __shared__ RcAlSeg seg[2 * RC_ALIGN_MAX_STREAMS + 1];
@@ -602,18 +728,33 @@ __device__ __forceinline__ void rc_align(const RcAlignSample *__restrict__ sampl
   const rc_i64 left = s->num_out - k0;
   const int kcount = left < p.tile ? (int)left : p.tile;
   if (kcount <= 0) return;  // uniform across the block
-  if (p.ts_int) rc_al_block<rc_i64, E>(s, p, k0, kcount, sbuf, win, seg, &stage);
-  else rc_al_block<double, E>(s, p, k0, kcount, sbuf, win, seg, &stage);
+  if (p.ts_int) rc_al_block<rc_i64, E>(s, p, k0, kcount, split, sbuf, win, seg, &stage);
+  else rc_al_block<double, E>(s, p, k0, kcount, split, sbuf, win, seg, &stage);
 }
 
-#define RC_ALIGN(E, SUFFIX)                                                                  \
-  extern "C" __global__ void __launch_bounds__(256, RC_ALIGN_MIN_BLOCKS)                     \
+#define RC_ALIGN_ENTRY(E, SUFFIX, MIN_BLOCKS, SPLIT)                                         \
+  extern "C" __global__ void __launch_bounds__(256, MIN_BLOCKS)                              \
       align_##SUFFIX(const RcAlignSample *__restrict__ samples,                              \
                      const int *__restrict__ tile_sample, RcAlignParams p) {                 \
-    rc_align<E>(samples, tile_sample, p);                                                    \
+    rc_align<E>(samples, tile_sample, p, SPLIT);                                             \
   }
+#define RC_ALIGN(E, SUFFIX) RC_ALIGN_ENTRY(E, SUFFIX, RC_ALIGN_MIN_BLOCKS, false)
 
 RC_ALIGN(RcF32, f32)
 RC_ALIGN(RcF64, f64)
 RC_ALIGN(RcF16, f16)
 RC_ALIGN(RcBF16, bf16)
+
+// Tuning builds (-DRC_ALIGN_VARIANTS=1): float32 entry points under register caps of 64, 48, 40 and 32
+// registers per thread, fused (rN) or split (split_rN: items leave (i0, i1, w) in shared memory, then
+// rc_al_rows writes the rows), picked per launch by ROBOCACHE_ALIGN_VARIANT, so one process times all.
+#if RC_ALIGN_VARIANTS
+RC_ALIGN_ENTRY(RcF32, f32_r64, 4, false)
+RC_ALIGN_ENTRY(RcF32, f32_r48, 5, false)
+RC_ALIGN_ENTRY(RcF32, f32_r40, 6, false)
+RC_ALIGN_ENTRY(RcF32, f32_r32, 8, false)
+RC_ALIGN_ENTRY(RcF32, f32_split, 1, true)
+RC_ALIGN_ENTRY(RcF32, f32_split_r64, 4, true)
+RC_ALIGN_ENTRY(RcF32, f32_split_r48, 5, true)
+RC_ALIGN_ENTRY(RcF32, f32_split_r40, 6, true)
+#endif

@@ -4,7 +4,7 @@
 //! float64-second and int64-nanosecond timestamps, every fill, clock form and method, quaternion
 //! groups, ragged random batches with time gaps and NaN runs, under launch knob sets that send the
 //! kernel down each of its paths (shared-memory windows, global-memory searches and rows, cut
-//! windows and unstaged stores). Needs no GPU; needs a C++ compiler (the plugin build has one).
+//! windows and unstaged stores), and the float32 split form. Needs no GPU; needs a C++ compiler (the plugin build has one).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -236,16 +236,20 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
     // SAFETY: the symbols have the Emulator signature (tests/emulate/align_emulator.cc).
     let emu = |name: &[u8]| -> Emulator { unsafe { *lib.get::<Emulator>(name).expect("emulator symbol") } };
     let (e32, e64, ebf) = (emu(b"emulate_align_f32"), emu(b"emulate_align_f64"), emu(b"emulate_align_bf16"));
+    let e32s = emu(b"emulate_align_f32_split");
     let seed = std::env::var("ROBOCACHE_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_a11e_u64);
     let mut rng = Rng(seed | 1);
     // Launch knob sets (read by the GPU path per launch): defaults; rows and most searches in global
     // memory with an odd tile; a shared-memory budget too small for the output tile and most windows.
-    let knob_sets: [&[(&str, &str)]; 3] = [
+    // The split form (float32 tuning entry point) under the first two.
+    let knob_sets: [&[(&str, &str)]; 5] = [
         &[],
         &[("SPARSE", "0"), ("MARGIN", "0"), ("MARGIN_SHIFT", "31"), ("TILE", "5")],
         &[("SMEM", "256"), ("TILE", "64")],
+        &[("VARIANT", "split")],
+        &[("VARIANT", "split"), ("SPARSE", "0"), ("MARGIN", "0"), ("MARGIN_SHIFT", "31"), ("TILE", "5")],
     ];
-    let all = ["TILE", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "THREADS"];
+    let all = ["TILE", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "THREADS", "BLOCK", "VARIANT"];
     let mut cases = 0;
     for knobs in knob_sets {
         for k in all {
@@ -254,7 +258,9 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
         for (k, v) in knobs {
             std::env::set_var(format!("ROBOCACHE_ALIGN_{k}"), v);
         }
-        for dtype in [DType::F32, DType::F64, DType::BF16] {
+        let split = knobs.iter().any(|(k, _)| *k == "VARIANT");
+        let dtypes: &[DType] = if split { &[DType::F32] } else { &[DType::F32, DType::F64, DType::BF16] };
+        for &dtype in dtypes {
             for ns in [false, true] {
                 for fill in ["hold", "nan", "zero"] {
                     for form in ["rate", "count", "reference"] {
@@ -316,7 +322,17 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
                             format!("seed {seed:#x} knobs {knobs:?} {dtype:?} ns={ns} fill={fill} {form} N={nstreams}");
                         let rf = reference.as_deref();
                         match dtype {
-                            DType::F32 => check_case(e32, |v| v as f32, dtype, &args, &layout, &batch, rf, ns, &what),
+                            DType::F32 => check_case(
+                                if split { e32s } else { e32 },
+                                |v| v as f32,
+                                dtype,
+                                &args,
+                                &layout,
+                                &batch,
+                                rf,
+                                ns,
+                                &what,
+                            ),
                             DType::F64 => check_case(e64, |v| v, dtype, &args, &layout, &batch, rf, ns, &what),
                             _ => check_case(ebf, bf16::from_f64, dtype, &args, &layout, &batch, rf, ns, &what),
                         }
@@ -329,5 +345,5 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
     for k in all {
         std::env::remove_var(format!("ROBOCACHE_ALIGN_{k}"));
     }
-    assert_eq!(cases, 162);
+    assert_eq!(cases, 162 + 2 * 18);
 }

@@ -126,7 +126,7 @@ fn env_usize(name: &str) -> Option<usize> {
 /// every stream's timestamp window, every dense stream's row window, at the batch's highest rows per
 /// step) fits [`SMEM_CAP`]; shared memory sized to that estimate plus an eighth. A block whose
 /// windows need more (denser than the estimate) reads the rows it misses from global memory.
-/// `ROBOCACHE_ALIGN_TILE`, `ROBOCACHE_ALIGN_THREADS` (most threads), `ROBOCACHE_ALIGN_SMEM`,
+/// `ROBOCACHE_ALIGN_TILE`, `ROBOCACHE_ALIGN_THREADS` (most threads), `ROBOCACHE_ALIGN_BLOCK` (threads), `ROBOCACHE_ALIGN_SMEM`,
 /// `ROBOCACHE_ALIGN_SPARSE`, `ROBOCACHE_ALIGN_MARGIN` and `ROBOCACHE_ALIGN_MARGIN_SHIFT` override (for tuning).
 fn shape_for(samples: &[GpuSample<'_>], layout: &Layout, es: usize) -> Shape {
     let ns = layout.channels.len().max(1);
@@ -154,18 +154,25 @@ fn shape_for(samples: &[GpuSample<'_>], layout: &Layout, es: usize) -> Shape {
         b
     };
     let most_threads = env_usize("ROBOCACHE_ALIGN_THREADS").unwrap_or(MAX_THREADS).clamp(32, MAX_THREADS);
-    let tile = env_usize("ROBOCACHE_ALIGN_TILE").map(|k| k.clamp(1, 4096)).unwrap_or_else(|| {
+    let tile = env_usize("ROBOCACHE_ALIGN_TILE").map(|k| k.clamp(1, 2048 / ns)).unwrap_or_else(|| {
         let mut k = 256;
         while k > MIN_TILE && (k * ns > most_threads || estimate(k) > SMEM_CAP) {
             k /= 2;
         }
         k
     });
-    let threads = (tile * ns).div_ceil(32).clamp(1, MAX_THREADS / 32) * 32;
+    // One thread per (stream, step) item, in whole warps; `ROBOCACHE_ALIGN_BLOCK` sets fewer (each
+    // thread then takes several items).
+    let threads =
+        env_usize("ROBOCACHE_ALIGN_BLOCK").unwrap_or(tile * ns).min(tile * ns).div_ceil(32).clamp(1, MAX_THREADS / 32)
+            * 32;
     let smem = env_usize("ROBOCACHE_ALIGN_SMEM")
         .unwrap_or_else(|| align16(estimate(tile) + estimate(tile) / 8))
         .clamp(256, SMEM_CAP)
         & !15;
+    // The split tuning variants keep every item's (i0, i1, w) in shared memory (16 bytes each).
+    let split = std::env::var("ROBOCACHE_ALIGN_VARIANT").is_ok_and(|v| v.contains("split"));
+    let smem = if split { smem.max(16 * tile * ns + 256) } else { smem };
     Shape { tile, threads, smem, sparse, margin, margin_shift }
 }
 
@@ -432,7 +439,13 @@ pub unsafe fn run_gpu(
         }
         return Ok(());
     }
-    let name = format!("align_{}", dtype.suffix());
+    // `ROBOCACHE_ALIGN_VARIANT` (r64, r48, r40, r32): a register-capped float32 entry point, present in
+    // builds with `-DRC_ALIGN_VARIANTS=1` in `ROBOCACHE_NVRTC_OPTIONS` (tuning).
+    let variant = std::env::var("ROBOCACHE_ALIGN_VARIANT").ok().filter(|v| !v.is_empty() && dtype == DType::F32);
+    let name = match variant {
+        Some(v) => format!("align_{}_{v}", dtype.suffix()),
+        None => format!("align_{}", dtype.suffix()),
+    };
     let f = gpu::function(&kernels::ALIGN, &name)?;
     if phase != Phase::Launch {
         gpu::copy_to_device(dev, &host[..off], stream)?;
