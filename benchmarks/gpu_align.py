@@ -141,8 +141,10 @@ def random_checks(rng):
                         dtype="bfloat16" if dtype_name == "bfloat16" else "",
                     )
                     reference = None
+                    # "intersection" only where every sample's streams overlap (else the operator rightly refuses)
+                    overlap = all(max(t[i][0] for _, t in streams) <= min(t[i][-1] for _, t in streams) for i in range(len(streams[0][1])))
                     if form == "rate":
-                        kw.update(target_rate=float(rng.choice([10.0, 50.0, 333.0])), span=str(rng.choice(["intersection", "union"])))
+                        kw.update(target_rate=float(rng.choice([10.0, 50.0, 333.0])), span=str(rng.choice(["intersection", "union"])) if overlap else "union")
                     elif form == "count":
                         kw.update(num_samples=int(rng.integers(1, 300)), span="union")
                     else:
@@ -401,8 +403,15 @@ def bench(rng, copy_gbs):
     return row
 
 
-def kernel_only(rng, launches, tiles=None):
-    """The kernel alone at the benchmark shape: CUPTI time and the bytes-based bandwidth."""
+KNOBS = ("TILE", "THREADS", "BLOCK", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "VARIANT")
+
+
+def kernel_only(rng, launches, configs=None):
+    """The kernel alone at the benchmark shape, for each launch config in turn (comma-separated
+    KNOB=value settings of the ROBOCACHE_ALIGN_* variables, e.g. "TILE=32,SPARSE=8"; "" = the
+    environment as given): summed CUPTI time of the operator's kernels, GB/s over the bytes counted
+    (inputs once, outputs once), the fraction of a device-to-device copy measured in this process,
+    and whether every output is bitwise equal to the CPU backend's."""
     data, ts = bench_batch(rng)
     b = data[0].shape[0]
     tdata = [torch.from_numpy(d).cuda() for d in data]
@@ -414,17 +423,38 @@ def kernel_only(rng, launches, tiles=None):
         for _ in range(launches):
             rb.launch()
         torch.cuda.synchronize()
-        return
+        return []
+    streams_np = [([d[i] for i in range(b)], [t[i] for i in range(b)]) for d, t in zip(data, ts)]
+    want = run_pipe("cpu", streams_np, num_threads=os.cpu_count() or 4, target_rate=50.0, **BENCH_KW)
+    want_f = np.stack(want[0]).view(np.uint8)
+    want_v, want_t = np.stack(want[1]), np.stack(want[2])
+    copy = copy_bandwidth()
     k = int(rb.out_ts[0].shape[0])
     nbytes = sum(d.nbytes + t.nbytes for d, t in zip(data, ts)) + b * k * (sum(c for _, _, c in SPECS) * 4 + len(SPECS) + 8)
     opts = os.environ.get("ROBOCACHE_NVRTC_OPTIONS", "")
-    for tile in (tiles or [os.environ.get("ROBOCACHE_ALIGN_TILE", "default")]):
-        if tile != "default":
-            os.environ["ROBOCACHE_ALIGN_TILE"] = str(tile)
+    base = {kn: os.environ.get(f"ROBOCACHE_ALIGN_{kn}") for kn in KNOBS}
+    rows = []
+    for cfg in configs or [""]:
+        for kn, v in base.items():
+            os.environ.pop(f"ROBOCACHE_ALIGN_{kn}", None)
+            if v is not None:
+                os.environ[f"ROBOCACHE_ALIGN_{kn}"] = v
+        for kv in filter(None, cfg.split(",")):
+            kn, v = kv.split("=")
+            os.environ[f"ROBOCACHE_ALIGN_{kn}"] = v
+        rb.fill_poison()
         rb.run()  # re-stage: the tile map depends on the tile
         torch.cuda.synchronize()
+        exact = (np.array_equal(torch.stack(rb.out).cpu().numpy().view(np.uint8), want_f)
+                 and np.array_equal(torch.stack(rb.valid).cpu().numpy(), want_v)
+                 and np.array_equal(torch.stack(rb.out_ts).cpu().numpy(), want_t))
         us = cupti_us(rb.launch, "align_", reps=20)
-        print(f"kernel-only: opts [{opts}] tile {tile}: {us:.1f} us CUPTI, {nbytes / (us * 1e-6) / 1e9:.0f} GB/s over {nbytes / 1e6:.1f} MB")
+        gbs = nbytes / (us * 1e-6) / 1e9
+        rows.append({"nvrtc_options": opts, "config": cfg, "kernel_us": us, "GBps": gbs, "copy_GBps": copy,
+                     "fraction_of_copy_bw": gbs / copy, "bitwise_equal_cpu": bool(exact)})
+        print(f"kernel-only: opts [{opts}] cfg [{cfg}]: {us:.1f} us CUPTI, {gbs:.0f} GB/s over {nbytes / 1e6:.1f} MB"
+              f" = {100 * gbs / copy:.0f}% of copy {copy:.0f} GB/s; bitwise equal to CPU: {exact}", flush=True)
+    return rows
 
 
 def main():
@@ -434,17 +464,21 @@ def main():
     ap.add_argument("--seed", type=int, default=int(time.time()))
     ap.add_argument("--skip-bench", action="store_true")
     ap.add_argument("--kernel-only", action="store_true", help="time the kernel alone at the benchmark shape (CUPTI), then exit")
-    ap.add_argument("--tiles", default="", help="with --kernel-only: comma-separated tiles (ROBOCACHE_ALIGN_TILE) to time in turn")
+    ap.add_argument("--configs", default="", help="with --kernel-only: ';'-separated launch configs, each comma-separated"
+                    " KNOB=value for ROBOCACHE_ALIGN_<KNOB> (TILE, THREADS, BLOCK, SMEM, SPARSE, MARGIN, MARGIN_SHIFT, VARIANT); '' = as given")
     ap.add_argument("--launches", type=int, default=0, help="with --kernel-only: launch this many times after timing (for ncu)")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     if args.kernel_only:
-        kernel_only(rng, args.launches, [int(x) for x in args.tiles.split(",")] if args.tiles else None)
-        return
+        rows = kernel_only(rng, args.launches, args.configs.split(";") if args.configs else None)
+        if rows and args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(rows, indent=1))
+        sys.exit(0 if all(r["bitwise_equal_cpu"] for r in rows) else 1)
     RESULTS["env"] = {
         "scipy_reference": HAVE_SCIPY, "gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "python": platform.python_version(),
         "nvrtc": robocache.nvrtc_path(), "seed": args.seed, "cpu_count": os.cpu_count(),
-        "align_tile_env": os.environ.get("ROBOCACHE_ALIGN_TILE"), "nvrtc_options_env": os.environ.get("ROBOCACHE_NVRTC_OPTIONS"),
+        "align_env": {kn: os.environ.get(f"ROBOCACHE_ALIGN_{kn}") for kn in KNOBS}, "nvrtc_options_env": os.environ.get("ROBOCACHE_NVRTC_OPTIONS"),
     }
     t0 = time.time()
     random_checks(rng)

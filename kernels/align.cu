@@ -1,41 +1,41 @@
 // align.cu: multi-rate streams fused onto one reference clock, one launch per ragged batch.
 // common.cuh is prepended by the Rust kernel registry (src/gpu/kernels.rs).
 //
-// Each block takes one tile of `tile` consecutive reference steps of one sample, all streams
-// (`tile_sample[blockIdx.x]` names the sample; RcAlignSample::tile_begin its first block).
-// Phase 0: each stream's ends, and a window of its timestamps around the tile's time range (an
-// interpolation guess plus a margin) copied to shared memory with coalesced loads, so the searches
-// below need no dependent global loads (a step the window misses searches global memory); inside
-// the window a step's row is an interpolation guess plus a short walk (RC_ALIGN_WALK).
-// Phase 1: one thread per (stream, step) computes the step time (the same float64/int64 arithmetic
-// as the Rust CPU backend, compiled with --fmad=false), finds the last row at or before it, walks
-// over missing (NaN) rows to the nearest valid rows on each side (rows tested several at a time),
-// applies max_gap and the fill policy, writes the valid flag and leaves (i0, i1, w) in shared
-// memory (mirror of `locate` in src/ops/align.rs). Quaternion groups: one thread per (step, group)
-// SLERPs in float64 once and writes the group's 4 channels. Phase 2: every other fused channel,
-// one thread per output element, so stores are contiguous; each thread issues RC_ALIGN_UNROLL
-// elements' loads before storing; (step, channel) of an element by a multiply-high
-// (RC_ALIGN_FASTDIV); the streams' data pointers sit in shared memory.
+// v5 layout: each block takes one tile of `p.tile` consecutive reference steps of one sample, all
+// streams (`tile_sample[blockIdx.x]` names the sample; RcAlignSample::tile_begin its first block).
+// 1. Setup (one thread per stream, then thread 0): per stream, the rows the tile most likely needs
+//    (interpolation guesses for the tile's first and last step between the stream's ends, which the
+//    descriptor carries, widened by p.margin + rows >> p.margin_shift rows each side), and their
+//    places in dynamic shared memory: the output tile's staging area, every stream's timestamps,
+//    then every dense stream's rows (a stream with more than p.sparse rows per step keeps its rows in
+//    global memory: it needs only a few of them). A window cut short by the budget (p.smem), or one
+//    the guess missed, only sends the steps it misses to global memory.
+// 2. Copy: all windows at once in 16-byte chunks, by cp.async on sm_80+ (else loads through
+//    registers); the ragged first and last chunk of a window in 2-byte pieces, so nothing outside
+//    the inputs is read. Shared memory mirrors global memory modulo 16.
+// 3. Steps: one thread per (stream, step), stream-major (a warp holds one stream's steps: one control
+//    path). It finds the last row at or before its step time (same float64/int64 arithmetic as the Rust
+//    CPU backend, compiled with --fmad=false), walks over missing (NaN) rows, applies max_gap and the
+//    fill policy (mirror of `locate` in src/ops/align.rs), writes its valid flag, and writes its
+//    stream's channels of the fused row (linear in the accumulator type; quaternion groups SLERPed in
+//    float64) into the staged output tile. Rows come from the shared windows, else global memory.
+// 4. Store: the staged tile (contiguous in the output) leaves in 16-byte stores.
+// Four barriers; on the fast path every global load is a coalesced 16-byte chunk of step 2.
 
-#define RC_ALIGN_MAX_TILE 256
-// (step, stream) items per block: tile * num_streams <= this (src/ops/align_gpu.rs tile_for).
-#define RC_ALIGN_MAX_ITEMS 1024
-// Timestamps (all streams) a block caches in shared memory (-DRC_ALIGN_WINDOW=n, static shared
-// memory stays under 48 KB up to about 3600).
-#ifndef RC_ALIGN_WINDOW
-#define RC_ALIGN_WINDOW 2560
+// 16-byte loads a thread issues before storing them in the copy step.
+#ifndef RC_ALIGN_COPY_UNROLL
+#define RC_ALIGN_COPY_UNROLL 8
 #endif
-// Output elements per thread whose loads are issued before any store (-DRC_ALIGN_UNROLL=n to tune).
-// Search inside the timestamp window: 1 = interpolation guess and walk, 0 = binary search.
-#ifndef RC_ALIGN_WALK
-#define RC_ALIGN_WALK 1
+// Blocks per SM the register allocation must allow (-DRC_ALIGN_MIN_BLOCKS=n to tune).
+#ifndef RC_ALIGN_MIN_BLOCKS
+#define RC_ALIGN_MIN_BLOCKS 1
 #endif
-// Output element -> (step, channel) by a multiply-high instead of an integer division.
-#ifndef RC_ALIGN_FASTDIV
-#define RC_ALIGN_FASTDIV 1
+#ifndef RC_ALIGN_VARIANTS
+#define RC_ALIGN_VARIANTS 0
 #endif
-#ifndef RC_ALIGN_UNROLL
-#define RC_ALIGN_UNROLL 4
+// Dynamic shared memory (the host shim for tests/emulate defines its own).
+#ifndef RC_EXTERN_SHARED
+#define RC_EXTERN_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
 #endif
 
 __device__ __forceinline__ double rc_al_rate_f(double a, double b, double rate, rc_i64 k) {
@@ -77,15 +77,45 @@ __device__ __forceinline__ rc_i64 rc_al_target<rc_i64>(const RcAlignSample *s, c
   return __ldg((const rc_i64 *)s->targets + k);
 }
 
-// A row is missing when any channel is NaN. No early exit: the loads are independent, so they
-// are all in flight at once instead of one round trip per channel.
-template <typename E>
-__device__ __forceinline__ bool rc_al_row_ok(const typename E::bits *__restrict__ d, int j, int c) {
-  const typename E::bits *r = d + (rc_i64)j * c;
+// A timestamp from the descriptor's raw 8 bytes.
+template <typename TS>
+__device__ __forceinline__ TS rc_al_ts_bits(rc_u64 b);
+template <>
+__device__ __forceinline__ double rc_al_ts_bits<double>(rc_u64 b) {
+  return __longlong_as_double((long long)b);
+}
+template <>
+__device__ __forceinline__ rc_i64 rc_al_ts_bits<rc_i64>(rc_u64 b) {
+  return (rc_i64)b;
+}
+
+// One stream as a block sees it: global timestamps and rows, and the shared-memory windows holding
+// timestamps of rows [r0, r0 + tlen) and rows [r0, r0 + dlen).
+template <typename TS, typename B>
+struct RcAlView {
+  const TS *ts;
+  const B *d;
+  const TS *wts;
+  const B *wd;
+  int n, c, r0, tlen, dlen;
+  __device__ __forceinline__ TS t(int j) const {
+    unsigned u = (unsigned)(j - r0);
+    return u < (unsigned)tlen ? wts[u] : __ldg(ts + j);
+  }
+  __device__ __forceinline__ const B *row(int j) const {
+    unsigned u = (unsigned)(j - r0);
+    return u < (unsigned)dlen ? wd + (rc_i64)u * c : d + (rc_i64)j * c;
+  }
+};
+
+// A row is missing when any channel is NaN. No early exit: the loads are independent.
+template <typename E, typename V>
+__device__ __forceinline__ bool rc_al_row_ok(const V &v, int j) {
+  const typename E::bits *r = v.row(j);
   bool ok = true;
 #pragma unroll 8
-  for (int i = 0; i < c; i++) {
-    typename E::acc x = E::load(__ldg(r + i));
+  for (int i = 0; i < v.c; i++) {
+    typename E::acc x = E::load(r[i]);
     ok = ok & (x == x);
   }
   return ok;
@@ -93,15 +123,14 @@ __device__ __forceinline__ bool rc_al_row_ok(const typename E::bits *__restrict_
 
 // Missing-row flags of rows j, j + dir, j + 2 dir, j + 3 dir as bits 0..3 (rows outside [0, n) read
 // as missing), loaded together: a walk over a run of NaN rows takes a quarter of the round trips.
-template <typename E>
-__device__ __forceinline__ unsigned rc_al_rows_ok4(const typename E::bits *__restrict__ d, int j, int dir, int n,
-                                                   int c) {
+template <typename E, typename V>
+__device__ __forceinline__ unsigned rc_al_rows_ok4(const V &v, int j, int dir) {
   unsigned m = 0;
 #pragma unroll
   for (int u = 0; u < 4; u++) {
     int r = j + u * dir;
-    bool in = r >= 0 && r < n;
-    if (rc_al_row_ok<E>(d, in ? r : j, c) && in) m |= 1u << u;
+    bool in = r >= 0 && r < v.n;
+    if (rc_al_row_ok<E>(v, in ? r : j) && in) m |= 1u << u;
   }
   return m;
 }
@@ -111,66 +140,47 @@ __device__ __forceinline__ void rc_al_invalid(int fill, int h, int &i0, int &i1)
   i0 = i1 = fill == 0 ? (h >= 0 ? h : -1) : (fill == 1 ? -1 : -2);
 }
 
-// The block's cached window of one stream's timestamps: rows [s0, s0 + len) at sts[off..].
-struct RcAlSeg {
-  int s0, len, off, pad;
-};
-
-// Timestamp j of a stream: from the block's shared-memory window when it holds row j.
-template <typename TS>
-__device__ __forceinline__ TS rc_al_ts(const TS *__restrict__ ts, const TS *sg, const RcAlSeg &g, int j) {
-  unsigned u = (unsigned)(j - g.s0);
-  return u < (unsigned)g.len ? sg[u] : __ldg(ts + j);
-}
-
 // Mirror of `locate` in src/ops/align.rs. Outputs: (i0, i1, w) with i0 == i1 for a copy, i0 < 0
 // for a fill (-1 NaN, -2 zero); ok = valid flag. The search for the last row with ts <= t runs in
-// the block's shared-memory window when the window brackets t (the usual case), else in global
-// memory (interpolation guess, exponential search, binary search, as resample). The rows on either
-// side of t are tested for NaN with independent loads, so both are in flight at once.
+// the shared-memory window when the window brackets t (the usual case: an interpolation guess and a
+// walk of a step or two), else in global memory (interpolation guess, exponential search, binary
+// search, as resample). Rows lo and lo + 1 are tested for NaN together.
 template <typename TS, typename E>
-__device__ __forceinline__ void rc_al_locate(const TS *__restrict__ ts, const typename E::bits *__restrict__ d,
-                                             int n, int c, TS t, TS first, TS last, const TS *sg,
-                                             const RcAlSeg &sgd, int method, double gap, int fill, int &i0,
-                                             int &i1, double &w, int &ok) {
+__device__ __forceinline__ void rc_al_locate(const RcAlView<TS, typename E::bits> &v, TS t, TS first, TS last,
+                                             int method, double gap, int fill, int &i0, int &i1, double &w,
+                                             int &ok) {
   w = 0.0;
   ok = 0;
+  const int n = v.n;
   const bool hold = fill == 0;
   if (t < first || t > last) {
     int h = -1;
     if (hold) {
       if (t < first) {
         for (int j = 0; j < n; j++)
-          if (rc_al_row_ok<E>(d, j, c)) { h = j; break; }
+          if (rc_al_row_ok<E>(v, j)) { h = j; break; }
       } else {
         for (int j = n - 1; j >= 0; j--)
-          if (rc_al_row_ok<E>(d, j, c)) { h = j; break; }
+          if (rc_al_row_ok<E>(v, j)) { h = j; break; }
       }
     }
     rc_al_invalid(fill, h, i0, i1);
     return;
   }
   int lo;
-  const int wl = sgd.len;
-  if (wl > 0 && sg[0] <= t && (t < sg[wl - 1] || sgd.s0 + wl == n)) {
-#if RC_ALIGN_WALK
-    // Interpolation guess inside the window, then a walk to the last entry <= t (rows are near
-    // uniform in time, so the walk is a step or two; the result is the binary search's).
+  const int wl = v.tlen;
+  const TS *sg = v.wts;
+  if (wl > 0 && sg[0] <= t && (t < sg[wl - 1] || v.r0 + wl == n)) {
+    // Interpolation guess inside the window, then a walk to the last entry <= t (the result is the
+    // binary search's).
     double span = rc_al_diff(sg[wl - 1], sg[0]);
     int a = span > 0.0 ? (int)(rc_al_diff(t, sg[0]) / span * (double)(wl - 1)) : 0;
     a = a < 0 ? 0 : (a > wl - 1 ? wl - 1 : a);
     while (a > 0 && sg[a] > t) a--;
     while (a + 1 < wl && sg[a + 1] <= t) a++;
-#else
-    int a = 0, b = wl - 1;
-    while (a < b) {
-      int mid = (a + b + 1) >> 1;
-      if (sg[mid] <= t) a = mid; else b = mid - 1;
-    }
-#endif
-    lo = sgd.s0 + a;
+    lo = v.r0 + a;
   } else {
-    // Last index with ts <= t: interpolation guess, exponential search, binary search.
+    const TS *ts = v.ts;
     double span = rc_al_diff(last, first);
     int g = span > 0.0 ? (int)(rc_al_diff(t, first) / span * (double)(n - 1)) : 0;
     g = g < 0 ? 0 : (g > n - 1 ? n - 1 : g);
@@ -191,10 +201,10 @@ __device__ __forceinline__ void rc_al_locate(const TS *__restrict__ ts, const ty
       if (__ldg(ts + mid) <= t) lo = mid; else hi = mid - 1;
     }
   }
-  // Rows lo and lo + 1 tested together (row n - 1 stands in for a missing lo + 1).
-  const bool ok_lo = rc_al_row_ok<E>(d, lo, c);
-  const bool ok_hi = rc_al_row_ok<E>(d, lo + 1 < n ? lo + 1 : lo, c) && lo + 1 < n;
-  const TS tlo = rc_al_ts(ts, sg, sgd, lo);
+  // Rows lo and lo + 1 tested together (row lo stands in for a missing lo + 1).
+  const bool ok_lo = rc_al_row_ok<E>(v, lo);
+  const bool ok_hi = rc_al_row_ok<E>(v, lo + 1 < n ? lo + 1 : lo) && lo + 1 < n;
+  const TS tlo = v.t(lo);
   if (tlo == t && ok_lo) {
     i0 = i1 = lo;
     ok = 1;
@@ -207,9 +217,9 @@ __device__ __forceinline__ void rc_al_locate(const TS *__restrict__ ts, const ty
     unsigned mk = 0;
     for (;;) {
       if (okj) { l = j; break; }
-      if (!hold && rc_al_diff(t, rc_al_ts(ts, sg, sgd, j)) > gap) break;
+      if (!hold && rc_al_diff(t, v.t(j)) > gap) break;
       if (--j < 0) break;
-      if (have == 0) { mk = rc_al_rows_ok4<E>(d, j, -1, n, c); have = 4; }
+      if (have == 0) { mk = rc_al_rows_ok4<E>(v, j, -1); have = 4; }
       okj = mk & 1u;
       mk >>= 1;
       have--;
@@ -222,9 +232,9 @@ __device__ __forceinline__ void rc_al_locate(const TS *__restrict__ ts, const ty
     unsigned mk = 0;
     while (j < n) {
       if (okj) { r = j; break; }
-      if ((!hold || l >= 0) && rc_al_diff(rc_al_ts(ts, sg, sgd, j), t) > gap) break;
+      if ((!hold || l >= 0) && rc_al_diff(v.t(j), t) > gap) break;
       if (++j >= n) break;
-      if (have == 0) { mk = rc_al_rows_ok4<E>(d, j, 1, n, c); have = 4; }
+      if (have == 0) { mk = rc_al_rows_ok4<E>(v, j, 1); have = 4; }
       okj = mk & 1u;
       mk >>= 1;
       have--;
@@ -234,7 +244,7 @@ __device__ __forceinline__ void rc_al_locate(const TS *__restrict__ ts, const ty
     rc_al_invalid(fill, l >= 0 ? l : r, i0, i1);
     return;
   }
-  TS tl = rc_al_ts(ts, sg, sgd, l), tr = rc_al_ts(ts, sg, sgd, r);
+  TS tl = v.t(l), tr = v.t(r);
   if (rc_al_diff(tr, tl) > gap) {
     rc_al_invalid(fill, l, i0, i1);
     return;
@@ -255,7 +265,7 @@ __device__ __forceinline__ void rc_al_normalise(double q[4]) {
   }
 }
 
-// Mirror of `slerp` in src/ops/align.rs: float64, normalised inputs, shortest arc, unit output.
+// Mirror of `slerp` in src/ops/align_cpu.rs: float64, normalised inputs, shortest arc, unit output.
 __device__ __forceinline__ void rc_al_slerp(double a[4], double b[4], double w, double r[4]) {
   rc_al_normalise(a);
   rc_al_normalise(b);
@@ -282,11 +292,6 @@ __device__ __forceinline__ void rc_al_slerp(double a[4], double b[4], double w, 
   rc_al_normalise(r);
 }
 
-template <typename E>
-__device__ __forceinline__ typename E::bits rc_al_from_f64(double x) {
-  return E::store((typename E::acc)x);
-}
-
 // Row guess for time t by linear interpolation between a stream's ends, clamped to [0, n - 1].
 template <typename TS>
 __device__ __forceinline__ int rc_al_guess(TS t, TS first, TS last, int n) {
@@ -296,141 +301,301 @@ __device__ __forceinline__ int rc_al_guess(TS t, TS first, TS last, int n) {
   return (int)x;
 }
 
-// Phase 0: each stream's ends, and the window of its timestamps the tile's steps most likely
-// fall in (interpolation guesses for the tile's first and last step, widened by a margin), then
-// the windows' places in shared memory (in stream order, cut where the buffer ends). A window
-// that misses a step only costs that step a search in global memory.
+// A stream as a block keeps it in shared memory: its global timestamps and rows, its ends (raw 8
+// bytes), rows, the window's first row and rows wanted, and the windows: timestamps of rows
+// [r0, r0 + tlen) at byte toff, rows [r0, r0 + dlen) at byte doff.
+struct RcAlWin {
+  rc_u64 ts, d, first, last;
+  int n, r0, rows, tlen, dlen, toff, doff, pad;
+};
+// One global byte range [src, src + bytes) copied to shared memory: its 16-byte chunks start at
+// byte soff (so shared and global addresses agree modulo 16); chunk0: its first chunk in the block's
+// flat chunk numbering.
+struct RcAlSeg {
+  rc_u64 src;
+  int bytes, soff, chunk0, pad;
+};
+
+__device__ __forceinline__ int rc_al_round16(int x) { return (x + 15) & ~15; }
+
+// Rows of `row_bytes` starting at global address src that fit at byte `off` of a `cap`-byte buffer.
+__device__ __forceinline__ int rc_al_fit(int rows, int row_bytes, rc_u64 src, int off, int cap) {
+  int room = cap - off - (int)(src & 15);
+  if (room <= 0 || rows <= 0) return 0;
+  int most = room / row_bytes;
+  return rows < most ? rows : most;
+}
+
+// 1a. Setup, one thread per stream: the stream's facts and the rows its windows should hold.
 template <typename TS>
-__device__ __forceinline__ void rc_al_windows(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k0, int kcount,
-                                              TS *sfirst, TS *slast, RcAlSeg *seg, TS *sts) {
+__device__ __forceinline__ void rc_al_want(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k0, int kcount,
+                                           int q, RcAlWin *win) {
+  const int n = (int)s->len[q];
+  const rc_u64 fb = s->first[q], lb = s->last[q];
+  const TS first = rc_al_ts_bits<TS>(fb), last = rc_al_ts_bits<TS>(lb);
+  const TS ta = rc_al_target<TS>(s, p, k0), tb = rc_al_target<TS>(s, p, k0 + kcount - 1);
+  int ga = rc_al_guess(ta, first, last, n), gb = rc_al_guess(tb, first, last, n);
+  int m = p.margin + (n >> p.margin_shift);
+  int g0 = (ga < gb ? ga : gb) - m, g1 = (ga < gb ? gb : ga) + m + 1;
+  g0 = g0 < 0 ? 0 : g0;
+  g1 = g1 > n - 1 ? n - 1 : g1;
+  RcAlWin w;
+  w.ts = s->ts[q];
+  w.d = s->data[q];
+  w.first = fb;
+  w.last = lb;
+  w.n = n;
+  w.r0 = g0;
+  w.rows = g1 - g0 + 1;
+  w.tlen = w.dlen = w.toff = w.doff = w.pad = 0;
+  win[q] = w;
+}
+
+// 1b. Setup, thread 0: the output tile's staging area, then every stream's timestamp window, then
+// every dense stream's row window, in shared memory (each cut where the budget ends); the copy's
+// segments. Writes win, seg and *stage (byte offset of the staged tile, -1: stores go straight out).
+// split: the items' (i0, i1, w) take the staging area's place (rc_al_block's split form).
+template <typename B>
+__device__ __forceinline__ void rc_al_place(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k0, int kcount,
+                                            bool split, RcAlWin *win, RcAlSeg *seg, int *stage) {
   const int ns = p.num_streams;
-  for (int q = threadIdx.x; q < ns; q += blockDim.x) {
-    const TS *ts = (const TS *)s->ts[q];
-    const int n = (int)s->len[q];
-    TS first = __ldg(ts), last = __ldg(ts + n - 1);
-    TS ta = rc_al_target<TS>(s, p, k0), tb = rc_al_target<TS>(s, p, k0 + kcount - 1);
-    sfirst[q] = first;
-    slast[q] = last;
-    int m = 16 + (n >> 7);
-    int g0 = rc_al_guess(ta, first, last, n) - m, g1 = rc_al_guess(tb, first, last, n) + m + 1;
-    g0 = g0 < 0 ? 0 : g0;
-    g1 = g1 > n - 1 ? n - 1 : g1;
-    seg[q].s0 = g0;
-    seg[q].len = g1 - g0 + 1;
+  const int C = p.total_channels;
+  const int es = (int)sizeof(B);
+  const int cap = p.smem & ~15;
+  const rc_u64 gout = s->out + (rc_u64)(k0 * C) * (rc_u64)es;
+  const int obytes = kcount * C * es;
+  int off = 0;
+  *stage = -1;
+  const int need = rc_al_round16((int)(gout & 15) + obytes);
+  if (split) {
+    off = 16 * p.tile * ns;  // the (i0, i1, w) of every item (the host sizes p.smem to hold them)
+  } else if (need <= cap / 2) {
+    *stage = (int)(gout & 15);
+    off = need;
   }
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    int off = 0;
-    for (int q = 0; q < ns; q++) {
-      int len = seg[q].len;
-      int room = RC_ALIGN_WINDOW - off;
-      len = len < room ? len : room;
-      seg[q].len = len;
-      seg[q].off = off;
-      off += len;
-    }
-    seg[RC_ALIGN_MAX_STREAMS].off = off;
+  for (int q = 0; q < ns; q++) {
+    const rc_u64 src = win[q].ts + (rc_u64)win[q].r0 * 8ull;
+    const int len = rc_al_fit(win[q].rows, 8, src, off, cap);
+    win[q].tlen = len;
+    win[q].toff = off + (int)(src & 15);
+    seg[q].src = src;
+    seg[q].bytes = len * 8;
+    seg[q].soff = off;
+    if (len > 0) off += rc_al_round16((int)(src & 15) + len * 8);
   }
-  __syncthreads();
-  // Coalesced copy of every window, four loads in flight per thread.
-  const int total = seg[RC_ALIGN_MAX_STREAMS].off;
-  const int bd = blockDim.x;
-  for (int base = threadIdx.x; base < total; base += 4 * bd) {
-    TS v[4];
+  for (int q = 0; q < ns; q++) {
+    const int rb = (int)p.streams[q].channels * es;
+    const rc_u64 src = win[q].d + (rc_u64)win[q].r0 * (rc_u64)rb;
+    const bool dense = (rc_i64)win[q].rows <= (rc_i64)p.sparse * (rc_i64)kcount;
+    const int len = dense ? rc_al_fit(win[q].rows, rb, src, off, cap) : 0;
+    win[q].dlen = len;
+    win[q].doff = off + (int)(src & 15);
+    seg[ns + q].src = src;
+    seg[ns + q].bytes = len * rb;
+    seg[ns + q].soff = off;
+    if (len > 0) off += rc_al_round16((int)(src & 15) + len * rb);
+  }
+  int chunks = 0;
+  for (int i = 0; i < 2 * ns; i++) {
+    seg[i].chunk0 = chunks;
+    if (seg[i].bytes > 0) chunks += rc_al_round16((int)(seg[i].src & 15) + seg[i].bytes) >> 4;
+  }
+  seg[2 * ns].chunk0 = chunks;
+}
+
+// 16 bytes at global chunk address ga, of which only [lo, hi) may be read (2-byte pieces at the ragged ends).
+__device__ __forceinline__ uint4 rc_al_load16(rc_u64 ga, rc_u64 lo, rc_u64 hi) {
+  if (ga >= lo && ga + 16 <= hi) return __ldg((const uint4 *)ga);
+  unsigned h[8];
 #pragma unroll
-    for (int u = 0; u < 4; u++) {
+  for (int b = 0; b < 8; b++) {
+    rc_u64 a = ga + 2 * b;
+    h[b] = (a >= lo && a < hi) ? (unsigned)__ldg((const unsigned short *)a) : 0u;
+  }
+  uint4 v;
+  v.x = h[0] | (h[1] << 16);
+  v.y = h[2] | (h[3] << 16);
+  v.z = h[4] | (h[5] << 16);
+  v.w = h[6] | (h[7] << 16);
+  return v;
+}
+
+// 2. Copy every segment's chunks to shared memory. On sm_80 and later (RC_ALIGN_ASYNC=1) whole chunks
+// go by cp.async (every chunk in flight at once, no registers held); else, and for the ragged chunks,
+// RC_ALIGN_COPY_UNROLL loads in flight per thread through registers.
+#ifndef RC_ALIGN_ASYNC
+#define RC_ALIGN_ASYNC 1
+#endif
+#if RC_ALIGN_ASYNC && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#define RC_AL_CP_ASYNC 1
+#else
+#define RC_AL_CP_ASYNC 0
+#endif
+__device__ __forceinline__ void rc_al_copy(const RcAlSeg *seg, int nseg, unsigned char *sbuf) {
+  const int total = seg[nseg].chunk0;
+  const int bd = blockDim.x;
+  int sg = 0;
+#if RC_AL_CP_ASYNC
+  for (int i = threadIdx.x; i < total; i += bd) {
+    while (i >= seg[sg + 1].chunk0) sg++;
+    const RcAlSeg g = seg[sg];
+    const int c = i - g.chunk0;
+    const rc_u64 ga = (g.src & ~15ull) + 16ull * (rc_u64)c;
+    const rc_u64 hi = g.src + (rc_u64)g.bytes;
+    unsigned char *dst = sbuf + g.soff + 16 * c;
+    if (ga >= g.src && ga + 16 <= hi) {
+      rc_u64 sa;
+      asm volatile("cvta.to.shared.u64 %0, %1;" : "=l"(sa) : "l"(dst));
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"((unsigned)sa), "l"(ga) : "memory");
+    } else {
+      *(uint4 *)dst = rc_al_load16(ga, g.src, hi);
+    }
+  }
+  asm volatile("cp.async.wait_all;" ::: "memory");
+#else
+  for (int base = threadIdx.x; base < total; base += RC_ALIGN_COPY_UNROLL * bd) {
+    uint4 v[RC_ALIGN_COPY_UNROLL];
+    int sa[RC_ALIGN_COPY_UNROLL];
+#pragma unroll
+    for (int u = 0; u < RC_ALIGN_COPY_UNROLL; u++) {
       int i = base + u * bd;
+      sa[u] = -1;
       if (i < total) {
-        int q = 0;
-        while (q + 1 < ns && i >= seg[q + 1].off) q++;
-        v[u] = __ldg((const TS *)s->ts[q] + seg[q].s0 + (i - seg[q].off));
+        while (i >= seg[sg + 1].chunk0) sg++;
+        const RcAlSeg g = seg[sg];
+        const int c = i - g.chunk0;
+        const rc_u64 ga = (g.src & ~15ull) + 16ull * (rc_u64)c;
+        v[u] = rc_al_load16(ga, g.src, g.src + (rc_u64)g.bytes);
+        sa[u] = g.soff + 16 * c;
       }
     }
 #pragma unroll
-    for (int u = 0; u < 4; u++) {
-      int i = base + u * bd;
-      if (i < total) sts[i] = v[u];
-    }
+    for (int u = 0; u < RC_ALIGN_COPY_UNROLL; u++)
+      if (sa[u] >= 0) *(uint4 *)(sbuf + sa[u]) = v[u];
   }
+#endif
 }
 
+// 3. One (stream q, step k) item: locate, valid flag, the stream's channels of the fused row (split:
+// its (i0, i1, w) to shared memory instead, for rc_al_rows).
 template <typename TS, typename E>
-__device__ __forceinline__ void rc_al_phase1(const RcAlignSample *s, const RcAlignParams &p,
-                                             const RcAlignStream *st, rc_i64 k0, int kcount, int *si0,
-                                             int *si1, double *sw, double *sts_raw, double *sends, RcAlSeg *seg) {
-  TS *sts = (TS *)sts_raw;
-  TS *sfirst = (TS *)sends, *slast = (TS *)sends + RC_ALIGN_MAX_STREAMS;
-  rc_al_windows<TS>(s, p, k0, kcount, sfirst, slast, seg, sts);
-  __syncthreads();
-  const int ns = p.num_streams;
-  const int items = kcount * ns;
-  TS *out_ts = (TS *)s->out_ts;
-  unsigned char *valid = (unsigned char *)s->valid;
-  // Stream-major: neighbouring threads take neighbouring steps of one stream (one control path per
-  // warp); results go to shared memory step-major ([k * ns + q]).
-  for (int j = threadIdx.x; j < items; j += blockDim.x) {
-    int q = j / kcount, k = j - q * kcount;
-    int it = k * ns + q;
-    TS t = rc_al_target<TS>(s, p, k0 + k);
-    if (q == 0) out_ts[k0 + k] = t;
-    int i0, i1, ok;
-    double w;
-    const RcAlSeg g = seg[q];
-    rc_al_locate<TS, E>((const TS *)s->ts[q], (const typename E::bits *)s->data[q], (int)s->len[q],
-                        (int)st[q].channels, t, sfirst[q], slast[q], sts + g.off, g, st[q].method,
-                        st[q].max_gap, p.fill, i0, i1, w, ok);
-    valid[(k0 + k) * ns + q] = (unsigned char)ok;
-    si0[it] = i0;
-    si1[it] = i1;
-    sw[it] = w;
-  }
-}
-
-template <typename E>
-__device__ __forceinline__ void rc_align(const RcAlignSample *__restrict__ samples,
-                                         const int *__restrict__ tile_sample, const RcAlignParams &p) {
+__device__ __forceinline__ void rc_al_item(const RcAlignSample *s, const RcAlignParams &p, const RcAlWin &wq,
+                                           unsigned char *sbuf, int q, rc_i64 k0, int k, bool split,
+                                           typename E::bits *orow) {
   typedef typename E::bits B;
   typedef typename E::acc A;
-  __shared__ int si0[RC_ALIGN_MAX_ITEMS];
-  __shared__ int si1[RC_ALIGN_MAX_ITEMS];
-  __shared__ double sw[RC_ALIGN_MAX_ITEMS];
-  __shared__ double sts[RC_ALIGN_WINDOW];
-  __shared__ double sends[2 * RC_ALIGN_MAX_STREAMS];
-  __shared__ RcAlSeg seg[RC_ALIGN_MAX_STREAMS + 1];
-  __shared__ RcAlignStream st[RC_ALIGN_MAX_STREAMS];
-  if (threadIdx.x == 0) {
-#pragma unroll
-    for (int q = 0; q < RC_ALIGN_MAX_STREAMS; q++) st[q] = p.streams[q];
+  const int ns = p.num_streams;
+  const TS t = rc_al_target<TS>(s, p, k0 + k);
+  if (q == 0) ((TS *)s->out_ts)[k0 + k] = t;
+  RcAlView<TS, B> v;
+  v.ts = (const TS *)wq.ts;
+  v.d = (const B *)wq.d;
+  v.wts = (const TS *)(sbuf + wq.toff);
+  v.wd = (const B *)(sbuf + wq.doff);
+  v.n = wq.n;
+  v.c = (int)p.streams[q].channels;
+  v.r0 = wq.r0;
+  v.tlen = wq.tlen;
+  v.dlen = wq.dlen;
+  int i0, i1, ok;
+  double w;
+  rc_al_locate<TS, E>(v, t, rc_al_ts_bits<TS>(wq.first), rc_al_ts_bits<TS>(wq.last), p.streams[q].method,
+                      p.streams[q].max_gap, p.fill, i0, i1, w, ok);
+  ((unsigned char *)s->valid)[(k0 + k) * ns + q] = (unsigned char)ok;
+  if (split) {
+    const int it = k * ns + q, items = p.tile * ns;
+    double *sw = (double *)sbuf;
+    int *si = (int *)(sw + items);
+    sw[it] = w;
+    si[it] = i0;
+    si[items + it] = i1;
+    return;
   }
-  __shared__ rc_u64 sdata[RC_ALIGN_MAX_STREAMS];
-  const RcAlignSample *s = samples + __ldg(tile_sample + blockIdx.x);
-  for (int q = threadIdx.x; q < p.num_streams; q += blockDim.x) sdata[q] = s->data[q];
-  const rc_i64 k0 = ((rc_i64)blockIdx.x - s->tile_begin) * p.tile;
-  const rc_i64 left = s->num_out - k0;
-  const int kcount = left < p.tile ? (int)left : p.tile;
-  __syncthreads();
-  if (kcount <= 0) return;  // uniform across the block
+  const int2 *__restrict__ cmap = (const int2 *)p.chan_map;
+  const int cs = v.c;
+  const int off = (int)p.streams[q].offset;
+  const int ident = p.wxyz ? 0 : 3;
+  const B *r0p = v.row(i0 < 0 ? 0 : i0);
+  const B *r1p = v.row(i0 < 0 ? 0 : i1);
+  B *o = orow + off;
+  for (int c = 0; c < cs;) {
+    if (__ldg(cmap + off + c).y < 0) {
+      B x;
+      if (i0 == -1) {
+        x = E::nan();
+      } else if (i0 == -2) {
+        x = E::store((A)0.0f);
+      } else if (i1 == i0) {
+        x = r0p[c];
+      } else {
+        A x0 = E::load(r0p[c]), x1 = E::load(r1p[c]);
+        A wa = (A)w;
+        x = E::store(x0 + wa * (x1 - x0));
+      }
+      o[c] = x;
+      c++;
+      continue;
+    }
+    // A quaternion group starts at c (groups do not overlap, so the walk meets each at its first channel).
+    if (i0 == -1) {
+#pragma unroll
+      for (int i = 0; i < 4; i++) o[c + i] = E::nan();
+    } else if (i0 == -2) {
+#pragma unroll
+      for (int i = 0; i < 4; i++) o[c + i] = E::store((A)(i == ident ? 1.0f : 0.0f));
+    } else {
+      double a[4], r[4];
+#pragma unroll
+      for (int i = 0; i < 4; i++) a[i] = (double)E::load(r0p[c + i]);
+      if (i1 == i0) {
+        rc_al_normalise(a);
+#pragma unroll
+        for (int i = 0; i < 4; i++) r[i] = a[i];
+      } else {
+        double b[4];
+#pragma unroll
+        for (int i = 0; i < 4; i++) b[i] = (double)E::load(r1p[c + i]);
+        rc_al_slerp(a, b, w, r);
+      }
+#pragma unroll
+      for (int i = 0; i < 4; i++) o[c + i] = E::store((A)r[i]);
+    }
+    c += 4;
+  }
+}
 
-  if (p.ts_int) rc_al_phase1<rc_i64, E>(s, p, st, k0, kcount, si0, si1, sw, sts, sends, seg);
-  else rc_al_phase1<double, E>(s, p, st, k0, kcount, si0, si1, sw, sts, sends, seg);
-  __syncthreads();
+// A stream's row j: from the block's shared window when it holds row j, else global memory.
+template <typename B>
+__device__ __forceinline__ const B *rc_al_rowp(const RcAlWin &w, const unsigned char *sbuf, int j, int c) {
+  unsigned u = (unsigned)(j - w.r0);
+  return u < (unsigned)w.dlen ? (const B *)(sbuf + w.doff) + (rc_i64)u * c : (const B *)w.d + (rc_i64)j * c;
+}
 
+// Split form, after the items left (i0, i1, w) in shared memory: one thread per (step, quaternion
+// group) SLERPs once and writes the group's 4 channels; one thread per other output element (so
+// stores are contiguous), RC_ALIGN_UNROLL elements with their loads issued before any store.
+#ifndef RC_ALIGN_UNROLL
+#define RC_ALIGN_UNROLL 4
+#endif
+template <typename E>
+__device__ __forceinline__ void rc_al_rows(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k0, int kcount,
+                                           const RcAlWin *win, const unsigned char *sbuf) {
+  typedef typename E::bits B;
+  typedef typename E::acc A;
   const int C = p.total_channels;
   const int ns = p.num_streams;
+  const int items = p.tile * ns;
+  const double *sw = (const double *)sbuf;
+  const int *si0 = (const int *)(sw + items), *si1 = si0 + items;
   const int2 *__restrict__ cmap = (const int2 *)p.chan_map;
   B *__restrict__ out = (B *)s->out + k0 * C;
   const int ident = p.wxyz ? 0 : 3;
-
-  // Quaternion groups: one thread per (step, group) SLERPs once and writes the group's 4 channels
-  // (the group list follows the channel map: (stream, first fused channel) per group).
   const int nq = p.num_quats;
-  const int qitems = kcount * nq;
-  for (int j = threadIdx.x; j < qitems; j += blockDim.x) {
-    int k = j / nq, gi = j - k * nq;
-    int2 gq = __ldg(cmap + C + gi);
-    int q = gq.x;
-    int it = k * ns + q;
-    int i0 = si0[it], i1 = si1[it];
+  for (int j = threadIdx.x; j < kcount * nq; j += blockDim.x) {
+    const int k = j / nq, gi = j - k * nq;
+    const int2 gq = __ldg(cmap + C + gi);
+    const int q = gq.x, it = k * ns + q;
+    const int i0 = si0[it], i1 = si1[it];
     B *o = out + (rc_i64)k * C + gq.y;
     if (i0 == -1) {
 #pragma unroll
@@ -439,73 +604,60 @@ __device__ __forceinline__ void rc_align(const RcAlignSample *__restrict__ sampl
 #pragma unroll
       for (int i = 0; i < 4; i++) o[i] = E::store((A)(i == ident ? 1.0f : 0.0f));
     } else {
-      const B *__restrict__ d = (const B *)sdata[q];
-      int cs = (int)st[q].channels;
-      int qf = gq.y - (int)st[q].offset;  // stream-local first channel of the group
+      const int cs = (int)p.streams[q].channels;
+      const int qf = gq.y - (int)p.streams[q].offset;
+      const B *r0 = rc_al_rowp<B>(win[q], sbuf, i0, cs) + qf;
       double a[4], r[4];
 #pragma unroll
-      for (int i = 0; i < 4; i++) a[i] = (double)E::load(__ldg(d + (rc_i64)i0 * cs + qf + i));
+      for (int i = 0; i < 4; i++) a[i] = (double)E::load(r0[i]);
       if (i1 == i0) {
         rc_al_normalise(a);
 #pragma unroll
         for (int i = 0; i < 4; i++) r[i] = a[i];
       } else {
+        const B *r1 = rc_al_rowp<B>(win[q], sbuf, i1, cs) + qf;
         double b[4];
 #pragma unroll
-        for (int i = 0; i < 4; i++) b[i] = (double)E::load(__ldg(d + (rc_i64)i1 * cs + qf + i));
+        for (int i = 0; i < 4; i++) b[i] = (double)E::load(r1[i]);
         rc_al_slerp(a, b, sw[it], r);
       }
 #pragma unroll
-      for (int i = 0; i < 4; i++) o[i] = rc_al_from_f64<E>(r[i]);
+      for (int i = 0; i < 4; i++) o[i] = E::store((A)r[i]);
     }
   }
-
-  // Every other channel: one thread per output element, contiguous stores; RC_ALIGN_UNROLL
-  // elements per thread with their loads issued before any store. Missing or filled steps load row 0 (every
-  // stream has a row) and discard it, so the loads need no branch.
   const int total = kcount * C;
   const int bd = blockDim.x;
-#if RC_ALIGN_FASTDIV
-  // e / C as a multiply-high: exact while e * C < 2^32 (e < total = kcount * C), else a division.
-  const unsigned long long cmul = 0xFFFFFFFFull / (unsigned)C + 1;
-  const bool fast = (unsigned long long)total * (unsigned long long)C < (1ull << 32);
-#endif
   for (int base = threadIdx.x; base < total; base += RC_ALIGN_UNROLL * bd) {
     B v[RC_ALIGN_UNROLL];
     bool put[RC_ALIGN_UNROLL];
 #pragma unroll
     for (int u = 0; u < RC_ALIGN_UNROLL; u++) {
-      int e = base + u * bd;
+      const int e = base + u * bd;
       put[u] = false;
       v[u] = E::nan();
       if (e < total) {
-#if RC_ALIGN_FASTDIV
-        int k = fast ? (int)(((unsigned long long)(unsigned)e * cmul) >> 32) : e / C;
-#else
-        int k = e / C;
-#endif
-        int c = e - k * C;
-        int2 m = __ldg(cmap + c);
+        const int k = e / C, c = e - k * C;
+        const int2 m = __ldg(cmap + c);
         if (m.y < 0) {
-          int q = m.x;
-          int it = k * ns + q;
-          int i0 = si0[it], i1 = si1[it];
-          int cs = (int)st[q].channels;
-          int lc = c - (int)st[q].offset;
-          const B *__restrict__ d = (const B *)sdata[q];
-          int r0 = i0 < 0 ? 0 : i0, r1 = i0 < 0 ? 0 : i1;
-          B b0 = __ldg(d + (rc_i64)r0 * cs + lc), b1 = __ldg(d + (rc_i64)r1 * cs + lc);
+          const int q = m.x, it = k * ns + q;
+          const int i0 = si0[it], i1 = si1[it];
+          const int cs = (int)p.streams[q].channels;
+          const int lc = c - (int)p.streams[q].offset;
           put[u] = true;
           if (i0 == -1) {
             v[u] = E::nan();
           } else if (i0 == -2) {
             v[u] = E::store((A)0.0f);
-          } else if (i1 == i0) {
-            v[u] = b0;
           } else {
-            A x0 = E::load(b0), x1 = E::load(b1);
-            A w = (A)sw[it];
-            v[u] = E::store(x0 + w * (x1 - x0));
+            const B b0 = rc_al_rowp<B>(win[q], sbuf, i0, cs)[lc];
+            if (i1 == i0) {
+              v[u] = b0;
+            } else {
+              const B b1 = rc_al_rowp<B>(win[q], sbuf, i1, cs)[lc];
+              const A x0 = E::load(b0), x1 = E::load(b1);
+              const A wa = (A)sw[it];
+              v[u] = E::store(x0 + wa * (x1 - x0));
+            }
           }
         }
       }
@@ -516,19 +668,93 @@ __device__ __forceinline__ void rc_align(const RcAlignSample *__restrict__ sampl
   }
 }
 
-// Blocks per SM the register allocation must allow (-DRC_ALIGN_MIN_BLOCKS=n to tune).
-#ifndef RC_ALIGN_MIN_BLOCKS
-#define RC_ALIGN_MIN_BLOCKS 1
-#endif
+template <typename TS, typename E>
+__device__ __forceinline__ void rc_al_block(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k0, int kcount,
+                                            bool split, unsigned char *sbuf, RcAlWin *win, RcAlSeg *seg,
+                                            int *stage) {
+  typedef typename E::bits B;
+  const int ns = p.num_streams;
+  const int C = p.total_channels;
+  for (int q = threadIdx.x; q < ns; q += blockDim.x) rc_al_want<TS>(s, p, k0, kcount, q, win);
+  __syncthreads();
+  if (threadIdx.x == 0) rc_al_place<B>(s, p, k0, kcount, split, win, seg, stage);
+  __syncthreads();
+  rc_al_copy(seg, 2 * ns, sbuf);
+  __syncthreads();
+  const int st = *stage;
+  const int K = p.tile;
+  for (int j = threadIdx.x; j < K * ns; j += blockDim.x) {
+    const int q = j / K, k = j - q * K;
+    if (k >= kcount) continue;
+    B *orow = st >= 0 ? (B *)(sbuf + st) + (rc_i64)k * C : (B *)s->out + (k0 + k) * C;
+    rc_al_item<TS, E>(s, p, win[q], sbuf, q, k0, k, split, orow);
+  }
+  if (split) {
+    __syncthreads();
+    rc_al_rows<E>(s, p, k0, kcount, win, sbuf);
+    return;
+  }
+  if (st < 0) return;
+  __syncthreads();
+  // 4. The staged tile to the output: 16-byte stores, 2-byte pieces at its ragged ends.
+  const rc_u64 gout = s->out + (rc_u64)(k0 * C) * (rc_u64)sizeof(B);
+  const rc_u64 gend = gout + (rc_u64)kcount * (rc_u64)C * (rc_u64)sizeof(B);
+  const rc_u64 c0 = gout & ~15ull;
+  const int nch = (int)((((gend + 15) & ~15ull) - c0) >> 4);
+  for (int i = threadIdx.x; i < nch; i += blockDim.x) {
+    const rc_u64 ga = c0 + 16ull * (rc_u64)i;
+    const unsigned char *sp = sbuf + 16 * i;
+    if (ga >= gout && ga + 16 <= gend) {
+      *(uint4 *)ga = *(const uint4 *)sp;
+    } else {
+#pragma unroll
+      for (int b = 0; b < 8; b++) {
+        rc_u64 a = ga + 2 * b;
+        if (a >= gout && a < gend) *(unsigned short *)a = *(const unsigned short *)(sp + 2 * b);
+      }
+    }
+  }
+}
 
-#define RC_ALIGN(E, SUFFIX)                                                                  \
-  extern "C" __global__ void __launch_bounds__(256, RC_ALIGN_MIN_BLOCKS)                     \
+template <typename E>
+__device__ __forceinline__ void rc_align(const RcAlignSample *__restrict__ samples,
+                                         const int *__restrict__ tile_sample, const RcAlignParams &p, bool split) {
+  RC_EXTERN_SHARED(sbuf);
+  __shared__ RcAlWin win[RC_ALIGN_MAX_STREAMS];
+  __shared__ RcAlSeg seg[2 * RC_ALIGN_MAX_STREAMS + 1];
+  __shared__ int stage;
+  const RcAlignSample *s = samples + __ldg(tile_sample + blockIdx.x);
+  const rc_i64 k0 = ((rc_i64)blockIdx.x - s->tile_begin) * p.tile;
+  const rc_i64 left = s->num_out - k0;
+  const int kcount = left < p.tile ? (int)left : p.tile;
+  if (kcount <= 0) return;  // uniform across the block
+  if (p.ts_int) rc_al_block<rc_i64, E>(s, p, k0, kcount, split, sbuf, win, seg, &stage);
+  else rc_al_block<double, E>(s, p, k0, kcount, split, sbuf, win, seg, &stage);
+}
+
+#define RC_ALIGN_ENTRY(E, SUFFIX, MIN_BLOCKS, SPLIT)                                         \
+  extern "C" __global__ void __launch_bounds__(256, MIN_BLOCKS)                              \
       align_##SUFFIX(const RcAlignSample *__restrict__ samples,                              \
                      const int *__restrict__ tile_sample, RcAlignParams p) {                 \
-    rc_align<E>(samples, tile_sample, p);                                                    \
+    rc_align<E>(samples, tile_sample, p, SPLIT);                                             \
   }
+#define RC_ALIGN(E, SUFFIX) RC_ALIGN_ENTRY(E, SUFFIX, RC_ALIGN_MIN_BLOCKS, false)
 
 RC_ALIGN(RcF32, f32)
 RC_ALIGN(RcF64, f64)
 RC_ALIGN(RcF16, f16)
 RC_ALIGN(RcBF16, bf16)
+
+// Tuning builds (-DRC_ALIGN_VARIANTS=1): float32 entry points under register caps of 64, 48, 40 and 32
+// registers per thread, fused (rN) or split (split_rN: items leave (i0, i1, w) in shared memory, then
+// rc_al_rows writes the rows), picked per launch by ROBOCACHE_ALIGN_VARIANT, so one process times all.
+#if RC_ALIGN_VARIANTS
+RC_ALIGN_ENTRY(RcF32, f32_r64, 4, false)
+RC_ALIGN_ENTRY(RcF32, f32_r48, 5, false)
+RC_ALIGN_ENTRY(RcF32, f32_r40, 6, false)
+RC_ALIGN_ENTRY(RcF32, f32_r32, 8, false)
+RC_ALIGN_ENTRY(RcF32, f32_split, 1, true)
+RC_ALIGN_ENTRY(RcF32, f32_split_r64, 4, true)
+RC_ALIGN_ENTRY(RcF32, f32_split_r48, 5, true)
+RC_ALIGN_ENTRY(RcF32, f32_split_r40, 6, true)
+#endif

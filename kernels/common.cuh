@@ -259,7 +259,9 @@ struct RcAlignSample {
   rc_u64 data[RC_ALIGN_MAX_STREAMS];  // const element*  [len, C_s] per stream
   rc_u64 ts[RC_ALIGN_MAX_STREAMS];    // const double* or const long long*  [len] per stream
   rc_i64 len[RC_ALIGN_MAX_STREAMS];   // rows per stream
-};  // 272 bytes
+  rc_u64 first[RC_ALIGN_MAX_STREAMS];  // each stream's first timestamp (its 8 bytes, double or long long)
+  rc_u64 last[RC_ALIGN_MAX_STREAMS];   // each stream's last timestamp
+};  // 400 bytes
 
 // Batch-wide facts of one stream (mirrors AlignStreamDesc).
 struct RcAlignStream {
@@ -282,5 +284,9 @@ struct RcAlignParams {
   int fill;             // 0 hold, 1 nan, 2 zero
   int wxyz;             // quaternion order: 1 wxyz, 0 xyzw
   int num_quats;        // quaternion groups, listed after the channel map as (stream, first fused channel)
+  int smem;             // dynamic shared memory bytes per block (the windows' budget)
+  int sparse;           // streams with more rows per step than this keep their rows in global memory
+  int margin;           // window margin each side: margin + (rows >> margin_shift) rows
+  int margin_shift;
   RcAlignStream streams[RC_ALIGN_MAX_STREAMS];
-};  // 312 bytes
+};  // 328 bytes

@@ -227,3 +227,18 @@ pub unsafe fn launch(
 ) -> Result<()> {
     drv::launch_kernel(f.0, grid, block, 0, stream, params).map_err(|e| Error::cuda("cuLaunchKernel", e))
 }
+
+/// As [`launch`], with `smem` bytes of dynamic shared memory per block (at most 48 KB).
+///
+/// # Safety
+/// As [`launch`].
+pub unsafe fn launch_smem(
+    f: Function,
+    grid: (u32, u32, u32),
+    block: (u32, u32, u32),
+    smem: u32,
+    stream: Stream,
+    params: &mut [*mut c_void],
+) -> Result<()> {
+    drv::launch_kernel(f.0, grid, block, smem, stream, params).map_err(|e| Error::cuda("cuLaunchKernel", e))
+}

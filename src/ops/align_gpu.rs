@@ -13,19 +13,20 @@ use crate::gpu::{self, align16, kernels, Stream};
 use crate::ops::align::{nanos_of, plan_sample, seconds_of, AlignArgs, AlignTime, Clock, Layout, MAX_STREAMS, OP};
 use crate::ops::resample::{Grid, Plan};
 
-/// Threads per block.
-const BLOCK_THREADS: u32 = 256;
-/// Most reference steps per block (`RC_ALIGN_MAX_TILE` in the kernel).
-const MAX_TILE: usize = 256;
-/// Most (step, stream) items per block (`RC_ALIGN_MAX_ITEMS`).
-const MAX_ITEMS: usize = 1024;
-/// Default reference steps per block: large tiles amortise each block's fixed costs (its descriptor,
-/// its streams' ends and timestamp windows); 256 was fastest at the benchmark shape on an H100
-/// (session 97 sweep, benchmarks/results/gpu_align_h100_sweep97.txt: 86.1 us against 92.7 us at 128;
-/// `tile * streams` above `MAX_ITEMS` falls back to a smaller tile).
-const DEFAULT_TILE: usize = 256;
+/// Most threads per block (the kernel's `__launch_bounds__`).
+const MAX_THREADS: usize = 256;
+/// Most dynamic shared memory per block: under the 48 KB a launch gets without an opt-in, less the
+/// kernel's static shared memory (window and segment tables, under 1 KB).
+const SMEM_CAP: usize = 46 * 1024;
 /// Fewest reference steps per block.
 const MIN_TILE: usize = 8;
+/// Rows of margin each side of a block's windows: `MARGIN + (rows >> MARGIN_SHIFT)` (the
+/// interpolation guesses' error on jittered clocks, plus short NaN runs).
+const MARGIN: usize = 4;
+const MARGIN_SHIFT: usize = 8;
+/// Streams with more rows per reference step than this keep their rows in global memory (a block
+/// reads only the few rows each step needs instead of copying all to shared memory).
+const SPARSE: usize = 1_000_000;
 
 /// Mirror of `RcAlignSample` in `kernels/common.cuh`.
 #[repr(C)]
@@ -44,8 +45,10 @@ pub struct AlignSampleDesc {
     data: [u64; MAX_STREAMS],
     ts: [u64; MAX_STREAMS],
     len: [i64; MAX_STREAMS],
+    first: [u64; MAX_STREAMS],
+    last: [u64; MAX_STREAMS],
 }
-const _: () = assert!(std::mem::size_of::<AlignSampleDesc>() == 272);
+const _: () = assert!(std::mem::size_of::<AlignSampleDesc>() == 400);
 
 /// Mirror of `RcAlignStream`.
 #[repr(C)]
@@ -74,9 +77,13 @@ pub struct AlignParams {
     fill: i32,
     wxyz: i32,
     num_quats: i32,
+    smem: i32,
+    sparse: i32,
+    margin: i32,
+    margin_shift: i32,
     streams: [AlignStreamDesc; MAX_STREAMS],
 }
-const _: () = assert!(std::mem::size_of::<AlignParams>() == 312);
+const _: () = assert!(std::mem::size_of::<AlignParams>() == 328);
 
 /// One sample of a GPU batch: device pointers for data and outputs, host slices for timestamps.
 #[derive(Clone, Debug)]
@@ -99,12 +106,74 @@ pub struct GpuSample<'a> {
     pub num_out: usize,
 }
 
-/// Reference steps per block: [`DEFAULT_TILE`] within the kernel's limits (`tile * streams` at most
-/// [`MAX_ITEMS`]); `ROBOCACHE_ALIGN_TILE` overrides it (for tuning).
-fn tile_for(streams: usize) -> usize {
-    let most = (MAX_ITEMS / streams.max(1)).min(MAX_TILE);
-    let want = std::env::var("ROBOCACHE_ALIGN_TILE").ok().and_then(|v| v.parse::<usize>().ok()).unwrap_or(DEFAULT_TILE);
-    want.clamp(MIN_TILE.min(most), most)
+/// A launch's shape: reference steps per block, threads per block, dynamic shared memory per block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Shape {
+    tile: usize,
+    threads: usize,
+    smem: usize,
+    sparse: usize,
+    margin: usize,
+    margin_shift: usize,
+}
+
+fn env_usize(name: &str) -> Option<usize> {
+    std::env::var(name).ok().and_then(|v| v.parse::<usize>().ok())
+}
+
+/// The launch shape: the largest tile (steps per block, a power of two from 256 down to [`MIN_TILE`])
+/// whose (stream, step) items fit `MAX_THREADS` threads and whose estimated shared memory (output tile,
+/// every stream's timestamp window, every dense stream's row window, at the batch's highest rows per
+/// step) fits [`SMEM_CAP`]; shared memory sized to that estimate plus an eighth. A block whose
+/// windows need more (denser than the estimate) reads the rows it misses from global memory.
+/// `ROBOCACHE_ALIGN_TILE`, `ROBOCACHE_ALIGN_THREADS` (most threads), `ROBOCACHE_ALIGN_BLOCK` (threads), `ROBOCACHE_ALIGN_SMEM`,
+/// `ROBOCACHE_ALIGN_SPARSE`, `ROBOCACHE_ALIGN_MARGIN` and `ROBOCACHE_ALIGN_MARGIN_SHIFT` override (for tuning).
+fn shape_for(samples: &[GpuSample<'_>], layout: &Layout, es: usize) -> Shape {
+    let ns = layout.channels.len().max(1);
+    let mut rps = vec![0.0f64; ns];
+    let mut most = vec![0usize; ns];
+    for s in samples.iter().filter(|s| s.num_out > 0) {
+        for q in 0..ns.min(s.rows.len()) {
+            rps[q] = rps[q].max(s.rows[q] as f64 / s.num_out as f64);
+            most[q] = most[q].max(s.rows[q]);
+        }
+    }
+    let sparse = env_usize("ROBOCACHE_ALIGN_SPARSE").unwrap_or(SPARSE).min(1 << 20);
+    let margin = env_usize("ROBOCACHE_ALIGN_MARGIN").unwrap_or(MARGIN).min(1 << 20);
+    let margin_shift = env_usize("ROBOCACHE_ALIGN_MARGIN_SHIFT").unwrap_or(MARGIN_SHIFT).min(31);
+    let estimate = |k: usize| -> usize {
+        let mut b = align16(k * layout.total * es) + 16;
+        for q in 0..ns {
+            let m = margin + (most[q] >> margin_shift);
+            let rows = ((k as f64 * rps[q]).ceil() as usize + 2 * m + 3).min(most[q]);
+            b += align16(rows * 8) + 16;
+            if rows <= sparse * k {
+                b += align16(rows * layout.channels[q] * es) + 16;
+            }
+        }
+        b
+    };
+    let most_threads = env_usize("ROBOCACHE_ALIGN_THREADS").unwrap_or(MAX_THREADS).clamp(32, MAX_THREADS);
+    let tile = env_usize("ROBOCACHE_ALIGN_TILE").map(|k| k.clamp(1, 2048 / ns)).unwrap_or_else(|| {
+        let mut k = 256;
+        while k > MIN_TILE && (k * ns > most_threads || estimate(k) > SMEM_CAP) {
+            k /= 2;
+        }
+        k
+    });
+    // One thread per (stream, step) item, in whole warps; `ROBOCACHE_ALIGN_BLOCK` sets fewer (each
+    // thread then takes several items).
+    let threads =
+        env_usize("ROBOCACHE_ALIGN_BLOCK").unwrap_or(tile * ns).min(tile * ns).div_ceil(32).clamp(1, MAX_THREADS / 32)
+            * 32;
+    let smem = env_usize("ROBOCACHE_ALIGN_SMEM")
+        .unwrap_or_else(|| align16(estimate(tile) + estimate(tile) / 8))
+        .clamp(256, SMEM_CAP)
+        & !15;
+    // The split tuning variants keep every item's (i0, i1, w) in shared memory (16 bytes each).
+    let split = std::env::var("ROBOCACHE_ALIGN_VARIANT").is_ok_and(|v| v.contains("split"));
+    let smem = if split { smem.max(16 * tile * ns + 256) } else { smem };
+    Shape { tile, threads, smem, sparse, margin, margin_shift }
 }
 
 /// Entries of the channel map with its quaternion group list (at most one group per 4 channels).
@@ -241,7 +310,8 @@ pub unsafe fn run_gpu(
         return Err(Error::Batch { op: OP, msg: format!("{} fused channels; expected 1 to 2^31 - 1", layout.total) });
     }
     let ts_int = matches!(samples[0].times.first(), Some(Times::Nanos(_)));
-    let tile = tile_for(ns);
+    let shape = shape_for(samples, layout, dtype.size());
+    let tile = shape.tile;
 
     let desc_bytes = align16(samples.len() * std::mem::size_of::<AlignSampleDesc>());
     let map_off = desc_bytes;
@@ -273,6 +343,10 @@ pub unsafe fn run_gpu(
             d.ts[q] = dev + off as u64;
             d.data[q] = s.data[q];
             d.len[q] = s.rows[q] as i64;
+            if tb.len() >= 8 {
+                d.first[q] = u64::from_ne_bytes(tb[..8].try_into().unwrap_or_default());
+                d.last[q] = u64::from_ne_bytes(tb[tb.len() - 8..].try_into().unwrap_or_default());
+            }
             off += align16(tb.len());
         }
         let n = plan_for(args, i, s, d)?;
@@ -338,6 +412,10 @@ pub unsafe fn run_gpu(
         fill: args.fill as i32,
         wxyz: args.wxyz as i32,
         num_quats: quat_groups(layout).len() as i32,
+        smem: shape.smem as i32,
+        sparse: shape.sparse as i32,
+        margin: shape.margin as i32,
+        margin_shift: shape.margin_shift as i32,
         streams: [AlignStreamDesc::default(); MAX_STREAMS],
     };
     for q in 0..ns {
@@ -361,7 +439,13 @@ pub unsafe fn run_gpu(
         }
         return Ok(());
     }
-    let name = format!("align_{}", dtype.suffix());
+    // `ROBOCACHE_ALIGN_VARIANT` (r64, r48, r40, r32): a register-capped float32 entry point, present in
+    // builds with `-DRC_ALIGN_VARIANTS=1` in `ROBOCACHE_NVRTC_OPTIONS` (tuning).
+    let variant = std::env::var("ROBOCACHE_ALIGN_VARIANT").ok().filter(|v| !v.is_empty() && dtype == DType::F32);
+    let name = match variant {
+        Some(v) => format!("align_{}_{v}", dtype.suffix()),
+        None => format!("align_{}", dtype.suffix()),
+    };
     let f = gpu::function(&kernels::ALIGN, &name)?;
     if phase != Phase::Launch {
         gpu::copy_to_device(dev, &host[..off], stream)?;
@@ -376,5 +460,5 @@ pub unsafe fn run_gpu(
         &mut dev_map as *mut u64 as *mut c_void,
         &mut params as *mut AlignParams as *mut c_void,
     ];
-    gpu::launch(f, (tiles as u32, 1, 1), (BLOCK_THREADS, 1, 1), stream, &mut p)
+    gpu::launch_smem(f, (tiles as u32, 1, 1), (shape.threads as u32, 1, 1), shape.smem as u32, stream, &mut p)
 }

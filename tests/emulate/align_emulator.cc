@@ -1,7 +1,9 @@
 // align_emulator.cc: kernels/align.cu built for the CPU with cuda_host_shim.h; one entry per
-// dtype with the signature of robocache::ops::align_gpu::Emulator (Phase::Emulate).
+// dtype (and the split form for float32) with the signature of robocache::ops::align_gpu::Emulator (Phase::Emulate).
 #include "cuda_host_shim.h"
 
+// The tuning entry points too (align_f32_split: the split form).
+#define RC_ALIGN_VARIANTS 1
 #include "../../kernels/common.cuh"
 #include "../../kernels/align.cu"
 
@@ -20,3 +22,4 @@
 RC_EMULATE(f32)
 RC_EMULATE(f64)
 RC_EMULATE(bf16)
+RC_EMULATE(f32_split)

@@ -13,11 +13,14 @@
 #define __restrict__
 #define __shared__ static
 #define __launch_bounds__(...)
+#define __align__(n) alignas(n)
+// Dynamic shared memory: one static buffer (blocks run one after another).
+#define RC_EXTERN_SHARED(name) alignas(16) static unsigned char name[1 << 16]
 #define asm(...) (void)0
 
 struct rc_dim3 { unsigned x = 0, y = 0, z = 0; };
 static rc_dim3 threadIdx, blockIdx, blockDim;
-struct uint4 { unsigned x, y, z, w; };
+struct alignas(16) uint4 { unsigned x, y, z, w; };
 struct uint2 { unsigned x, y; };
 struct int2 { int x, y; };
 

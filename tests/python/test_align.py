@@ -351,12 +351,28 @@ def kernel_on_cpu(tmp_path_factory):
     return ctypes.CDLL(str(lib))
 
 
+# Launch knobs (ROBOCACHE_ALIGN_*, read per launch): the defaults; every stream's rows in global memory
+# with windows too narrow for most steps and an odd tile (the kernel's global-memory searches and row
+# reads); a shared-memory budget too small for the output tile and most windows (cut windows,
+# unstaged stores) with large tiles.
+KNOB_SETS = {
+    "default": {},
+    "global": {"SPARSE": "0", "MARGIN": "0", "MARGIN_SHIFT": "31", "TILE": "5"},
+    "cut": {"SMEM": "256", "TILE": "64"},
+}
+
+
+@pytest.mark.parametrize("knobs", list(KNOB_SETS))
 @pytest.mark.parametrize("dtype_name", ["float32", "float64", "bfloat16"])
 @pytest.mark.parametrize("ns", [False, True], ids=["f64s", "i64ns"])
-def test_gpu_kernel_source_on_cpu_matches_cpu_backend(rng, kernel_on_cpu, dtype_name, ns):
+def test_gpu_kernel_source_on_cpu_matches_cpu_backend(rng, kernel_on_cpu, dtype_name, ns, knobs, monkeypatch):
     """The kernel source and the GPU packing, emulated on the CPU with poisoned outputs, against the
-    Rust CPU backend in a DALI pipeline: bit for bit (valid flags, timestamps and values)."""
+    Rust CPU backend in a DALI pipeline: bit for bit (valid flags, timestamps and values), under
+    launch knobs that send the kernel down each of its paths."""
     import ctypes
+
+    for k, v in KNOB_SETS[knobs].items():
+        monkeypatch.setenv(f"ROBOCACHE_ALIGN_{k}", v)
 
     from robocache._raw_align import AlignBatch
 
