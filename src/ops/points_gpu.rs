@@ -13,8 +13,10 @@ use crate::ops::points::{Anchor, Kind, NormMode, PointsArgs, VoxMode};
 
 /// Threads per block (`RCP_THREADS`).
 const THREADS: u32 = 256;
-/// Rows per tile of the scan kernels (`RCP_TILE`).
+/// Rows per tile of the sort and scan kernels (`RCP_TILE`).
 const TILE: usize = 2048;
+/// Most 8-bit radix passes (`RCP_PASSES`): 63-bit keys.
+const PASSES: usize = 8;
 
 /// Mirror of `RcPointsSample` in `kernels/common.cuh`.
 #[repr(C)]
@@ -23,8 +25,6 @@ pub struct PointsSampleDesc {
     points: u64,
     n: i64,
     row_begin: i64,
-    table_begin: i64,
-    table_mask: i64,
     cell_begin: i64,
     voxel: [f64; 3],
     origin: [f64; 3],
@@ -32,7 +32,7 @@ pub struct PointsSampleDesc {
     dims: [i32; 3],
     anchor_min: i32,
 }
-const _: () = assert!(std::mem::size_of::<PointsSampleDesc>() == 136);
+const _: () = assert!(std::mem::size_of::<PointsSampleDesc>() == 120);
 
 /// Mirror of `RcPointsInfo`.
 #[repr(C)]
@@ -50,9 +50,12 @@ pub struct PointsInfo {
     total: i32,
     err: i32,
     err_axis: i32,
-    pad: i32,
+    nsort: i32,
+    npass: i32,
+    wide: i32,
+    pad: [i32; 2],
 }
-const _: () = assert!(std::mem::size_of::<PointsInfo>() == 144);
+const _: () = assert!(std::mem::size_of::<PointsInfo>() == 160);
 
 /// Mirror of `RcPointsBufs`.
 #[repr(C)]
@@ -61,20 +64,26 @@ pub struct PointsBufs {
     samples: u64,
     info: u64,
     outs: u64,
-    table: u64,
+    keys0: u64,
+    keys1: u64,
+    rows0: u64,
+    rows1: u64,
+    hist: u64,
+    stat0: u64,
+    stat1: u64,
+    ctr: u64,
     flags: u64,
-    pslot: u64,
     blk_cnt: u64,
     blk_off: u64,
-    sums: u64,
+    vstart: u64,
     vcount: u64,
     vcoord: u64,
-    vfirst: u64,
     newid: u64,
+    longv: u64,
     cells_cnt: u64,
     cells_sum: u64,
 }
-const _: () = assert!(std::mem::size_of::<PointsBufs>() == 120);
+const _: () = assert!(std::mem::size_of::<PointsBufs>() == 168);
 
 /// Mirror of `RcPointsParams`.
 #[repr(C)]
@@ -92,10 +101,12 @@ pub struct PointsParams {
     o_cnt: i32,
     o_coord: i32,
     o_num: i32,
-    total_slots: i64,
+    pass: i32,
+    pad: i32,
+    total_tiles: i64,
     total_rows: i64,
 }
-const _: () = assert!(std::mem::size_of::<PointsParams>() == 64);
+const _: () = assert!(std::mem::size_of::<PointsParams>() == 72);
 
 /// One sample of a GPU batch.
 #[derive(Clone, Copy, Debug)]
@@ -115,21 +126,22 @@ struct Layout {
     outs: usize,
     info: usize,
     host_bytes: usize,
-    bufs: [usize; 12],
+    bufs: [usize; NBUF],
+    sizes: [usize; NBUF],
     dev_bytes: usize,
     rows: usize,
-    slots: usize,
     max_n: usize,
     max_cells: usize,
 }
 
-/// Hash slots of a sample of `rows` rows: a power of two of at least 1.5 rows (load at most 2/3,
-/// reached only when every row is its own voxel).
-fn table_size(rows: usize) -> usize {
-    (rows + rows / 2).max(16).next_power_of_two()
-}
+/// Device buffers after the host-visible part, in `PointsBufs` order from `keys0`.
+const NBUF: usize = 18;
 
-fn uses_hash(args: &PointsArgs) -> bool {
+/// Most rows of one sample: look-back status words hold 30-bit counts.
+const MAX_ROWS: usize = (1 << 30) - 1;
+
+/// Whether the operator sorts voxel keys (voxel_downsample, voxelize "sparse").
+fn sorts(args: &PointsArgs) -> bool {
     args.kind == Kind::Downsample || (args.kind == Kind::Voxelize && args.vmode == VoxMode::Sparse)
 }
 
@@ -139,17 +151,17 @@ fn layout(args: &PointsArgs, cols: usize, samples: &[GpuPoints]) -> Result<Layou
     l.outs = align16(b * std::mem::size_of::<PointsSampleDesc>());
     l.info = l.outs + align16(b * 32);
     l.host_bytes = l.info + align16(b * std::mem::size_of::<PointsInfo>());
-    let hash = uses_hash(args);
+    let sort = sorts(args);
     let mut cells = 0usize;
     for (i, s) in samples.iter().enumerate() {
+        if sort && s.rows > MAX_ROWS {
+            return Err(Error::sample(args.op(), i, format!("{} points, more than 2^30 - 1", s.rows)));
+        }
         if s.rows > i32::MAX as usize {
             return Err(Error::sample(args.op(), i, format!("{} points, more than 2^31 - 1", s.rows)));
         }
         l.max_n = l.max_n.max(s.rows);
         l.rows += s.rows.div_ceil(TILE) * TILE;
-        if hash {
-            l.slots += table_size(s.rows);
-        }
         if args.kind == Kind::Voxelize && args.vmode != VoxMode::Sparse {
             let d = args.grid_dims(i, s.voxel)?;
             let c = (d[0] * d[1] * d[2]) as usize;
@@ -159,29 +171,32 @@ fn layout(args: &PointsArgs, cols: usize, samples: &[GpuPoints]) -> Result<Layou
             }
         }
     }
-    if l.slots > i32::MAX as usize {
-        return Err(Error::Batch {
-            op: args.op(),
-            msg: format!("the batch needs {} hash slots, more than 2^31 - 1; split the batch", l.slots),
-        });
-    }
-    let (r, s) = if hash { (l.rows, l.slots) } else { (0, 0) };
-    let sizes = [
-        s * 16,
+    let r = if sort { l.rows } else { 0 };
+    let (tiles, nb) = (r / TILE, if sort { b } else { 0 });
+    let coords = args.kind == Kind::Voxelize;
+    let select = args.kind == Kind::Voxelize && args.max_voxels > 0;
+    l.sizes = [
+        r * 8,
+        r * 8,
+        r * 4,
+        r * 4,
+        nb * PASSES * 256 * 4,
+        tiles * 256 * 4,
+        tiles * 256 * 4,
+        if sort { (nb * PASSES + 4) * 4 } else { 0 },
         r / 32 * 4,
-        r * 4,
-        r / TILE * 4,
-        r / TILE * 4,
-        r * cols * 8,
-        r * 4,
-        r * 12,
+        tiles * 4,
+        tiles * 4,
         r * 4,
         r * 4,
+        if coords { r * 12 } else { 0 },
+        if select { r * 4 } else { 0 },
+        if sort { (r / 32 + 1) * 8 } else { 0 },
         cells * 4,
         cells * cols * 8,
     ];
     let mut off = l.host_bytes;
-    for (k, n) in sizes.iter().enumerate() {
+    for (k, n) in l.sizes.iter().enumerate() {
         l.bufs[k] = off;
         off += align16(*n);
     }
@@ -213,7 +228,9 @@ fn params(args: &PointsArgs, cols: usize, b: usize, l: &Layout) -> PointsParams 
         o_cnt: -1,
         o_coord: -1,
         o_num: -1,
-        total_slots: l.slots as i64,
+        pass: 0,
+        pad: 0,
+        total_tiles: (l.rows / TILE) as i64,
         total_rows: l.rows as i64,
     };
     match args.kind {
@@ -246,23 +263,30 @@ fn bytes_of<T>(v: &[T]) -> &[u8] {
 }
 
 fn bufs(l: &Layout, dev: u64) -> PointsBufs {
-    let o = |k: usize| dev + l.bufs[k] as u64;
+    // A buffer of no bytes gets a null pointer (points_init skips those).
+    let o = |k: usize| if l.sizes[k] == 0 { 0 } else { dev + l.bufs[k] as u64 };
     PointsBufs {
         samples: dev + l.descs as u64,
         outs: dev + l.outs as u64,
         info: dev + l.info as u64,
-        table: o(0),
-        flags: o(1),
-        pslot: o(2),
-        blk_cnt: o(3),
-        blk_off: o(4),
-        sums: o(5),
-        vcount: o(6),
-        vcoord: o(7),
-        vfirst: o(8),
-        newid: o(9),
-        cells_cnt: o(10),
-        cells_sum: o(11),
+        keys0: o(0),
+        keys1: o(1),
+        rows0: o(2),
+        rows1: o(3),
+        hist: o(4),
+        stat0: o(5),
+        stat1: o(6),
+        ctr: o(7),
+        flags: o(8),
+        blk_cnt: o(9),
+        blk_off: o(10),
+        vstart: o(11),
+        vcount: o(12),
+        vcoord: o(13),
+        newid: o(14),
+        longv: o(15),
+        cells_cnt: o(16),
+        cells_sum: o(17),
     }
 }
 
@@ -326,9 +350,8 @@ pub unsafe fn run_gpu(
             msg: format!("host scratch of {} bytes given, {} needed", host.len(), l.host_bytes),
         });
     }
-    let hash = uses_hash(args);
     let mut descs = vec![PointsSampleDesc::default(); nb];
-    let (mut row, mut slot, mut cell) = (0i64, 0i64, 0i64);
+    let (mut row, mut cell) = (0i64, 0i64);
     for (s, d) in samples.iter().zip(descs.iter_mut()) {
         d.points = s.points;
         d.n = s.rows as i64;
@@ -351,12 +374,6 @@ pub unsafe fn run_gpu(
                 d.anchor_min = (args.anchor == Anchor::MinBound) as i32;
             }
         }
-        if hash {
-            let size = table_size(s.rows) as i64;
-            d.table_begin = slot;
-            d.table_mask = size - 1;
-            slot += size;
-        }
     }
     host[l.descs..l.descs + nb * std::mem::size_of::<PointsSampleDesc>()].copy_from_slice(bytes_of(&descs));
     if !dd {
@@ -371,7 +388,8 @@ pub unsafe fn run_gpu(
     let tiles_gx = blocks(l.max_n, TILE, 65535);
     // Few blocks, many rows each: one set of atomics per block on the sample's bounds.
     let bounds_gx = blocks(l.max_n, THREADS as usize * 8, 2048);
-    launch("points_init", (blocks(l.slots.max(nb), THREADS as usize * 4, 8192), 1), THREADS, &b, &p, stream)?;
+    let init = (l.rows / TILE * 64).max(nb * PASSES * 64).max(nb);
+    launch("points_init", (blocks(init, THREADS as usize * 4, 8192), 1), THREADS, &b, &p, stream)?;
     match args.kind {
         Kind::Normalize => {
             launch("points_bounds", (bounds_gx, y), THREADS, &b, &p, stream)?;
@@ -395,9 +413,21 @@ pub unsafe fn run_gpu(
             if args.kind == Kind::Downsample {
                 launch("points_bounds", (bounds_gx, y), THREADS, &b, &p, stream)?;
             }
-            launch("points_prep", (blocks(nb, THREADS as usize, 65535), 1), THREADS, &b, &p, stream)?;
-            launch("points_insert", (rows_gx, y), THREADS, &b, &p, stream)?;
-            launch("points_count", (tiles_gx, y), THREADS, &b, &p, stream)?;
+            // Few blocks, many rows each: one global atomic per block and histogram bin.
+            launch("points_hist", (blocks(l.max_n, THREADS as usize * 16, 1024), y), THREADS, &b, &p, stream)?;
+            // The device knows how many passes each sample needs (points_hist); the host launches
+            // enough for any sample: 4 passes cover 32-bit keys, voxelize knows its grid.
+            let passes = match args.kind {
+                Kind::Voxelize => {
+                    samples.iter().map(|s| args.sparse_key_bits(s.voxel)).max().unwrap_or(0).div_ceil(8).max(1) as usize
+                }
+                _ => PASSES,
+            };
+            for pass in 0..passes {
+                let pp = PointsParams { pass: pass as i32, ..p };
+                launch("points_pass", (tiles_gx, y), THREADS, &b, &pp, stream)?;
+            }
+            launch("points_heads", (tiles_gx, y), THREADS, &b, &p, stream)?;
             launch("points_scan", (y, 1), 1024, &b, &p, stream)?;
             launch("points_assign", (tiles_gx, y), THREADS, &b, &p, stream)?;
             if p.max_voxels > 0 {
@@ -432,7 +462,9 @@ pub unsafe fn run_gpu(
 
 unsafe fn finalize(l: &Layout, args: &PointsArgs, b: &PointsBufs, p: &PointsParams, stream: Stream) -> Result<()> {
     let ext = l.max_n.max(args.max_points);
-    launch("points_finalize", (blocks(ext, THREADS as usize * 4, 8192), p.num_samples as u32), THREADS, b, p, stream)
+    launch("points_finalize", (blocks(ext, THREADS as usize, 8192), p.num_samples as u32), THREADS, b, p, stream)?;
+    // A warp per voxel of more than 32 points (the device's list; at most rows / 33 of them).
+    launch("points_long", (blocks(l.rows / 32, 8, 1056), 1), THREADS, b, p, stream)
 }
 
 /// Second half of a data-dependent batch: sends the output pointers (one copy) and writes means,
