@@ -79,6 +79,30 @@ def test_downsample_random_ragged_vs_numpy(rng, c):
             assert_means(pts[i], m, f"sample {i}")
 
 
+def test_voxels_sorted_by_coordinate_whatever_the_input_order(data_dir):
+    """Output order: lexicographic by (ix, iy, iz) of floor((p - origin) / voxel); a shuffled cloud
+    gives the same voxels in the same order (means equal to float32 rounding: the sums follow the
+    input order)."""
+    kitti = read_bin(sorted((data_dir / "pointclouds" / "kitti_full").glob("*.bin"))[0])
+    perm = np.random.default_rng(5).permutation(len(kitti))
+    v, origin = 0.1, [0.013, -0.02, 0.031]
+    pts, cnt = run("voxel_downsample", [kitti, kitti[perm]], voxel_size=v, origin=origin, return_counts=True)
+    _, k, q = reference_voxel_downsample(kitti, v, origin=origin)
+    assert np.all(np.diff(q[:, 0]) >= 0) and len(q) == len(pts[0])
+    flat = (q[:, 0] - q[:, 0].min()) * 2**42 + (q[:, 1] - q[:, 1].min()) * 2**21 + (q[:, 2] - q[:, 2].min())
+    assert np.all(np.diff(flat) > 0)  # the reference itself is strictly increasing
+    np.testing.assert_array_equal(cnt[0], k)
+    np.testing.assert_array_equal(cnt[1], k)
+    assert_means(pts[1], pts[0], "shuffled input")
+    o = np.asarray(origin, np.float32).astype(np.float64)
+    inside = np.floor((pts[0][:, :3].astype(np.float64) - o) / np.float64(np.float32(v))).astype(np.int64)
+    assert (inside == q).mean() > 0.999  # a mean lies in its voxel (but for float32 rounding at faces)
+    rng_ = [-40.0, -40.0, -3.0, 40.0, 40.0, 1.0]
+    coords, _, _ = run("voxelize", [kitti[perm]], voxel_size=[0.2, 0.2, 0.5], range=rng_, mode="sparse")
+    c = coords[0].astype(np.int64)
+    assert len(c) > 1000 and np.all(np.diff((c[:, 0] << 42) | (c[:, 1] << 21) | c[:, 2]) > 0)
+
+
 def test_downsample_per_sample_voxel_argument_input(rng):
     clouds = [random_cloud(rng, 2000, 4, scale=2.0) for _ in range(4)]
     sizes = [np.array([0.1], np.float32), np.array([0.5, 0.25, 1.0], np.float32), np.array([0.3], np.float32), np.array([2.0, 2.0, 2.0], np.float32)]
