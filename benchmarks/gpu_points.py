@@ -366,6 +366,8 @@ def main():
             step()
         except Exception as e:  # noqa: BLE001 - record and go on: the table shows what failed
             RESULTS["checks"].append({"case": f"exception in {step}", "ok": False, "max_rel_err": 0.0, "detail": f"{type(e).__name__}: {e}"[:600]})
+        nbad = sum(not c["ok"] for c in RESULTS["checks"])
+        print(f"[{time.time() - t0:.0f} s] {len(RESULTS['checks'])} checks, {nbad} failing", flush=True)
     RESULTS["check_seconds"] = time.time() - t0
     if not args.skip_bench:
         RESULTS["copy_GBps"] = copy_bandwidth()
@@ -377,7 +379,8 @@ def main():
         for name, cl in cases:
             for v in (0.05, 0.1, 0.2):
                 try:
-                    bench(name, cl, v, cores)
+                    r = bench(name, cl, v, cores)
+                    print(f"[{time.time() - t0:.0f} s] {name} v={v}: {r['robocache_kernels_us']:.1f} us kernels, torch {r['torch_kernels_us']:.1f} us", flush=True)
                 except Exception as e:  # noqa: BLE001
                     RESULTS["bench"].append({"case": name, "voxel": v, "error": f"{type(e).__name__}: {e}"[:600]})
     args.out.parent.mkdir(parents=True, exist_ok=True)
