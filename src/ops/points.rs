@@ -510,30 +510,39 @@ impl KeyLayout {
         let f = |a: usize| (q[a] - self.lo[a]) as u64;
         (f(0) << (self.bits[1] + self.bits[2])) | (f(1) << self.bits[2]) | f(2)
     }
+
+    fn coords(&self, key: u64) -> [i64; 3] {
+        let mask = |b: u32| if b == 0 { 0 } else { u64::MAX >> (64 - b) };
+        let z = key & mask(self.bits[2]);
+        let y = (key >> self.bits[2]) & mask(self.bits[1]);
+        let x = key >> (self.bits[1] + self.bits[2]);
+        let f = [x, y, z];
+        [0, 1, 2].map(|a| f[a] as i64 + self.lo[a])
+    }
 }
 
 /// Groups rows by `coord(row)` (None: skipped) into voxels in key order: a sort of (key, row)
 /// pairs, then one run per voxel, its rows in row order.
 fn group(points: &[f32], c: usize, lay: KeyLayout, mut coord: impl FnMut(&[f32]) -> Option<[i64; 3]>) -> Voxels {
-    let mut pairs: Vec<(u128, [i64; 3])> = Vec::new();
+    let mut pairs: Vec<u128> = Vec::new();
     for (r, row) in points.chunks_exact(c).enumerate() {
         if let Some(q) = coord(row) {
-            pairs.push(((u128::from(lay.key(q)) << 32) | r as u128, q));
+            pairs.push((u128::from(lay.key(q)) << 32) | r as u128);
         }
     }
-    pairs.sort_unstable_by_key(|p| p.0);
+    pairs.sort_unstable();
     let mut v = Voxels::default();
     let mut rows: Vec<u32> = Vec::new();
     let mut i = 0;
     while i < pairs.len() {
-        let k = pairs[i].0 >> 32;
+        let k = pairs[i] >> 32;
         rows.clear();
         let mut j = i;
-        while j < pairs.len() && pairs[j].0 >> 32 == k {
-            rows.push(pairs[j].0 as u32);
+        while j < pairs.len() && pairs[j] >> 32 == k {
+            rows.push(pairs[j] as u32);
             j += 1;
         }
-        v.coords.push(pairs[i].1);
+        v.coords.push(lay.coords(k as u64));
         v.counts.push(rows.len() as u32);
         v.sums.extend((0..c).map(|col| run_sum(points, c, &rows, col)));
         i = j;
