@@ -132,13 +132,11 @@ struct RcPointsBufs {
   rc_u64 rows0, rows1;                 // u32 per row: row indices of wide keys, ping-pong
   rc_u64 hist;                         // u32 [B][8][256]: digit counts of every pass
   rc_u64 stat0, stat1;                 // u32 [tiles][256]: decoupled look-back status, ping-pong
-  rc_u64 ctr;                          // u32 [B][8] tile tickets per pass, then the long-voxel count
-  rc_u64 flags;                        // u32 per 32 sorted rows: head of a kept voxel
-  rc_u64 blk_cnt, blk_off;             // i32 per tile
+  rc_u64 ctr;                          // u32 [B][10] tile tickets (passes, runs), then the long-voxel count
   rc_u64 vstart, vcount, vcoord, newid; // per voxel (indexed row_begin + voxel id)
   rc_u64 longv;                        // [rows / 32] (sample, voxel) pairs of voxels > RCP_LONG points
   rc_u64 cells_cnt, cells_sum;         // dense "mean" scratch grids
-};  // 168 bytes
+};  // 144 bytes
 
 struct RcPointsParams {
   int num_samples, cols, kind, vmode;  // kind 0 voxel_downsample, 1 voxelize, 2 normalize

@@ -11,9 +11,9 @@
 //   points_pass      one 8-bit LSD radix pass over (key, row) pairs, stable; one pass per launch,
 //                    tiles ranked in one sweep with decoupled look-back (per sample, per digit);
 //                    pass 0 computes the keys from the points and drops invalid rows
-//   points_heads     per tile of sorted rows: a bit per row that starts a voxel with >= min_points
-//   points_scan      one block per sample: exclusive scan of the tile counts -> voxel totals
-//   points_assign    per kept voxel (id = rank in key order): first sorted row, count, coordinates
+//   points_runs      per tile of sorted rows: starts of voxels with >= min_points rows, voxel id
+//                    = rank in key order (decoupled look-back again); per voxel its first sorted
+//                    row, count and coordinates; per-sample voxel totals
 //   points_select    (max_voxels) one block per sample: radix select of the max_voxels-th largest
 //                    count, ties kept in voxel order
 //   points_finalize  means (voxels of <= RCP_LONG points: one thread adds its rows in row order),
@@ -27,6 +27,7 @@
 #define RCP_TILE (RCP_THREADS * RCP_ITEMS)
 #define RCP_WARPS (RCP_THREADS / 32)
 #define RCP_PASSES 8
+#define RCP_CTRS 10  // tickets per sample: passes 0-7, points_runs; the long-voxel count after all
 #define RCP_LONG 32
 #define RCP_LO_INIT 0xff800000u  // order bits of +inf
 #define RCP_HI_INIT 0x007fffffu  // order bits of -inf
@@ -163,7 +164,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_init(RcPointsBu
     for (rc_i64 i = t0; i < (rc_i64)p.num_samples * (RCP_PASSES * 256 / 4); i += stride)
       ((uint4 *)b.hist)[i] = make_uint4(0u, 0u, 0u, 0u);
   if (b.ctr)
-    for (rc_i64 i = t0; i < (rc_i64)p.num_samples * RCP_PASSES + 4; i += stride) ((unsigned *)b.ctr)[i] = 0u;
+    for (rc_i64 i = t0; i < (rc_i64)p.num_samples * RCP_CTRS + 4; i += stride) ((unsigned *)b.ctr)[i] = 0u;
   for (rc_i64 i = t0; i < p.num_samples; i += stride) {
     RcPointsInfo &f = rcp_info(b, (int)i);
     for (int a = 0; a < 3; a++) {
@@ -340,7 +341,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_pass(RcPointsBu
   if (pass >= f.npass) return;
   const rc_i64 n_in = pass == 0 ? s.n : (rc_i64)f.nsort;
   if ((rc_i64)blockIdx.x * RCP_TILE >= n_in) return;  // no ticket needed: the tiles taken are [0, gx')
-  if (threadIdx.x == 0) sh_t = (int)atomicAdd((unsigned *)b.ctr + blockIdx.y * RCP_PASSES + pass, 1u);
+  if (threadIdx.x == 0) sh_t = (int)atomicAdd((unsigned *)b.ctr + blockIdx.y * RCP_CTRS + pass, 1u);
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
   for (int d = lane; d < 256; d += 32) wh[w][d] = 0u;
   __syncthreads();
@@ -433,70 +434,6 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_pass(RcPointsBu
   }
 }
 
-// Tile index of a sample's first tile in blk_cnt / blk_off: the host rounds every sample's
-// row_begin up to a multiple of RCP_TILE, so tiles of different samples never share an index.
-__device__ __forceinline__ rc_i64 rcp_tile0(const RcPointsSample &s) {
-  return s.row_begin / RCP_TILE;
-}
-
-// Per tile of sorted rows: one bit per row that starts a voxel of >= min_points rows (rows i and
-// i + min_points - 1 share the key: the segment is sorted), the tile's count into blk_cnt.
-// Row of thread t in round k of tile T: T * RCP_TILE + k * RCP_THREADS + t.
-extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_heads(RcPointsBufs b, RcPointsParams p) {
-  __shared__ int sh[RCP_WARPS];
-  const RcPointsSample &s = rcp_sample(b);
-  const RcPointsInfo &f = rcp_info(b, blockIdx.y);
-  const RcpSorted so = rcp_sorted(b, s, f);
-  unsigned *flags = (unsigned *)b.flags + s.row_begin / 32;
-  const rc_i64 ns = f.nsort, m1 = (rc_i64)p.min_points - 1;
-  const rc_i64 ntiles = (s.n + RCP_TILE - 1) / RCP_TILE;
-  const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-  for (rc_i64 t = blockIdx.x; t < ntiles; t += gridDim.x) {
-    int c = 0;
-#pragma unroll
-    for (int k = 0; k < RCP_ITEMS; k++) {
-      rc_i64 i = t * RCP_TILE + k * RCP_THREADS + threadIdx.x;
-      bool fl = false;
-      if (i < ns) {
-        rc_u64 key = so.key(i);
-        fl = (i == 0 || so.key(i - 1) != key) && (m1 == 0 || (i + m1 < ns && so.key(i + m1) == key));
-      }
-      unsigned word = __ballot_sync(0xffffffffu, fl);
-      if (lane == 0) flags[(t * RCP_TILE + k * RCP_THREADS) / 32 + w] = word;
-      c += __popc(word);
-    }
-    if (lane == 0) sh[w] = c;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      int total = 0;
-      for (int k = 0; k < RCP_WARPS; k++) total += sh[k];
-      ((int *)b.blk_cnt)[rcp_tile0(s) + t] = total;
-    }
-    __syncthreads();
-  }
-}
-
-// One block per sample: exclusive scan of its tiles' counts; voxel totals.
-extern "C" __global__ void __launch_bounds__(1024) points_scan(RcPointsBufs b, RcPointsParams p) {
-  const int i = blockIdx.x;
-  const RcPointsSample &s = ((const RcPointsSample *)b.samples)[i];
-  rc_i64 ntiles = (s.n + RCP_TILE - 1) / RCP_TILE, t0 = s.row_begin / RCP_TILE;
-  int run = 0;
-  for (rc_i64 c0 = 0; c0 < ntiles; c0 += blockDim.x) {
-    rc_i64 t = c0 + threadIdx.x;
-    int x = t < ntiles ? ((const int *)b.blk_cnt)[t0 + t] : 0;
-    int total;
-    int e = rcp_scan(x, &total);
-    if (t < ntiles) ((int *)b.blk_off)[t0 + t] = run + e;
-    run += total;
-  }
-  if (threadIdx.x == 0) {
-    RcPointsInfo &f = rcp_info(b, i);
-    f.total = f.err ? 0 : run;
-    f.count = (p.max_voxels > 0 && f.total > p.max_voxels) ? p.max_voxels : f.total;
-  }
-}
-
 // Rows of the voxel that starts at sorted row i: the first j > i with another key (gallop, then
 // bisect: O(log count) loads).
 __device__ __forceinline__ rc_i64 rcp_run_len(const RcpSorted &so, rc_i64 i, rc_u64 key, rc_i64 ns) {
@@ -517,64 +454,106 @@ __device__ __forceinline__ rc_i64 rcp_run_len(const RcpSorted &so, rc_i64 i, rc_
   return hi - i;
 }
 
-// Per tile: voxel id = rank of its first sorted row among voxel starts (key order); per voxel its
-// first sorted row, count and coordinates; voxels of more than RCP_LONG rows go on the long list.
-extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_assign(RcPointsBufs b, RcPointsParams p) {
+// Voxels from the sorted keys, one tile of sorted rows per block (a ticket, as in points_pass). Row
+// i starts a kept voxel when its key differs from row i - 1's and row i + min_points - 1 has its
+// key (the segment is sorted). Voxel id = number of kept starts before it in the sample: the
+// tile's own (scan over (round, warp, lane), the tile's row order) plus the earlier tiles' (decoupled
+// look-back on one status word per tile, in the status array the last pass left zeroed). Per voxel:
+// first sorted row, count, coordinates; voxels of more than RCP_LONG rows go on the long list. The
+// sample's last tile writes the totals.
+// Row of thread t in round k of tile T: T * RCP_TILE + k * RCP_THREADS + t.
+extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBufs b, RcPointsParams p) {
   __shared__ int off[RCP_ITEMS][RCP_WARPS];
+  __shared__ int sh_t, sh_base;
   const RcPointsSample &s = rcp_sample(b);
-  const RcPointsInfo &f = rcp_info(b, blockIdx.y);
+  RcPointsInfo &f = rcp_info(b, blockIdx.y);
+  const rc_i64 ns = f.nsort, m1 = (rc_i64)p.min_points - 1;
+  const rc_i64 ntiles = (ns + RCP_TILE - 1) / RCP_TILE;
+  if ((rc_i64)blockIdx.x >= ntiles) return;
+  if (threadIdx.x == 0) sh_t = (int)atomicAdd((unsigned *)b.ctr + blockIdx.y * RCP_CTRS + RCP_PASSES, 1u);
+  __syncthreads();
+  const rc_i64 t = sh_t;
   const RcpSorted so = rcp_sorted(b, s, f);
-  const unsigned *flags = (const unsigned *)b.flags + s.row_begin / 32;
-  const bool coords = p.o_coord >= 0;
-  const rc_i64 ns = f.nsort;
-  rc_i64 ntiles = (ns + RCP_TILE - 1) / RCP_TILE;
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
-  for (rc_i64 t = blockIdx.x; t < ntiles; t += gridDim.x) {
-    unsigned words[RCP_ITEMS];
+  unsigned words[RCP_ITEMS];
+  rc_u64 keys[RCP_ITEMS];
 #pragma unroll
-    for (int k = 0; k < RCP_ITEMS; k++) words[k] = flags[(t * RCP_TILE + k * RCP_THREADS) / 32 + w];
-    if (lane < RCP_ITEMS) {
-      unsigned mine = 0u;
-#pragma unroll
-      for (int k = 0; k < RCP_ITEMS; k++)
-        if (k == lane) mine = words[k];
-      off[lane][w] = __popc(mine);
+  for (int k = 0; k < RCP_ITEMS; k++) {
+    rc_i64 i = t * RCP_TILE + k * RCP_THREADS + threadIdx.x;
+    bool fl = false;
+    keys[k] = 0ull;
+    if (i < ns) {
+      keys[k] = so.key(i);
+      fl = (i == 0 || so.key(i - 1) != keys[k]) && (m1 == 0 || (i + m1 < ns && so.key(i + m1) == keys[k]));
     }
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      int run = ((const int *)b.blk_off)[rcp_tile0(s) + t];
-      for (int k = 0; k < RCP_ITEMS; k++)
-        for (int v = 0; v < RCP_WARPS; v++) {
-          int c = off[k][v];
-          off[k][v] = run;
-          run += c;
-        }
-    }
-    __syncthreads();
+    words[k] = __ballot_sync(0xffffffffu, fl);
+  }
+  if (lane < RCP_ITEMS) {
+    unsigned mine = 0u;
 #pragma unroll
-    for (int k = 0; k < RCP_ITEMS; k++) {
-      if (!((words[k] >> lane) & 1u)) continue;
-      rc_i64 i = t * RCP_TILE + k * RCP_THREADS + threadIdx.x;
-      int vid = off[k][w] + __popc(words[k] & ((1u << lane) - 1u));
-      rc_i64 idx = s.row_begin + vid;
-      rc_u64 key = so.key(i);
-      int cnt = (int)rcp_run_len(so, i, key, ns);
-      ((int *)b.vstart)[idx] = (int)i;
-      ((int *)b.vcount)[idx] = cnt;
-      if (cnt > RCP_LONG) {
-        unsigned e = atomicAdd((unsigned *)b.ctr + (rc_i64)p.num_samples * RCP_PASSES, 1u);
-        ((int2 *)b.longv)[e] = make_int2((int)blockIdx.y, vid);
+    for (int k = 0; k < RCP_ITEMS; k++)
+      if (k == lane) mine = words[k];
+    off[lane][w] = __popc(mine);
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int run = 0;
+    for (int k = 0; k < RCP_ITEMS; k++)
+      for (int v = 0; v < RCP_WARPS; v++) {
+        int c = off[k][v];
+        off[k][v] = run;
+        run += c;
       }
-      if (coords) {
-        int *vc = (int *)b.vcoord + idx * 3;
-        vc[0] = (int)((key >> f.shift[0]) + f.cmin[0]);
-        vc[1] = (int)(((key >> f.shift[1]) & ((1ull << (f.shift[0] - f.shift[1])) - 1ull)) + f.cmin[1]);
-        vc[2] = (int)((key & ((1ull << f.shift[1]) - 1ull)) + f.cmin[2]);
+    // Look-back: the status array pass npass would use (zeroed by pass npass - 1), word 0 per tile.
+    volatile unsigned *sv = (volatile unsigned *)((f.npass & 1) ? b.stat1 : b.stat0);
+    const rc_i64 tile = s.row_begin / RCP_TILE + t;
+    unsigned excl = 0u;
+    if (t == 0) {
+      sv[tile * 256] = RCP_ST_PRE | (unsigned)run;
+    } else {
+      sv[tile * 256] = RCP_ST_AGG | (unsigned)run;
+      for (rc_i64 j = tile - 1;;) {
+        unsigned v = sv[j * 256];
+        if (v == 0u) continue;
+        excl += v & RCP_ST_VAL;
+        if (v & RCP_ST_PRE) break;
+        j--;
       }
+      sv[tile * 256] = RCP_ST_PRE | (excl + (unsigned)run);
     }
-    __syncthreads();
+    sh_base = (int)excl;
+    if (t == ntiles - 1) {
+      const int total = (int)excl + run;
+      f.total = total;
+      f.count = (p.max_voxels > 0 && total > p.max_voxels) ? p.max_voxels : total;
+    }
+  }
+  __syncthreads();
+  const bool coords = p.o_coord >= 0;
+  const int base = sh_base;
+#pragma unroll
+  for (int k = 0; k < RCP_ITEMS; k++) {
+    if (!((words[k] >> lane) & 1u)) continue;
+    rc_i64 i = t * RCP_TILE + k * RCP_THREADS + threadIdx.x;
+    int vid = base + off[k][w] + __popc(words[k] & ((1u << lane) - 1u));
+    rc_i64 idx = s.row_begin + vid;
+    const rc_u64 key = keys[k];
+    int cnt = (int)rcp_run_len(so, i, key, ns);
+    ((int *)b.vstart)[idx] = (int)i;
+    ((int *)b.vcount)[idx] = cnt;
+    if (cnt > RCP_LONG) {
+      unsigned e = atomicAdd((unsigned *)b.ctr + (rc_i64)p.num_samples * RCP_CTRS, 1u);
+      ((int2 *)b.longv)[e] = make_int2((int)blockIdx.y, vid);
+    }
+    if (coords) {
+      int *vc = (int *)b.vcoord + idx * 3;
+      vc[0] = (int)((key >> f.shift[0]) + f.cmin[0]);
+      vc[1] = (int)(((key >> f.shift[1]) & ((1ull << (f.shift[0] - f.shift[1])) - 1ull)) + f.cmin[1]);
+      vc[2] = (int)((key & ((1ull << f.shift[1]) - 1ull)) + f.cmin[2]);
+    }
   }
 }
+
 // max_voxels: one block per sample (blockIdx.x). The max_voxels-th largest count t by an 8-bit
 // radix select over the counts; voxels with more points are kept, and of those with exactly t the
 // earliest ones; new ids keep the voxel order.
@@ -700,7 +679,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_finalize(RcPoin
 // l, l + 32, ... of the voxel in order (float64), then lane 0 gets ((p0 + p16) + (p8 + p24)) + ...
 // (shuffle-down tree, offsets 16, 8, 4, 2, 1). The CPU backend adds in exactly this order.
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_long(RcPointsBufs b, RcPointsParams p) {
-  const unsigned nl = ((const unsigned *)b.ctr)[(rc_i64)p.num_samples * RCP_PASSES];
+  const unsigned nl = ((const unsigned *)b.ctr)[(rc_i64)p.num_samples * RCP_CTRS];
   const int lane = threadIdx.x & 31;
   const int C = p.cols;
   for (rc_i64 e = ((rc_i64)blockIdx.x * blockDim.x + threadIdx.x) / 32; e < nl; e += ((rc_i64)gridDim.x * blockDim.x) / 32) {

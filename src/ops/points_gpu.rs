@@ -17,6 +17,8 @@ const THREADS: u32 = 256;
 const TILE: usize = 2048;
 /// Most 8-bit radix passes (`RCP_PASSES`): 63-bit keys.
 const PASSES: usize = 8;
+/// Ticket counters per sample (`RCP_CTRS`).
+const CTRS: usize = 10;
 
 /// Mirror of `RcPointsSample` in `kernels/common.cuh`.
 #[repr(C)]
@@ -72,9 +74,6 @@ pub struct PointsBufs {
     stat0: u64,
     stat1: u64,
     ctr: u64,
-    flags: u64,
-    blk_cnt: u64,
-    blk_off: u64,
     vstart: u64,
     vcount: u64,
     vcoord: u64,
@@ -83,7 +82,7 @@ pub struct PointsBufs {
     cells_cnt: u64,
     cells_sum: u64,
 }
-const _: () = assert!(std::mem::size_of::<PointsBufs>() == 168);
+const _: () = assert!(std::mem::size_of::<PointsBufs>() == 144);
 
 /// Mirror of `RcPointsParams`.
 #[repr(C)]
@@ -135,7 +134,7 @@ struct Layout {
 }
 
 /// Device buffers after the host-visible part, in `PointsBufs` order from `keys0`.
-const NBUF: usize = 18;
+const NBUF: usize = 15;
 
 /// Most rows of one sample: look-back status words hold 30-bit counts.
 const MAX_ROWS: usize = (1 << 30) - 1;
@@ -183,10 +182,7 @@ fn layout(args: &PointsArgs, cols: usize, samples: &[GpuPoints]) -> Result<Layou
         nb * PASSES * 256 * 4,
         tiles * 256 * 4,
         tiles * 256 * 4,
-        if sort { (nb * PASSES + 4) * 4 } else { 0 },
-        r / 32 * 4,
-        tiles * 4,
-        tiles * 4,
+        if sort { (nb * CTRS + 4) * 4 } else { 0 },
         r * 4,
         r * 4,
         if coords { r * 12 } else { 0 },
@@ -277,16 +273,13 @@ fn bufs(l: &Layout, dev: u64) -> PointsBufs {
         stat0: o(5),
         stat1: o(6),
         ctr: o(7),
-        flags: o(8),
-        blk_cnt: o(9),
-        blk_off: o(10),
-        vstart: o(11),
-        vcount: o(12),
-        vcoord: o(13),
-        newid: o(14),
-        longv: o(15),
-        cells_cnt: o(16),
-        cells_sum: o(17),
+        vstart: o(8),
+        vcount: o(9),
+        vcoord: o(10),
+        newid: o(11),
+        longv: o(12),
+        cells_cnt: o(13),
+        cells_sum: o(14),
     }
 }
 
@@ -427,9 +420,7 @@ pub unsafe fn run_gpu(
                 let pp = PointsParams { pass: pass as i32, ..p };
                 launch("points_pass", (tiles_gx, y), THREADS, &b, &pp, stream)?;
             }
-            launch("points_heads", (tiles_gx, y), THREADS, &b, &p, stream)?;
-            launch("points_scan", (y, 1), 1024, &b, &p, stream)?;
-            launch("points_assign", (tiles_gx, y), THREADS, &b, &p, stream)?;
+            launch("points_runs", (tiles_gx, y), THREADS, &b, &p, stream)?;
             if p.max_voxels > 0 {
                 launch("points_select", (y, 1), THREADS, &b, &p, stream)?;
             }
