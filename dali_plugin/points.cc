@@ -317,7 +317,7 @@ void RobocachePoints<GPUBackend>::RunImpl(Workspace &ws) {
   bool need_finish = false;
   ROBOCACHE_CALL(need_finish = robocache::ffi::points_gpu_run(
                      *op_, samples, rust::Slice<const size_t>(outs.data(), outs.size()), reinterpret_cast<size_t>(host),
-                     sizes[0], reinterpret_cast<size_t>(dev), reinterpret_cast<size_t>(ws.stream()),
+                     sizes[0], reinterpret_cast<size_t>(dev), reinterpret_cast<size_t>(ws.stream()), 0,
                      rust::Slice<int64_t>(shapes_.data(), shapes_.size())));
   if (!need_finish) return;
   // Shapes came back with the one device-to-host copy of the batch; allocate and finish.
@@ -325,7 +325,7 @@ void RobocachePoints<GPUBackend>::RunImpl(Workspace &ws) {
   fill_outs();
   ROBOCACHE_CALL(robocache::ffi::points_gpu_finish(
       *op_, samples, rust::Slice<const size_t>(outs.data(), outs.size()), reinterpret_cast<size_t>(host), sizes[0],
-      reinterpret_cast<size_t>(dev), reinterpret_cast<size_t>(ws.stream())));
+      reinterpret_cast<size_t>(dev), reinterpret_cast<size_t>(ws.stream()), 0));
 }
 
 DALI_REGISTER_OPERATOR(robocache__VoxelDownsample, RobocachePoints<CPUBackend>, CPU);

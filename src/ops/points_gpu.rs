@@ -283,28 +283,73 @@ fn bufs(l: &Layout, dev: u64) -> PointsBufs {
     }
 }
 
+/// A CPU build of the kernels (tests/emulate/points_emulator.cc): `(kernel name, grid x, grid y,
+/// block, bufs, params)`; it runs the grid's blocks one after another in launch order.
+pub type Emulator =
+    unsafe extern "C" fn(*const std::ffi::c_char, u32, u32, u32, *const PointsBufs, *const PointsParams);
+
+/// Where a batch runs.
+#[derive(Clone, Copy, Debug)]
+pub enum Exec {
+    /// On the device, on this stream.
+    Device(Stream),
+    /// No GPU (tests): every pointer is host memory (`dev` too), copies are `memcpy`, launches call
+    /// the emulator, synchronisation is a no-op. Checks the kernel sources and this host code on
+    /// machines without a GPU.
+    Emulate(Emulator),
+}
+
+unsafe fn to_device(exec: Exec, dev: u64, src: &[u8]) -> Result<()> {
+    match exec {
+        Exec::Device(s) => gpu::copy_to_device(dev, src, s),
+        Exec::Emulate(_) => {
+            // SAFETY: in emulation `dev` is host memory of at least src.len() bytes (the caller's contract).
+            std::ptr::copy_nonoverlapping(src.as_ptr(), dev as *mut u8, src.len());
+            Ok(())
+        }
+    }
+}
+
+unsafe fn to_host_sync(exec: Exec, dst: &mut [u8], dev: u64) -> Result<()> {
+    match exec {
+        Exec::Device(s) => {
+            gpu::copy_to_host(dst, dev, s)?;
+            gpu::synchronize(s)
+        }
+        Exec::Emulate(_) => {
+            // SAFETY: as in to_device.
+            std::ptr::copy_nonoverlapping(dev as *const u8, dst.as_mut_ptr(), dst.len());
+            Ok(())
+        }
+    }
+}
+
 /// Launches `name` with the common `(bufs, params)` signature.
-unsafe fn launch(
-    name: &str,
-    grid: (u32, u32),
-    block: u32,
-    b: &PointsBufs,
-    p: &PointsParams,
-    stream: Stream,
-) -> Result<()> {
-    let f = gpu::function(&kernels::POINTS, name)?;
-    let mut bb = *b;
-    let mut pp = *p;
-    let mut args: [*mut c_void; 2] =
-        [&mut bb as *mut PointsBufs as *mut c_void, &mut pp as *mut PointsParams as *mut c_void];
-    gpu::launch(f, (grid.0.max(1), grid.1.max(1), 1), (block, 1, 1), stream, &mut args)
+unsafe fn launch(name: &str, grid: (u32, u32), block: u32, b: &PointsBufs, p: &PointsParams, exec: Exec) -> Result<()> {
+    let grid = (grid.0.max(1), grid.1.max(1));
+    match exec {
+        Exec::Device(stream) => {
+            let f = gpu::function(&kernels::POINTS, name)?;
+            let mut bb = *b;
+            let mut pp = *p;
+            let mut args: [*mut c_void; 2] =
+                [&mut bb as *mut PointsBufs as *mut c_void, &mut pp as *mut PointsParams as *mut c_void];
+            gpu::launch(f, (grid.0, grid.1, 1), (block, 1, 1), stream, &mut args)
+        }
+        Exec::Emulate(emulate) => {
+            let c =
+                std::ffi::CString::new(name).map_err(|_| Error::Batch { op: "robocache.points", msg: name.into() })?;
+            emulate(c.as_ptr(), grid.0, grid.1, block, b, p);
+            Ok(())
+        }
+    }
 }
 
 fn blocks(n: usize, per_block: usize, cap: usize) -> u32 {
     n.div_ceil(per_block).clamp(1, cap) as u32
 }
 
-/// Runs a batch on the GPU on `stream`. `outs[i]` holds sample i's output pointers, in output order.
+/// Runs a batch on the GPU (`exec`: on a stream, or emulated). `outs[i]` holds sample i's output pointers, in output order.
 ///
 /// Returns `None` when done (shapes were known at setup: `outs` must be given), or, for
 /// data-dependent shapes (`outs` empty), the per-sample output row counts, after the one
@@ -322,7 +367,7 @@ pub unsafe fn run_gpu(
     outs: &[[u64; 4]],
     host: &mut [u8],
     dev: u64,
-    stream: Stream,
+    exec: Exec,
 ) -> Result<Option<Vec<i64>>> {
     let op = args.op();
     let nb = samples.len();
@@ -372,7 +417,7 @@ pub unsafe fn run_gpu(
     if !dd {
         host[l.outs..l.outs + nb * 32].copy_from_slice(bytes_of(outs));
     }
-    gpu::copy_to_device(dev, &host[..l.info], stream)?;
+    to_device(exec, dev, &host[..l.info])?;
 
     let b = bufs(&l, dev);
     let p = params(args, cols, nb, &l);
@@ -382,32 +427,32 @@ pub unsafe fn run_gpu(
     // Few blocks, many rows each: one set of atomics per block on the sample's bounds.
     let bounds_gx = blocks(l.max_n, THREADS as usize * 8, 2048);
     let init = (l.rows / TILE * 64).max(nb * PASSES * 64).max(nb);
-    launch("points_init", (blocks(init, THREADS as usize * 4, 8192), 1), THREADS, &b, &p, stream)?;
+    launch("points_init", (blocks(init, THREADS as usize * 4, 8192), 1), THREADS, &b, &p, exec)?;
     match args.kind {
         Kind::Normalize => {
-            launch("points_bounds", (bounds_gx, y), THREADS, &b, &p, stream)?;
+            launch("points_bounds", (bounds_gx, y), THREADS, &b, &p, exec)?;
             if args.nmode == NormMode::UnitSphere {
-                launch("points_radius", (rows_gx, y), THREADS, &b, &p, stream)?;
+                launch("points_radius", (rows_gx, y), THREADS, &b, &p, exec)?;
             }
             let elems = l.max_n * cols;
-            launch("points_apply", (blocks(elems, THREADS as usize * 4, 8192), y), THREADS, &b, &p, stream)?;
+            launch("points_apply", (blocks(elems, THREADS as usize * 4, 8192), y), THREADS, &b, &p, exec)?;
             Ok(None)
         }
         Kind::Voxelize if args.vmode != VoxMode::Sparse => {
             let cells_gx = blocks(l.max_cells, THREADS as usize * 4, 8192);
-            launch("points_dense_zero", (cells_gx, y), THREADS, &b, &p, stream)?;
-            launch("points_dense_acc", (rows_gx, y), THREADS, &b, &p, stream)?;
+            launch("points_dense_zero", (cells_gx, y), THREADS, &b, &p, exec)?;
+            launch("points_dense_acc", (rows_gx, y), THREADS, &b, &p, exec)?;
             if args.vmode == VoxMode::Mean {
-                launch("points_dense_mean", (cells_gx, y), THREADS, &b, &p, stream)?;
+                launch("points_dense_mean", (cells_gx, y), THREADS, &b, &p, exec)?;
             }
             Ok(None)
         }
         _ => {
             if args.kind == Kind::Downsample {
-                launch("points_bounds", (bounds_gx, y), THREADS, &b, &p, stream)?;
+                launch("points_bounds", (bounds_gx, y), THREADS, &b, &p, exec)?;
             }
             // Few blocks, many rows each: one global atomic per block and histogram bin.
-            launch("points_hist", (blocks(l.max_n, THREADS as usize * 16, 1024), y), THREADS, &b, &p, stream)?;
+            launch("points_hist", (blocks(l.max_n, THREADS as usize * 16, 1024), y), THREADS, &b, &p, exec)?;
             // The device knows how many passes each sample needs (points_hist); the host launches
             // enough for any sample: 4 passes cover 32-bit keys, voxelize knows its grid.
             let passes = match args.kind {
@@ -418,20 +463,19 @@ pub unsafe fn run_gpu(
             };
             for pass in 0..passes {
                 let pp = PointsParams { pass: pass as i32, ..p };
-                launch("points_pass", (tiles_gx, y), THREADS, &b, &pp, stream)?;
+                launch("points_pass", (tiles_gx, y), THREADS, &b, &pp, exec)?;
             }
-            launch("points_runs", (tiles_gx, y), THREADS, &b, &p, stream)?;
+            launch("points_runs", (tiles_gx, y), THREADS, &b, &p, exec)?;
             if p.max_voxels > 0 {
-                launch("points_select", (y, 1), THREADS, &b, &p, stream)?;
+                launch("points_select", (y, 1), THREADS, &b, &p, exec)?;
             }
             if !dd {
-                finalize(&l, args, &b, &p, stream)?;
+                finalize(&l, args, &b, &p, exec)?;
                 return Ok(None);
             }
             // The one device-to-host copy and synchronisation of the batch: voxel counts and errors.
             let info_bytes = nb * std::mem::size_of::<PointsInfo>();
-            gpu::copy_to_host(&mut host[l.info..l.info + info_bytes], dev + l.info as u64, stream)?;
-            gpu::synchronize(stream)?;
+            to_host_sync(exec, &mut host[l.info..l.info + info_bytes], dev + l.info as u64)?;
             let mut counts = Vec::with_capacity(nb);
             for i in 0..nb {
                 // SAFETY: the host buffer holds `nb` PointsInfo records just copied from the device;
@@ -451,11 +495,11 @@ pub unsafe fn run_gpu(
     }
 }
 
-unsafe fn finalize(l: &Layout, args: &PointsArgs, b: &PointsBufs, p: &PointsParams, stream: Stream) -> Result<()> {
+unsafe fn finalize(l: &Layout, args: &PointsArgs, b: &PointsBufs, p: &PointsParams, exec: Exec) -> Result<()> {
     let ext = l.max_n.max(args.max_points);
-    launch("points_finalize", (blocks(ext, THREADS as usize, 8192), p.num_samples as u32), THREADS, b, p, stream)?;
+    launch("points_finalize", (blocks(ext, THREADS as usize, 8192), p.num_samples as u32), THREADS, b, p, exec)?;
     // A warp per voxel of more than 32 points (the device's list; at most rows / 33 of them).
-    launch("points_long", (blocks(l.rows / 32, 8, 1056), 1), THREADS, b, p, stream)
+    launch("points_long", (blocks(l.rows / 32, 8, 1056), 1), THREADS, b, p, exec)
 }
 
 /// Second half of a data-dependent batch: sends the output pointers (one copy) and writes means,
@@ -470,7 +514,7 @@ pub unsafe fn finish_gpu(
     outs: &[[u64; 4]],
     host: &mut [u8],
     dev: u64,
-    stream: Stream,
+    exec: Exec,
 ) -> Result<()> {
     let nb = samples.len();
     if nb == 0 {
@@ -481,8 +525,8 @@ pub unsafe fn finish_gpu(
     }
     let l = layout(args, cols, samples)?;
     host[l.outs..l.outs + nb * 32].copy_from_slice(bytes_of(outs));
-    gpu::copy_to_device(dev + l.outs as u64, &host[l.outs..l.outs + nb * 32], stream)?;
+    to_device(exec, dev + l.outs as u64, &host[l.outs..l.outs + nb * 32])?;
     let b = bufs(&l, dev);
     let p = params(args, cols, nb, &l);
-    finalize(&l, args, &b, &p, stream)
+    finalize(&l, args, &b, &p, exec)
 }
