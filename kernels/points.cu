@@ -334,6 +334,8 @@ __device__ __forceinline__ RcpSorted rcp_sorted(const RcPointsBufs &b, const RcP
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_pass(RcPointsBufs b, RcPointsParams p) {
   __shared__ unsigned wh[RCP_WARPS][256];
   __shared__ unsigned gb[256];
+  __shared__ rc_u64 sk[RCP_TILE];
+  __shared__ unsigned sr[RCP_TILE];
   __shared__ int sh_t;
   const RcPointsSample &s = rcp_sample(b);
   const RcPointsInfo &f = rcp_info(b, blockIdx.y);
@@ -391,46 +393,55 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_pass(RcPointsBu
     off[k] = base + __popc(peers & lt);
   }
   __syncthreads();
-  // Thread d: digit d's count in the tile, per-warp offsets, the look-back, the global base.
-  {
-    const int d = threadIdx.x;
-    unsigned run = 0u;
+  // Thread d: digit d's count in the tile and per-warp offsets; publish the count at once (so that
+  // later tiles can go on), then the tile's exchange, then the look-back, which has had time.
+  const int d = threadIdx.x;
+  unsigned run = 0u;
 #pragma unroll
-    for (int v = 0; v < RCP_WARPS; v++) {
-      unsigned c = wh[v][d];
-      wh[v][d] = run;
-      run += c;
-    }
-    volatile unsigned *sv = (volatile unsigned *)st;
-    unsigned excl = 0u;
-    if (t == 0) {
-      sv[tile * 256 + d] = RCP_ST_PRE | run;
-    } else {
-      sv[tile * 256 + d] = RCP_ST_AGG | run;
-      for (rc_i64 j = tile - 1;;) {
-        unsigned v = sv[j * 256 + d];
-        if (v == 0u) continue;  // not published yet: that block is running, wait
-        excl += v & RCP_ST_VAL;
-        if (v & RCP_ST_PRE) break;
-        j--;
-      }
-      sv[tile * 256 + d] = RCP_ST_PRE | (excl + run);
-    }
-    int h = (int)((const unsigned *)b.hist)[(rc_i64)blockIdx.y * RCP_PASSES * 256 + pass * 256 + d];
-    int tot;
-    int dbase = rcp_scan(h, &tot);
-    gb[d] = (unsigned)dbase + excl;
+  for (int v = 0; v < RCP_WARPS; v++) {
+    unsigned c = wh[v][d];
+    wh[v][d] = run;
+    run += c;
   }
+  volatile unsigned *sv = (volatile unsigned *)st;
+  sv[tile * 256 + d] = (t == 0 ? RCP_ST_PRE : RCP_ST_AGG) | run;
+  int nt;
+  const int tdo = rcp_scan((int)run, &nt);  // digit d's first slot in the tile, in digit order
+  int tot;
+  const int dbase = rcp_scan((int)((const unsigned *)b.hist)[(rc_i64)blockIdx.y * RCP_PASSES * 256 + pass * 256 + d], &tot);
+  gb[d] = (unsigned)tdo;
   __syncthreads();
-  rc_u64 *kout = (rc_u64 *)((pass & 1) ? b.keys1 : b.keys0) + s.row_begin;
-  unsigned *rout = (unsigned *)((pass & 1) ? b.rows1 : b.rows0) + s.row_begin;
+  // Items into the tile's digit order in shared memory (stable: warp, then the warp's own order).
 #pragma unroll
   for (int k = 0; k < RCP_ITEMS; k++) {
-    const unsigned d = dig[k];
-    if (d >= 256u) continue;
-    const unsigned dst = gb[d] + wh[w][d] + off[k];
-    kout[dst] = key[k];
-    if (wide) rout[dst] = row[k];
+    const unsigned dk = dig[k];
+    if (dk >= 256u) continue;
+    const unsigned loc = gb[dk] + wh[w][dk] + off[k];
+    sk[loc] = key[k];
+    if (wide) sr[loc] = row[k];
+  }
+  unsigned excl = 0u;
+  if (t > 0) {
+    for (rc_i64 j = tile - 1;;) {
+      unsigned v = sv[j * 256 + d];
+      if (v == 0u) continue;  // not published yet: that block is running, wait
+      excl += v & RCP_ST_VAL;
+      if (v & RCP_ST_PRE) break;
+      j--;
+    }
+    sv[tile * 256 + d] = RCP_ST_PRE | (excl + run);
+  }
+  __syncthreads();  // every thread has read gb[] as tile offsets
+  gb[d] = (unsigned)dbase + excl - (unsigned)tdo;  // + slot in the tile = the row in the segment
+  __syncthreads();
+  // Consecutive slots of one digit go to consecutive rows: coalesced stores.
+  rc_u64 *kout = (rc_u64 *)((pass & 1) ? b.keys1 : b.keys0) + s.row_begin;
+  unsigned *rout = (unsigned *)((pass & 1) ? b.rows1 : b.rows0) + s.row_begin;
+  for (int i = threadIdx.x; i < nt; i += RCP_THREADS) {
+    const rc_u64 kk = sk[i];
+    const unsigned dst = gb[(unsigned)(kk >> dshift) & 255u] + (unsigned)i;
+    kout[dst] = kk;
+    if (wide) rout[dst] = sr[i];
   }
 }
 
