@@ -121,7 +121,7 @@ struct RcPointsInfo {
   int err_axis;
   int nsort;              // rows in the sort (finite, inside the range)
   int npass;              // 8-bit radix passes (>= 1)
-  int wide;               // 0: keys are key << 32 | row; 1: 64-bit keys and a separate row array
+  int wide;               // 0: items are key << 30 | row; 1: 64-bit keys and a separate row array
   int pad[2];
 };  // 160 bytes
 

@@ -34,6 +34,8 @@
 #define RCP_ST_AGG 0x40000000u   // look-back status: tile aggregate
 #define RCP_ST_PRE 0x80000000u   // look-back status: inclusive prefix
 #define RCP_ST_VAL 0x3fffffffu
+#define RCP_ROW_BITS 30          // narrow sort items: key << 30 | row (rows < 2^30 per sample)
+#define RCP_ROW_MASK 0x3fffffffull
 
 __device__ __forceinline__ unsigned rcp_ord(float f) {
   unsigned u = __float_as_uint(f);
@@ -68,6 +70,32 @@ __device__ int rcp_scan(int x, int *total) {
   __syncthreads();
   int excl = v - x + (w > 0 ? ws[w - 1] : 0);
   *total = ws[nw - 1];
+  __syncthreads();
+  return excl;
+}
+
+// The same for one u64 per thread.
+__device__ rc_u64 rcp_scan64(rc_u64 x, rc_u64 *total) {
+  __shared__ rc_u64 ws64[32];
+  int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  rc_u64 v = x;
+  for (int o = 1; o < 32; o <<= 1) {
+    rc_u64 y = __shfl_up_sync(0xffffffffu, v, o);
+    if (lane >= o) v += y;
+  }
+  if (lane == 31) ws64[w] = v;
+  __syncthreads();
+  if (w == 0) {
+    rc_u64 s = lane < nw ? ws64[lane] : 0ull;
+    for (int o = 1; o < 32; o <<= 1) {
+      rc_u64 y = __shfl_up_sync(0xffffffffu, s, o);
+      if (lane >= o) s += y;
+    }
+    if (lane < nw) ws64[lane] = s;
+  }
+  __syncthreads();
+  rc_u64 excl = v - x + (w > 0 ? ws64[w - 1] : 0ull);
+  *total = ws64[nw - 1];
   __syncthreads();
   return excl;
 }
@@ -152,7 +180,7 @@ __device__ void rcp_layout(const RcPointsSample &s, const RcPointsInfo &f, const
   l.shift[1] = bits[2];
   l.shift[2] = 0;
   l.npass = total > 8 ? (total + 7) / 8 : 1;
-  l.wide = total > 32;
+  l.wide = total > 64 - RCP_ROW_BITS;
 }
 
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_init(RcPointsBufs b, RcPointsParams p) {
@@ -313,8 +341,8 @@ struct RcpSorted {
   const rc_u64 *k;
   const unsigned *r;
   int wide;
-  __device__ __forceinline__ rc_u64 key(rc_i64 i) const { return wide ? k[i] : k[i] >> 32; }
-  __device__ __forceinline__ unsigned row(rc_i64 i) const { return wide ? r[i] : (unsigned)k[i]; }
+  __device__ __forceinline__ rc_u64 key(rc_i64 i) const { return wide ? k[i] : k[i] >> RCP_ROW_BITS; }
+  __device__ __forceinline__ unsigned row(rc_i64 i) const { return wide ? r[i] : (unsigned)(k[i] & RCP_ROW_MASK); }
 };
 __device__ __forceinline__ RcpSorted rcp_sorted(const RcPointsBufs &b, const RcPointsSample &s, const RcPointsInfo &f) {
   const int o = (f.npass - 1) & 1;
@@ -350,7 +378,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_pass(RcPointsBu
   const rc_i64 t = sh_t;
   const rc_i64 tile = s.row_begin / RCP_TILE + t;
   const bool wide = f.wide != 0;
-  const int dshift = 8 * pass + (wide ? 0 : 32);
+  const int dshift = 8 * pass + (wide ? 0 : RCP_ROW_BITS);
   unsigned *st = (unsigned *)((pass & 1) ? b.stat1 : b.stat0);
   unsigned *st_next = (unsigned *)((pass & 1) ? b.stat0 : b.stat1);
   st_next[tile * 256 + threadIdx.x] = 0u;  // for pass + 1 (pass - 1, its last user, has finished)
@@ -364,7 +392,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_pass(RcPointsBu
       rc_i64 r = r0 + k * 32;
       rc_u64 kk = 0ull;
       bool ok = r < n_in && rcp_key(s, f, p, pts + r * p.cols, &kk);
-      key[k] = wide ? kk : (kk << 32) | (rc_u64)r;
+      key[k] = wide ? kk : (kk << RCP_ROW_BITS) | (rc_u64)r;
       row[k] = (unsigned)r;
       dig[k] = ok ? (unsigned)(key[k] >> dshift) & 255u : 256u;
     }
@@ -405,10 +433,12 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_pass(RcPointsBu
   }
   volatile unsigned *sv = (volatile unsigned *)st;
   sv[tile * 256 + d] = (t == 0 ? RCP_ST_PRE : RCP_ST_AGG) | run;
-  int nt;
-  const int tdo = rcp_scan((int)run, &nt);  // digit d's first slot in the tile, in digit order
-  int tot;
-  const int dbase = rcp_scan((int)((const unsigned *)b.hist)[(rc_i64)blockIdx.y * RCP_PASSES * 256 + pass * 256 + d], &tot);
+  // One scan for two: the tile's digit counts (low half) and the sample's (high half, < 2^30).
+  const rc_u64 both = ((rc_u64)((const unsigned *)b.hist)[(rc_i64)blockIdx.y * RCP_PASSES * 256 + pass * 256 + d] << 32) | run;
+  rc_u64 tot;
+  const rc_u64 ex = rcp_scan64(both, &tot);
+  const int nt = (int)(unsigned)tot, tdo = (int)(unsigned)ex;  // tdo: digit d's first slot in the tile
+  const unsigned dbase = (unsigned)(ex >> 32);
   gb[d] = (unsigned)tdo;
   __syncthreads();
   // Items into the tile's digit order in shared memory (stable: warp, then the warp's own order).
@@ -432,7 +462,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_pass(RcPointsBu
     sv[tile * 256 + d] = RCP_ST_PRE | (excl + run);
   }
   __syncthreads();  // every thread has read gb[] as tile offsets
-  gb[d] = (unsigned)dbase + excl - (unsigned)tdo;  // + slot in the tile = the row in the segment
+  gb[d] = dbase + excl - (unsigned)tdo;  // + slot in the tile = the row in the segment
   __syncthreads();
   // Consecutive slots of one digit go to consecutive rows: coalesced stores.
   rc_u64 *kout = (rc_u64 *)((pass & 1) ? b.keys1 : b.keys0) + s.row_begin;
