@@ -50,10 +50,11 @@ pub static ALIGN: KernelSource = KernelSource {
     kernels: &["align_f32", "align_f64", "align_f16", "align_bf16"],
 };
 
-/// `kernels/points.cu`: voxel_downsample, voxelize and normalize.
+/// `kernels/points.cu` + `kernels/points_sort.cu` (one program): voxel_downsample, voxelize and
+/// normalize.
 pub static POINTS: KernelSource = KernelSource {
     file: "points.cu",
-    source: include_str!("../../kernels/points.cu"),
+    source: concat!(include_str!("../../kernels/points.cu"), "\n", include_str!("../../kernels/points_sort.cu")),
     kernels: &[
         "points_init",
         "points_bounds",

@@ -1,4 +1,4 @@
-// points_emulator.cc: kernels/points.cu built for the CPU with cuda_fiber_shim.h; one entry with the
+// points_emulator.cc: kernels/points.cu + points_sort.cu built for the CPU with cuda_fiber_shim.h; one entry with the
 // signature of robocache::ops::points_gpu::Emulator (Exec::Emulate): a kernel by name on a grid.
 #include <cstdio>
 #include <cstring>
@@ -7,6 +7,7 @@
 
 #include "../../kernels/common.cuh"
 #include "../../kernels/points.cu"
+#include "../../kernels/points_sort.cu"
 
 extern "C" void emulate_points(const char *name, unsigned gx, unsigned gy, unsigned block, const RcPointsBufs *b,
                                const RcPointsParams *p) {
