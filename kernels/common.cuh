@@ -134,9 +134,8 @@ struct RcPointsBufs {
   rc_u64 stat0, stat1;                 // u32 [tiles][256]: decoupled look-back status, ping-pong
   rc_u64 ctr;                          // u32 [B][10] tile tickets (passes, runs), then the long-voxel count
   rc_u64 vstart, vcount, vcoord, newid; // per voxel (indexed row_begin + voxel id)
-  rc_u64 longv;                        // [rows / 32] (sample, voxel) pairs of voxels > RCP_LONG points
   rc_u64 cells_cnt, cells_sum;         // dense "mean" scratch grids
-};  // 144 bytes
+};  // 136 bytes
 
 struct RcPointsParams {
   int num_samples, cols, kind, vmode;  // kind 0 voxel_downsample, 1 voxelize, 2 normalize

@@ -17,10 +17,10 @@
 //                    row, count and coordinates; per-sample voxel totals
 //   points_select    (max_voxels) one block per sample: radix select of the max_voxels-th largest
 //                    count, ties kept in voxel order
-//   points_finalize  means (voxels of <= RCP_LONG points: one thread adds its rows in row order),
-//                    counts, coordinates, padding, num_points
-//   points_long      voxels of > RCP_LONG points: a warp each, lane l adds rows l, l + 32, ... in
-//                    order, then a shuffle tree (the CPU backend adds in exactly this order)
+//   points_finalize  means (voxels of <= RCP_LONG points: one thread adds its rows in row order;
+//                    longer: a warp, lane l adds rows l, l + 32, ... in order, then a shuffle tree;
+//                    the CPU backend adds in exactly these orders), counts, coordinates, padding,
+//                    num_points
 // The arithmetic is the CPU backend's (src/ops/points.rs), float64, --fmad=false.
 
 #define RCP_THREADS 256
@@ -28,7 +28,7 @@
 #define RCP_TILE (RCP_THREADS * RCP_ITEMS)
 #define RCP_WARPS (RCP_THREADS / 32)
 #define RCP_PASSES 8
-#define RCP_CTRS 10  // tickets per sample: passes 0-7, points_runs; the long-voxel count after all
+#define RCP_CTRS 10  // tickets per sample: passes 0-7, points_runs
 #define RCP_LONG 32
 #define RCP_LO_INIT 0xff800000u  // order bits of +inf
 #define RCP_HI_INIT 0x007fffffu  // order bits of -inf
@@ -193,7 +193,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_init(RcPointsBu
     for (rc_i64 i = t0; i < (rc_i64)p.num_samples * (RCP_PASSES * 256 / 4); i += stride)
       ((uint4 *)b.hist)[i] = make_uint4(0u, 0u, 0u, 0u);
   if (b.ctr)
-    for (rc_i64 i = t0; i < (rc_i64)p.num_samples * RCP_CTRS + 4; i += stride) ((unsigned *)b.ctr)[i] = 0u;
+    for (rc_i64 i = t0; i < (rc_i64)p.num_samples * RCP_CTRS; i += stride) ((unsigned *)b.ctr)[i] = 0u;
   for (rc_i64 i = t0; i < p.num_samples; i += stride) {
     RcPointsInfo &f = rcp_info(b, (int)i);
     for (int a = 0; a < 3; a++) {

@@ -165,8 +165,7 @@ __device__ __forceinline__ rc_i64 rcp_run_len(const RcpSorted &so, rc_i64 i, rc_
 // key (the segment is sorted). Voxel id = number of kept starts before it in the sample: the
 // tile's own (scan over (round, warp, lane), the tile's row order) plus the earlier tiles' (decoupled
 // look-back on one status word per tile, in the status array the last pass left zeroed). Per voxel:
-// first sorted row, count, coordinates; voxels of more than RCP_LONG rows go on the long list. The
-// sample's last tile writes the totals.
+// first sorted row, count, coordinates. The sample's last tile writes the totals.
 // Row of thread t in round k of tile T: T * RCP_TILE + k * RCP_THREADS + t.
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBufs b, RcPointsParams p) {
   __shared__ int off[RCP_ITEMS][RCP_WARPS];
@@ -237,21 +236,15 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBu
   __syncthreads();
   const bool coords = p.o_coord >= 0;
   const int base = sh_base;
-  int vids[RCP_ITEMS];
-  unsigned longs = 0u;  // bit k: my item k starts a voxel of more than RCP_LONG rows
 #pragma unroll
   for (int k = 0; k < RCP_ITEMS; k++) {
-    vids[k] = -1;
     if (!((words[k] >> lane) & 1u)) continue;
     rc_i64 i = t * RCP_TILE + k * RCP_THREADS + threadIdx.x;
     int vid = base + off[k][w] + __popc(words[k] & ((1u << lane) - 1u));
-    vids[k] = vid;
     rc_i64 idx = s.row_begin + vid;
     const rc_u64 key = keys[k];
-    int cnt = (int)rcp_run_len(so, i, key, ns);
     ((int *)b.vstart)[idx] = (int)i;
-    ((int *)b.vcount)[idx] = cnt;
-    if (cnt > RCP_LONG) longs |= 1u << k;
+    ((int *)b.vcount)[idx] = (int)rcp_run_len(so, i, key, ns);
     if (coords) {
       int *vc = (int *)b.vcoord + idx * 3;
       vc[0] = (int)((key >> f.shift[0]) + f.cmin[0]);
@@ -259,16 +252,6 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBu
       vc[2] = (int)((key & ((1ull << f.shift[1]) - 1ull)) + f.cmin[2]);
     }
   }
-  // The long list: one atomic per block.
-  int nl_block;
-  const int lex = rcp_scan(__popc(longs), &nl_block);
-  if (nl_block == 0) return;  // uniform
-  if (threadIdx.x == 0) sh_base = (int)atomicAdd((unsigned *)b.ctr + (rc_i64)p.num_samples * RCP_CTRS, (unsigned)nl_block);
-  __syncthreads();
-  int e = sh_base + lex;
-#pragma unroll
-  for (int k = 0; k < RCP_ITEMS; k++)
-    if ((longs >> k) & 1u) ((int2 *)b.longv)[e++] = make_int2((int)blockIdx.y, vids[k]);
 }
 
 // max_voxels: one block per sample (blockIdx.x). The max_voxels-th largest count t by an 8-bit
@@ -340,9 +323,41 @@ __device__ __forceinline__ rc_i64 rcp_cap(const RcPointsParams &p, const RcPoint
   return p.max_points > 0 ? (rc_i64)p.max_points : (rc_i64)f.count;
 }
 
-// Thread j of a sample: voxel j -> its output row: its mean when it has <= RCP_LONG rows (float64,
-// its rows in row order, like the CPU backend), count and coordinates; rows past the kept voxels up
-// to max_points are zeroed; the first thread writes num_points (-1 after a device-side error).
+// Sum of column block [c0, c0 + cw) of the n rows at sorted rows start.. (cw <= 8) into acc, one row
+// after another in row order (4 rows' loads in flight).
+__device__ __forceinline__ void rcp_sum_rows(const RcpSorted &so, const float *pts, int C, int c0, int cw,
+                                             rc_i64 start, int n, double acc[8]) {
+  int k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const float *r4[4];
+#pragma unroll
+    for (int u = 0; u < 4; u++) r4[u] = pts + (rc_i64)so.row(start + k + u) * C + c0;
+    float x4[4][8];
+#pragma unroll
+    for (int u = 0; u < 4; u++)
+#pragma unroll
+      for (int c = 0; c < 8; c++) x4[u][c] = c < cw ? r4[u][c] : 0.f;
+#pragma unroll
+    for (int u = 0; u < 4; u++)
+#pragma unroll
+      for (int c = 0; c < 8; c++)
+        if (c < cw) acc[c] += (double)x4[u][c];
+  }
+  for (; k < n; k++) {
+    const float *row = pts + (rc_i64)so.row(start + k) * C + c0;
+#pragma unroll
+    for (int c = 0; c < 8; c++)
+      if (c < cw) acc[c] += (double)row[c];
+  }
+}
+
+// Lane j of a warp: voxel j0 + j -> its output row: its count and coordinates, and its mean: a voxel
+// of <= RCP_LONG rows by its own lane, its rows one after another in row order; longer ones by the
+// whole warp, one after another: lane l adds rows l, l + 32, ... in order, then lane 0 gets
+// ((p0 + p16) + (p8 + p24)) + ... (shuffle-down tree, offsets 16, 8, 4, 2, 1). Float64, divided by
+// the count, rounded to float32: the CPU backend adds in exactly these orders. Rows past the kept
+// voxels up to max_points are zeroed; the first thread writes num_points (-1 after a device-side
+// error).
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_finalize(RcPointsBufs b, RcPointsParams p) {
   const RcPointsSample &s = rcp_sample(b);
   const RcPointsInfo &f = rcp_info(b, blockIdx.y);
@@ -355,40 +370,24 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_finalize(RcPoin
   const rc_i64 cap = rcp_cap(p, f);
   const rc_i64 kept = (rc_i64)f.count < cap ? (rc_i64)f.count : cap;
   const rc_i64 ext = (rc_i64)f.total > cap ? (rc_i64)f.total : cap;
-  const int C = p.cols;
-  for (rc_i64 j = (rc_i64)blockIdx.x * blockDim.x + threadIdx.x; j < ext; j += (rc_i64)gridDim.x * blockDim.x) {
+  const int C = p.cols, lane = threadIdx.x & 31;
+  const rc_i64 stride = (rc_i64)gridDim.x * blockDim.x;
+  for (rc_i64 j0 = (rc_i64)blockIdx.x * blockDim.x + (threadIdx.x & ~31); j0 < ext; j0 += stride) {
+    const rc_i64 j = j0 + lane;
     if (j == 0 && p.o_num >= 0) *(int *)outs[p.o_num] = f.err ? -1 : (int)kept;
+    rc_i64 o = -1, start = 0;
+    int n = 0;
     if (j < f.total) {
-      rc_i64 idx = s.row_begin + j, o = rcp_out_row(b, s, f, p, j, cap);
+      rc_i64 idx = s.row_begin + j;
+      o = rcp_out_row(b, s, f, p, j, cap);
       if (o >= 0) {
-        const int n = ((const int *)b.vcount)[idx];
-        const rc_i64 start = ((const int *)b.vstart)[idx];
+        n = ((const int *)b.vcount)[idx];
+        start = ((const int *)b.vstart)[idx];
         if (n <= RCP_LONG) {
           for (int c0 = 0; c0 < C; c0 += 8) {
             double acc[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
             const int cw = C - c0 < 8 ? C - c0 : 8;
-            int k = 0;
-            for (; k + 4 <= n; k += 4) {  // 4 rows' loads in flight, added in row order
-              const float *r4[4];
-#pragma unroll
-              for (int u = 0; u < 4; u++) r4[u] = pts + (rc_i64)so.row(start + k + u) * C + c0;
-              float x4[4][8];
-#pragma unroll
-              for (int u = 0; u < 4; u++)
-#pragma unroll
-                for (int c = 0; c < 8; c++) x4[u][c] = c < cw ? r4[u][c] : 0.f;
-#pragma unroll
-              for (int u = 0; u < 4; u++)
-#pragma unroll
-                for (int c = 0; c < 8; c++)
-                  if (c < cw) acc[c] += (double)x4[u][c];
-            }
-            for (; k < n; k++) {
-              const float *row = pts + (rc_i64)so.row(start + k) * C + c0;
-#pragma unroll
-              for (int c = 0; c < 8; c++)
-                if (c < cw) acc[c] += (double)row[c];
-            }
+            rcp_sum_rows(so, pts, C, c0, cw, start, n, acc);
 #pragma unroll
             for (int c = 0; c < 8; c++)
               if (c < cw) feat[o * C + c0 + c] = (float)(acc[c] / (double)n);
@@ -405,46 +404,28 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_finalize(RcPoin
       if (crd)
         for (int a = 0; a < 3; a++) crd[j * 3 + a] = 0;
     }
-  }
-}
-
-// Means of the voxels on the long list (> RCP_LONG rows), a warp each: lane l adds rows
-// l, l + 32, ... of the voxel in order (float64), then lane 0 gets ((p0 + p16) + (p8 + p24)) + ...
-// (shuffle-down tree, offsets 16, 8, 4, 2, 1). The CPU backend adds in exactly this order.
-extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_long(RcPointsBufs b, RcPointsParams p) {
-  const unsigned nl = ((const unsigned *)b.ctr)[(rc_i64)p.num_samples * RCP_CTRS];
-  const int lane = threadIdx.x & 31;
-  const int C = p.cols;
-  for (rc_i64 e = ((rc_i64)blockIdx.x * blockDim.x + threadIdx.x) / 32; e < nl; e += ((rc_i64)gridDim.x * blockDim.x) / 32) {
-    const int2 sv = ((const int2 *)b.longv)[e];
-    const RcPointsSample &s = ((const RcPointsSample *)b.samples)[sv.x];
-    const RcPointsInfo &f = rcp_info(b, sv.x);
-    const RcpSorted so = rcp_sorted(b, s, f);
-    const rc_i64 o = rcp_out_row(b, s, f, p, sv.y, rcp_cap(p, f));
-    if (o < 0) continue;
-    const rc_u64 *outs = (const rc_u64 *)b.outs + (rc_i64)sv.x * 4;
-    float *feat = (float *)outs[p.o_feat];
-    const float *pts = (const float *)s.points;
-    const rc_i64 idx = s.row_begin + sv.y;
-    const int n = ((const int *)b.vcount)[idx];
-    const rc_i64 start = ((const int *)b.vstart)[idx];
-    for (int c0 = 0; c0 < C; c0 += 8) {
-      double acc[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
-      const int cw = C - c0 < 8 ? C - c0 : 8;
-      for (int k = lane; k < n; k += 32) {
-        const float *row = pts + (rc_i64)so.row(start + k) * C + c0;
+    for (unsigned m = __ballot_sync(0xffffffffu, o >= 0 && n > RCP_LONG); m; m &= m - 1) {
+      const int src = __ffs(m) - 1;
+      const rc_i64 vo = __shfl_sync(0xffffffffu, o, src), vs = __shfl_sync(0xffffffffu, start, src);
+      const int vn = __shfl_sync(0xffffffffu, n, src);
+      for (int c0 = 0; c0 < C; c0 += 8) {
+        double acc[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+        const int cw = C - c0 < 8 ? C - c0 : 8;
+        for (int k = lane; k < vn; k += 32) {
+          const float *row = pts + (rc_i64)so.row(vs + k) * C + c0;
 #pragma unroll
-        for (int c = 0; c < 8; c++)
-          if (c < cw) acc[c] += (double)row[c];
+          for (int c = 0; c < 8; c++)
+            if (c < cw) acc[c] += (double)row[c];
+        }
+#pragma unroll
+        for (int c = 0; c < 8; c++) {
+          if (c >= cw) break;  // uniform in the warp
+#pragma unroll
+          for (int o2 = 16; o2 > 0; o2 >>= 1) acc[c] += __shfl_down_sync(0xffffffffu, acc[c], o2);
+        }
+        if (lane == 0)
+          for (int c = 0; c < cw; c++) feat[vo * C + c0 + c] = (float)(acc[c] / (double)vn);
       }
-#pragma unroll
-      for (int c = 0; c < 8; c++) {
-        if (c >= cw) break;  // uniform in the warp
-#pragma unroll
-        for (int o2 = 16; o2 > 0; o2 >>= 1) acc[c] += __shfl_down_sync(0xffffffffu, acc[c], o2);
-      }
-      if (lane == 0)
-        for (int c = 0; c < cw; c++) feat[o * C + c0 + c] = (float)(acc[c] / (double)n);
     }
   }
 }

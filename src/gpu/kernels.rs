@@ -63,7 +63,6 @@ pub static POINTS: KernelSource = KernelSource {
         "points_runs",
         "points_select",
         "points_finalize",
-        "points_long",
         "points_dense_zero",
         "points_dense_acc",
         "points_dense_mean",

@@ -78,11 +78,10 @@ pub struct PointsBufs {
     vcount: u64,
     vcoord: u64,
     newid: u64,
-    longv: u64,
     cells_cnt: u64,
     cells_sum: u64,
 }
-const _: () = assert!(std::mem::size_of::<PointsBufs>() == 144);
+const _: () = assert!(std::mem::size_of::<PointsBufs>() == 136);
 
 /// Mirror of `RcPointsParams`.
 #[repr(C)]
@@ -134,7 +133,7 @@ struct Layout {
 }
 
 /// Device buffers after the host-visible part, in `PointsBufs` order from `keys0`.
-const NBUF: usize = 15;
+const NBUF: usize = 14;
 
 /// Most rows of one sample: look-back status words hold 30-bit counts.
 const MAX_ROWS: usize = (1 << 30) - 1;
@@ -182,12 +181,11 @@ fn layout(args: &PointsArgs, cols: usize, samples: &[GpuPoints]) -> Result<Layou
         nb * PASSES * 256 * 4,
         tiles * 256 * 4,
         tiles * 256 * 4,
-        if sort { (nb * CTRS + 4) * 4 } else { 0 },
+        nb * CTRS * 4,
         r * 4,
         r * 4,
         if coords { r * 12 } else { 0 },
         if select { r * 4 } else { 0 },
-        if sort { (r / 32 + 1) * 8 } else { 0 },
         cells * 4,
         cells * cols * 8,
     ];
@@ -277,9 +275,8 @@ fn bufs(l: &Layout, dev: u64) -> PointsBufs {
         vcount: o(9),
         vcoord: o(10),
         newid: o(11),
-        longv: o(12),
-        cells_cnt: o(13),
-        cells_sum: o(14),
+        cells_cnt: o(12),
+        cells_sum: o(13),
     }
 }
 
@@ -497,9 +494,7 @@ pub unsafe fn run_gpu(
 
 unsafe fn finalize(l: &Layout, args: &PointsArgs, b: &PointsBufs, p: &PointsParams, exec: Exec) -> Result<()> {
     let ext = l.max_n.max(args.max_points);
-    launch("points_finalize", (blocks(ext, THREADS as usize, 8192), p.num_samples as u32), THREADS, b, p, exec)?;
-    // A warp per voxel of more than 32 points (the device's list; at most rows / 33 of them).
-    launch("points_long", (blocks(l.rows / 32, 8, 1056), 1), THREADS, b, p, exec)
+    launch("points_finalize", (blocks(ext, THREADS as usize, 8192), p.num_samples as u32), THREADS, b, p, exec)
 }
 
 /// Second half of a data-dependent batch: sends the output pointers (one copy) and writes means,

@@ -19,7 +19,7 @@ extern "C" void emulate_points(const char *name, unsigned gx, unsigned gy, unsig
       {"points_init", points_init},         {"points_bounds", points_bounds},
       {"points_hist", points_hist},         {"points_pass", points_pass},
       {"points_runs", points_runs},         {"points_select", points_select},
-      {"points_finalize", points_finalize}, {"points_long", points_long},
+      {"points_finalize", points_finalize},
       {"points_dense_zero", points_dense_zero}, {"points_dense_acc", points_dense_acc},
       {"points_dense_mean", points_dense_mean}, {"points_radius", points_radius},
       {"points_apply", points_apply},
