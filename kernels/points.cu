@@ -49,6 +49,19 @@ __device__ __forceinline__ bool rcp_fin(float x) {
   return (__float_as_uint(x) & 0x7f800000u) != 0x7f800000u;
 }
 
+// Lanes of the warp holding the same 9-bit value d (an 8-bit digit, or 256 for "no digit"): nine
+// ballots (__match_any_sync is far slower).
+__device__ __forceinline__ unsigned rcp_match9(unsigned d) {
+  unsigned m = 0xffffffffu;
+#pragma unroll
+  for (int bit = 0; bit < 9; bit++) {
+    const bool on = (d >> bit) & 1u;
+    const unsigned v = __ballot_sync(0xffffffffu, on);
+    m &= on ? v : ~v;
+  }
+  return m;
+}
+
 // Block-wide exclusive scan of one int per thread (blockDim.x a multiple of 32, <= 1024).
 __device__ int rcp_scan(int x, int *total) {
   __shared__ int ws[32];
@@ -324,7 +337,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_hist(RcPointsBu
     cnt += ok ? 1u : 0u;
     for (int q = 0; q < np; q++) {
       unsigned d = ok ? (unsigned)(key >> (8 * q)) & 255u : 256u;
-      unsigned peers = __match_any_sync(0xffffffffu, d);
+      unsigned peers = rcp_match9(d);
       if (d < 256u && lane == __ffs(peers) - 1) atomicAdd(&h[q * 256 + d], (unsigned)__popc(peers));
     }
   }

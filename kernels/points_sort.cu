@@ -73,12 +73,12 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_pass(RcPointsBu
       dig[k] = ok ? (unsigned)(key[k] >> dshift) & 255u : 256u;
     }
   }
-  // Warp-level multi-split: rank among the warp's earlier items of the same digit.
+  // Warp-level multi-split: rank among the warp's earlier items of the same digit (peers by ballots).
   const unsigned lt = (1u << lane) - 1u;
 #pragma unroll
   for (int k = 0; k < RCP_ITEMS; k++) {
     const unsigned d = dig[k];
-    const unsigned peers = __match_any_sync(0xffffffffu, d);
+    const unsigned peers = rcp_match9(d);
     unsigned base = d < 256u ? wh[w][d] : 0u;
     __syncwarp();
     if (d < 256u && lane == __ffs(peers) - 1) wh[w][d] = base + __popc(peers);

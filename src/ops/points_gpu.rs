@@ -448,8 +448,9 @@ pub unsafe fn run_gpu(
             if args.kind == Kind::Downsample {
                 launch("points_bounds", (bounds_gx, y), THREADS, &b, &p, exec)?;
             }
-            // Few blocks, many rows each: one global atomic per block and histogram bin.
-            launch("points_hist", (blocks(l.max_n, THREADS as usize * 16, 1024), y), THREADS, &b, &p, exec)?;
+            // At most 512 blocks per sample (about 4 per SM): enough to hide latency, few global
+            // atomics (one per block and non-zero bin).
+            launch("points_hist", (blocks(l.max_n, TILE, 512), y), THREADS, &b, &p, exec)?;
             // The device knows how many passes each sample needs (points_hist); the host launches
             // enough for any sample: 4 passes cover 32-bit keys, voxelize knows its grid.
             let passes = match args.kind {
