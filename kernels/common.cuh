@@ -141,7 +141,7 @@ struct RcPointsParams {
   int num_samples, cols, kind, vmode;  // kind 0 voxel_downsample, 1 voxelize, 2 normalize
   int nmode, min_points, max_points, max_voxels;
   int o_feat, o_cnt, o_coord, o_num;   // output indices (-1: none)
-  int pass, pad;                       // radix pass of points_pass
+  int pass, last_pass;                 // radix pass of points_pass; the last one launched
   rc_i64 total_tiles, total_rows;
 };  // 72 bytes
 // ---- counter-based random numbers (mirrors src/rng.rs exactly) ----

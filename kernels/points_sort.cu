@@ -18,35 +18,27 @@ __device__ __forceinline__ RcpSorted rcp_sorted(const RcPointsBufs &b, const RcP
   return x;
 }
 
-// One stable LSD radix pass (digit p.pass) over a sample's segment. A block takes the next tile
-// ticket of its sample (tickets follow the order blocks start in, so the tile before it is held by
-// a block already running: the look-back cannot wait on a block that never runs). Items are
-// warp-striped (warp w holds tile rows [w * 256, w * 256 + 256), lane l row k * 32 + l of them), so
-// ranking items per warp in (k, lane) order is tile order: stable. Pass 0 reads the points and
-// drops invalid rows; later passes read keys[(pass - 1) & 1] and write keys[pass & 1].
-extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_pass(RcPointsBufs b, RcPointsParams p) {
+// One tile of one stable LSD radix pass (digit `pass`) over a sample's segment: the block's 256
+// threads rank its RCP_TILE items and store them. Items are warp-striped (warp w holds tile rows
+// [w * 256, w * 256 + 256), lane l row k * 32 + l of them), so ranking items per warp in (k, lane)
+// order is tile order: stable. Pass 0 reads the points and drops invalid rows; later passes read
+// keys[(pass - 1) & 1] and write keys[pass & 1]. `look` (thread d, digit d): look ? the decoupled
+// look-back over the earlier tiles (status words `st`, this tile's published at once) : a running
+// count per digit in `runsum` (one block doing all tiles in order).
+__device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, const RcPointsInfo &f,
+                              const RcPointsParams &p, int pass, rc_i64 t, bool look, unsigned *runsum) {
   __shared__ unsigned wh[RCP_WARPS][256];
   __shared__ unsigned gb[256];
   __shared__ rc_u64 sk[RCP_TILE];
   __shared__ unsigned sr[RCP_TILE];
-  __shared__ int sh_t;
-  const RcPointsSample &s = rcp_sample(b);
-  const RcPointsInfo &f = rcp_info(b, blockIdx.y);
-  const int pass = p.pass;
-  if (pass >= f.npass) return;
-  const rc_i64 n_in = pass == 0 ? s.n : (rc_i64)f.nsort;
-  if ((rc_i64)blockIdx.x * RCP_TILE >= n_in) return;  // no ticket needed: the tiles taken are [0, gx')
-  if (threadIdx.x == 0) sh_t = (int)atomicAdd((unsigned *)b.ctr + blockIdx.y * RCP_CTRS + pass, 1u);
   const int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+  const rc_i64 n_in = pass == 0 ? s.n : (rc_i64)f.nsort;
   for (int d = lane; d < 256; d += 32) wh[w][d] = 0u;
   __syncthreads();
-  const rc_i64 t = sh_t;
   const rc_i64 tile = s.row_begin / RCP_TILE + t;
   const bool wide = f.wide != 0;
   const int dshift = 8 * pass + (wide ? 0 : RCP_ROW_BITS);
-  unsigned *st = (unsigned *)((pass & 1) ? b.stat1 : b.stat0);
-  unsigned *st_next = (unsigned *)((pass & 1) ? b.stat0 : b.stat1);
-  st_next[tile * 256 + threadIdx.x] = 0u;  // for pass + 1 (pass - 1, its last user, has finished)
+  volatile unsigned *sv = (volatile unsigned *)((pass & 1) ? b.stat1 : b.stat0);
   rc_u64 key[RCP_ITEMS];
   unsigned row[RCP_ITEMS], dig[RCP_ITEMS], off[RCP_ITEMS];
   const rc_i64 r0 = t * RCP_TILE + w * (32 * RCP_ITEMS) + lane;
@@ -96,8 +88,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_pass(RcPointsBu
     wh[v][d] = run;
     run += c;
   }
-  volatile unsigned *sv = (volatile unsigned *)st;
-  sv[tile * 256 + d] = (t == 0 ? RCP_ST_PRE : RCP_ST_AGG) | run;
+  if (look) sv[tile * 256 + d] = (t == 0 ? RCP_ST_PRE : RCP_ST_AGG) | run;
   // One scan for two: the tile's digit counts (low half) and the sample's (high half, < 2^30).
   const rc_u64 both = ((rc_u64)((const unsigned *)b.hist)[(rc_i64)blockIdx.y * RCP_PASSES * 256 + pass * 256 + d] << 32) | run;
   rc_u64 tot;
@@ -116,7 +107,10 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_pass(RcPointsBu
     if (wide) sr[loc] = row[k];
   }
   unsigned excl = 0u;
-  if (t > 0) {
+  if (!look) {
+    excl = runsum[d];
+    runsum[d] = excl + run;
+  } else if (t > 0) {
     for (rc_i64 j = tile - 1;;) {
       unsigned v = sv[j * 256 + d];
       if (v == 0u) continue;  // not published yet: that block is running, wait
@@ -138,6 +132,42 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_pass(RcPointsBu
     kout[dst] = kk;
     if (wide) rout[dst] = sr[i];
   }
+  __syncthreads();  // shared memory free for the next tile
+}
+
+// Radix pass p.pass of every sample that needs it, a tile per block. A block takes the next tile
+// ticket of its sample (tickets follow the order blocks start in, so the tile before it is held by
+// a block already running: the look-back cannot wait on a block that never runs). A sample that
+// needs more passes than the host launched (p.last_pass: keys over 40 bits for voxel_downsample)
+// gets them all in this launch from its block 0 alone, tile after tile (slow, rare).
+extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_pass(RcPointsBufs b, RcPointsParams p) {
+  __shared__ unsigned runsum[256];
+  __shared__ int sh_t;
+  const RcPointsSample &s = rcp_sample(b);
+  const RcPointsInfo &f = rcp_info(b, blockIdx.y);
+  const int pass = p.pass;
+  if (pass >= f.npass) return;
+  const rc_i64 tile0 = s.row_begin / RCP_TILE;
+  if (pass == p.last_pass && f.npass > pass + 1) {
+    if (blockIdx.x != 0) return;
+    for (int q = pass; q < f.npass; q++) {
+      runsum[threadIdx.x] = 0u;  // read and written by thread d only
+      const rc_i64 n_in = q == 0 ? s.n : (rc_i64)f.nsort;
+      for (rc_i64 t = 0; t * RCP_TILE < n_in; t++) rcp_pass_tile(b, s, f, p, q, t, false, runsum);
+    }
+    // points_runs looks back through the status array pass npass would use: zero it.
+    unsigned *st_next = (unsigned *)((f.npass & 1) ? b.stat1 : b.stat0);
+    for (rc_i64 t = 0; t * RCP_TILE < (rc_i64)f.nsort; t++) st_next[(tile0 + t) * 256 + threadIdx.x] = 0u;
+    return;
+  }
+  const rc_i64 n_in = pass == 0 ? s.n : (rc_i64)f.nsort;
+  if ((rc_i64)blockIdx.x * RCP_TILE >= n_in) return;  // no ticket needed: the tiles taken are [0, gx')
+  if (threadIdx.x == 0) sh_t = (int)atomicAdd((unsigned *)b.ctr + blockIdx.y * RCP_CTRS + pass, 1u);
+  __syncthreads();
+  const rc_i64 t = sh_t;
+  // Zero this tile's status words for pass + 1 (pass - 1, their last user, has finished).
+  ((unsigned *)((pass & 1) ? b.stat0 : b.stat1))[(tile0 + t) * 256 + threadIdx.x] = 0u;
+  rcp_pass_tile(b, s, f, p, pass, t, true, runsum);
 }
 
 // Rows of the voxel that starts at sorted row i: the first j > i with another key (gallop, then

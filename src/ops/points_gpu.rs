@@ -17,6 +17,8 @@ const THREADS: u32 = 256;
 const TILE: usize = 2048;
 /// Most 8-bit radix passes (`RCP_PASSES`): 63-bit keys.
 const PASSES: usize = 8;
+/// Passes voxel_downsample launches (keys up to 40 bits at full speed).
+const FAST_PASSES: usize = 5;
 /// Ticket counters per sample (`RCP_CTRS`).
 const CTRS: usize = 10;
 
@@ -100,7 +102,7 @@ pub struct PointsParams {
     o_coord: i32,
     o_num: i32,
     pass: i32,
-    pad: i32,
+    last_pass: i32,
     total_tiles: i64,
     total_rows: i64,
 }
@@ -223,7 +225,7 @@ fn params(args: &PointsArgs, cols: usize, b: usize, l: &Layout) -> PointsParams 
         o_coord: -1,
         o_num: -1,
         pass: 0,
-        pad: 0,
+        last_pass: 0,
         total_tiles: (l.rows / TILE) as i64,
         total_rows: l.rows as i64,
     };
@@ -451,16 +453,18 @@ pub unsafe fn run_gpu(
             // At most 512 blocks per sample (about 4 per SM): enough to hide latency, few global
             // atomics (one per block and non-zero bin).
             launch("points_hist", (blocks(l.max_n, TILE, 512), y), THREADS, &b, &p, exec)?;
-            // The device knows how many passes each sample needs (points_hist); the host launches
-            // enough for any sample: 4 passes cover 32-bit keys, voxelize knows its grid.
+            // The device knows how many passes each sample needs (points_hist). voxelize knows its
+            // grid: exactly the passes needed. voxel_downsample: 5 launches (keys up to 40 bits; the
+            // 5 cm KITTI scans have 30-33); a sample with wider keys does its remaining passes in
+            // the last launch, in one block (slow, rare: 1 cm over 200 m is 41 bits).
             let passes = match args.kind {
                 Kind::Voxelize => {
                     samples.iter().map(|s| args.sparse_key_bits(s.voxel)).max().unwrap_or(0).div_ceil(8).max(1) as usize
                 }
-                _ => PASSES,
+                _ => FAST_PASSES,
             };
             for pass in 0..passes {
-                let pp = PointsParams { pass: pass as i32, ..p };
+                let pp = PointsParams { pass: pass as i32, last_pass: passes as i32 - 1, ..p };
                 launch("points_pass", (tiles_gx, y), THREADS, &b, &pp, exec)?;
             }
             launch("points_runs", (tiles_gx, y), THREADS, &b, &p, exec)?;
