@@ -140,7 +140,7 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
 // a block already running: the look-back cannot wait on a block that never runs). A sample that
 // needs more passes than the host launched (p.last_pass: keys over 40 bits for voxel_downsample)
 // gets them all in this launch from its block 0 alone, tile after tile (slow, rare).
-extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_pass(RcPointsBufs b, RcPointsParams p) {
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_pass(RcPointsBufs b, RcPointsParams p) {
   __shared__ unsigned runsum[256];
   __shared__ int sh_t;
   const RcPointsSample &s = rcp_sample(b);
@@ -353,30 +353,30 @@ __device__ __forceinline__ rc_i64 rcp_cap(const RcPointsParams &p, const RcPoint
   return p.max_points > 0 ? (rc_i64)p.max_points : (rc_i64)f.count;
 }
 
-// Sum of column block [c0, c0 + cw) of the n rows at sorted rows start.. (cw <= 8) into acc, one row
+// Sum of column block [c0, c0 + cw) of the n rows at sorted rows start.. (cw <= 4) into acc, one row
 // after another in row order (4 rows' loads in flight).
 __device__ __forceinline__ void rcp_sum_rows(const RcpSorted &so, const float *pts, int C, int c0, int cw,
-                                             rc_i64 start, int n, double acc[8]) {
+                                             rc_i64 start, int n, double acc[4]) {
   int k = 0;
   for (; k + 4 <= n; k += 4) {
     const float *r4[4];
 #pragma unroll
     for (int u = 0; u < 4; u++) r4[u] = pts + (rc_i64)so.row(start + k + u) * C + c0;
-    float x4[4][8];
+    float x4[4][4];
 #pragma unroll
     for (int u = 0; u < 4; u++)
 #pragma unroll
-      for (int c = 0; c < 8; c++) x4[u][c] = c < cw ? r4[u][c] : 0.f;
+      for (int c = 0; c < 4; c++) x4[u][c] = c < cw ? r4[u][c] : 0.f;
 #pragma unroll
     for (int u = 0; u < 4; u++)
 #pragma unroll
-      for (int c = 0; c < 8; c++)
+      for (int c = 0; c < 4; c++)
         if (c < cw) acc[c] += (double)x4[u][c];
   }
   for (; k < n; k++) {
     const float *row = pts + (rc_i64)so.row(start + k) * C + c0;
 #pragma unroll
-    for (int c = 0; c < 8; c++)
+    for (int c = 0; c < 4; c++)
       if (c < cw) acc[c] += (double)row[c];
   }
 }
@@ -388,7 +388,7 @@ __device__ __forceinline__ void rcp_sum_rows(const RcpSorted &so, const float *p
 // the count, rounded to float32: the CPU backend adds in exactly these orders. Rows past the kept
 // voxels up to max_points are zeroed; the first thread writes num_points (-1 after a device-side
 // error).
-extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_finalize(RcPointsBufs b, RcPointsParams p) {
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize(RcPointsBufs b, RcPointsParams p) {
   const RcPointsSample &s = rcp_sample(b);
   const RcPointsInfo &f = rcp_info(b, blockIdx.y);
   const RcpSorted so = rcp_sorted(b, s, f);
@@ -414,12 +414,12 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_finalize(RcPoin
         n = ((const int *)b.vcount)[idx];
         start = ((const int *)b.vstart)[idx];
         if (n <= RCP_LONG) {
-          for (int c0 = 0; c0 < C; c0 += 8) {
-            double acc[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
-            const int cw = C - c0 < 8 ? C - c0 : 8;
+          for (int c0 = 0; c0 < C; c0 += 4) {
+            double acc[4] = {0.0, 0.0, 0.0, 0.0};
+            const int cw = C - c0 < 4 ? C - c0 : 4;
             rcp_sum_rows(so, pts, C, c0, cw, start, n, acc);
 #pragma unroll
-            for (int c = 0; c < 8; c++)
+            for (int c = 0; c < 4; c++)
               if (c < cw) feat[o * C + c0 + c] = (float)(acc[c] / (double)n);
           }
         }
@@ -438,17 +438,17 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_finalize(RcPoin
       const int src = __ffs(m) - 1;
       const rc_i64 vo = __shfl_sync(0xffffffffu, o, src), vs = __shfl_sync(0xffffffffu, start, src);
       const int vn = __shfl_sync(0xffffffffu, n, src);
-      for (int c0 = 0; c0 < C; c0 += 8) {
-        double acc[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
-        const int cw = C - c0 < 8 ? C - c0 : 8;
+      for (int c0 = 0; c0 < C; c0 += 4) {
+        double acc[4] = {0.0, 0.0, 0.0, 0.0};
+        const int cw = C - c0 < 4 ? C - c0 : 4;
         for (int k = lane; k < vn; k += 32) {
           const float *row = pts + (rc_i64)so.row(vs + k) * C + c0;
 #pragma unroll
-          for (int c = 0; c < 8; c++)
+          for (int c = 0; c < 4; c++)
             if (c < cw) acc[c] += (double)row[c];
         }
 #pragma unroll
-        for (int c = 0; c < 8; c++) {
+        for (int c = 0; c < 4; c++) {
           if (c >= cw) break;  // uniform in the warp
 #pragma unroll
           for (int o2 = 16; o2 > 0; o2 >>= 1) acc[c] += __shfl_down_sync(0xffffffffu, acc[c], o2);
