@@ -43,7 +43,6 @@ def main():
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--skip-10m", action="store_true")
     ap.add_argument("--torch", action="store_true")
-    ap.add_argument("--order", default="")
     ap.add_argument("--only", default="", help="run only cases whose name holds this, once each (for ncu)")
     args = ap.parse_args()
     kitti = [read_bin(f) for f in sorted((args.data / "pointclouds" / "kitti_full").glob("*.bin"))]
@@ -61,8 +60,6 @@ def main():
         tc = [torch.from_numpy(c).cuda() for c in cl]
         for v in vs:
             kw = dict(stream=s, voxel_size=[v], return_counts=True)
-            if args.order:
-                kw["order"] = args.order
             pb = PointsBatch("voxel_downsample", tc, **kw)
             if args.only:
                 pb.run()

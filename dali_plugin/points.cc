@@ -19,11 +19,13 @@ namespace dali {
 
 #define RC_VOXEL_DOC                                                                               \
   "**Grid arithmetic** (identical on both backends, float64): the voxel coordinate of a point "    \
-  "along an axis is ``floor((p - origin) / voxel_size)``. Both backends find the same voxels and " \
-  "counts; means are float64 sums divided by the count and rounded to float32, so they agree to "  \
-  "float32 rounding (the GPU adds in a different order).\n\n"                                      \
-  "**Order.** Voxels are listed in the order of their first point in the input "                   \
-  "(first-appearance order): deterministic, and the same on the CPU and the GPU.\n\n"
+  "along an axis is ``floor((p - origin) / voxel_size)``. Means are float64 sums divided by the "   \
+  "count and rounded to float32. Both backends add a voxel's points in the same order (up to 32 "  \
+  "points: one after another in input order; more: 32 interleaved partial sums, point ``k`` into " \
+  "partial ``k mod 32``, then added pairwise), so CPU and GPU give bitwise equal outputs.\n\n"     \
+  "**Order.** Voxels are sorted by their integer coordinates ``(ix, iy, iz)``, lexicographically " \
+  "(by x, then y, then z): deterministic, independent of the input order, and the same on the "   \
+  "CPU and the GPU. The GPU backend sorts the voxel keys of each sample with a radix sort.\n\n"
 
 DALI_SCHEMA(robocache__VoxelDownsample)
     .DocStr(R"(Voxel-grid downsampling of point clouds (RoboCache): one output point per occupied voxel,
@@ -44,7 +46,7 @@ fewer than 2^63 cells.
 operator copies the per-sample voxel counts (a few bytes per sample) to the host once per batch and
 waits for that copy: the one host synchronisation of the operator, so that DALI can allocate the
 outputs. With ``max_points = K > 0`` there is no synchronisation at all: ``points`` is ``[K, C]`` (and
-``counts`` ``[K]``), the first ``min(M, K)`` rows hold voxels in first-appearance order, the rest are
+``counts`` ``[K]``), the first ``min(M, K)`` rows hold the first voxels in coordinate order, the rest are
 zero, and ``num_points`` holds ``min(M, K)``. In that mode a grid error found on the GPU cannot be
 raised: the sample gets ``num_points = -1`` and no rows (the CPU backend raises it).
 
@@ -83,9 +85,9 @@ then dense output shapes differ per sample.
 * ``"mean"``: ``[X, Y, Z, C]`` float32, the mean of every column of the points in each voxel, 0 where
   empty;
 * ``"sparse"``: ``coords [M, 3]`` int32 (voxel indices x, y, z), ``features [M, C]`` float32 means,
-  ``counts [M]`` int32, in first-appearance order; ``min_points_per_voxel`` drops sparse voxels with
-  fewer points; ``max_voxels = K > 0`` keeps the K most populated voxels (ties: the voxel that appears
-  first wins), still in first-appearance order; ``max_points = K > 0`` pads the three outputs to ``K``
+  ``counts [M]`` int32, sorted by coordinate; ``min_points_per_voxel`` drops sparse voxels with
+  fewer points; ``max_voxels = K > 0`` keeps the K most populated voxels (ties: the voxel earlier in
+  coordinate order wins), still sorted by coordinate; ``max_points = K > 0`` pads the three outputs to ``K``
   rows and adds a scalar int32 ``num_voxels`` output (the no-synchronisation path, as in
   ``voxel_downsample``).
 
@@ -107,7 +109,7 @@ not 6 finite values, ``voxel_size`` <= 0 or NaN, a grid over 2^31 cells, wrong s
     .AddArg("range", "``[xmin, ymin, zmin, xmax, ymax, zmax]``; max > min on every axis.", DALI_FLOAT_VEC)
     .AddOptionalArg("mode", "``\"occupancy\"`` (default), ``\"count\"``, ``\"mean\"`` or ``\"sparse\"``.", std::string("occupancy"))
     .AddOptionalArg("min_points_per_voxel", "Sparse mode: voxels with fewer points are dropped. Default: 1.", 1)
-    .AddOptionalArg("max_voxels", "Sparse mode: keep at most this many voxels, the most populated (ties: first appearance). Default: 0 (all).", 0)
+    .AddOptionalArg("max_voxels", "Sparse mode: keep at most this many voxels, the most populated (ties: the earlier in coordinate order). Default: 0 (all).", 0)
     .AddOptionalArg("max_points", "Sparse mode: when > 0, outputs padded to this many rows plus a ``num_voxels`` output; no host synchronisation. Default: 0 (off).", 0);
 
 DALI_SCHEMA(robocache__Normalize)
@@ -315,7 +317,7 @@ void RobocachePoints<GPUBackend>::RunImpl(Workspace &ws) {
   bool need_finish = false;
   ROBOCACHE_CALL(need_finish = robocache::ffi::points_gpu_run(
                      *op_, samples, rust::Slice<const size_t>(outs.data(), outs.size()), reinterpret_cast<size_t>(host),
-                     sizes[0], reinterpret_cast<size_t>(dev), reinterpret_cast<size_t>(ws.stream()),
+                     sizes[0], reinterpret_cast<size_t>(dev), reinterpret_cast<size_t>(ws.stream()), 0,
                      rust::Slice<int64_t>(shapes_.data(), shapes_.size())));
   if (!need_finish) return;
   // Shapes came back with the one device-to-host copy of the batch; allocate and finish.
@@ -323,7 +325,7 @@ void RobocachePoints<GPUBackend>::RunImpl(Workspace &ws) {
   fill_outs();
   ROBOCACHE_CALL(robocache::ffi::points_gpu_finish(
       *op_, samples, rust::Slice<const size_t>(outs.data(), outs.size()), reinterpret_cast<size_t>(host), sizes[0],
-      reinterpret_cast<size_t>(dev), reinterpret_cast<size_t>(ws.stream())));
+      reinterpret_cast<size_t>(dev), reinterpret_cast<size_t>(ws.stream()), 0));
 }
 
 DALI_REGISTER_OPERATOR(robocache__VoxelDownsample, RobocachePoints<CPUBackend>, CPU);

@@ -37,6 +37,8 @@ struct RcRawPoints {
   unsigned long long stream;
   int known;        // phase -1: 1 when shapes are known before running
   int need_finish;  // phase 0: 1 when shapes came back and phase 1 must follow
+  unsigned long long emulator;  // 0: the GPU; else a CPU build of the kernels (tests/emulate/),
+                                // with every pointer (scratch, points, outputs) host memory
 };
 
 // phase -1: validate, plan (shapes when known, scratch sizes); 0: run (one D2H copy + sync when
@@ -76,12 +78,12 @@ __attribute__((visibility("default"))) int robocache_points_raw(RcRawPoints *r, 
     rust::Slice<const size_t> outs(reinterpret_cast<const size_t *>(r->outs), static_cast<size_t>(r->batch) * 4);
     if (phase == 0) {
       r->need_finish = robocache::ffi::points_gpu_run(*op, samples, outs, r->host_scratch, r->host_bytes,
-                                                      r->dev_scratch, r->stream, shapes)
+                                                      r->dev_scratch, r->stream, r->emulator, shapes)
                            ? 1
                            : 0;
     } else {
       robocache::ffi::points_gpu_finish(*op, samples, outs, r->host_scratch, r->host_bytes, r->dev_scratch,
-                                        r->stream);
+                                        r->stream, r->emulator);
     }
     return 0;
   } catch (const std::exception &e) {

@@ -95,16 +95,15 @@ struct RcResampleParams {
 struct RcPointsSample {
   rc_u64 points;       // const float* [n, C]
   rc_i64 n;            // rows
-  rc_i64 row_begin;    // first row of this sample in batch-wide per-row / per-voxel arrays
-  rc_i64 table_begin;  // first slot of this sample's hash table
-  rc_i64 table_mask;   // table size - 1 (a power of two >= 2n)
+  rc_i64 row_begin;    // first row of this sample in batch-wide per-row / per-voxel arrays (a
+                       // multiple of RCP_TILE, so tile row_begin / RCP_TILE + t is the sample's tile t)
   rc_i64 cell_begin;   // dense voxelize "mean": first cell in the scratch grid
   double voxel[3];
   double origin[3];    // anchor="origin" origin, or voxelize range min
   double range_hi[3];  // voxelize range max
   int dims[3];         // voxelize grid
   int anchor_min;      // 1: origin = min bound - voxel / 2, found on the device
-};  // 136 bytes
+};  // 120 bytes
 
 // Per-sample results written by the kernels (mirrors PointsInfo); copied to the host once per batch
 // when output sizes depend on the data.
@@ -113,34 +112,38 @@ struct RcPointsInfo {
   rc_i64 cmin[3];         // smallest voxel coordinate (the key is relative to it)
   double sum[3];          // normalize: sum of finite xyz
   rc_u64 r2max;           // normalize: largest squared distance to the centroid (double bits)
-  rc_u64 nvalid;          // rows with finite xyz
+  rc_u64 nvalid;          // normalize: rows with finite xyz
   unsigned lo[3], hi[3];  // min / max finite xyz, order-preserving float bits
-  int shift[3];           // key = (x << shift0) | (y << shift1) | z
+  int shift[3];           // key = (x << shift0) | (y << shift1) | z, x y z relative to cmin
   int count;              // voxels kept (after min_points and max_voxels)
   int total;              // voxels after min_points, before max_voxels
   int err;                // 0 ok, 1 beyond 2^31 cells along err_axis, 2 key over 63 bits
   int err_axis;
-  int pad;
-};  // 144 bytes
+  int nsort;              // rows in the sort (finite, inside the range)
+  int npass;              // 8-bit radix passes (>= 1)
+  int wide;               // 0: items are key << 30 | row; 1: 64-bit keys and a separate row array
+  int pad[2];
+};  // 160 bytes
 
 // Device buffers of one launch sequence (mirrors PointsBufs).
 struct RcPointsBufs {
   rc_u64 samples, info, outs;          // descriptors, per-sample info, [B][4] output pointers
-  rc_u64 table;                        // hash table: 16-byte entries (u64 key, u32 count, i32 first row)
-  rc_u64 flags;                        // u32 per 32 rows: first row of a kept voxel
-  rc_u64 pslot;                        // i32 per row: its slot in its sample's table, -1 when dropped
-  rc_u64 blk_cnt, blk_off;             // i32 per tile
-  rc_u64 sums;                         // f64 per row and column: a voxel's sums at its first row
-  rc_u64 vcount, vcoord, vfirst, newid; // per voxel (indexed row_begin + voxel id)
+  rc_u64 keys0, keys1;                 // u64 per row: sort keys, ping-pong (pass p writes keys[p & 1])
+  rc_u64 rows0, rows1;                 // u32 per row: row indices of wide keys, ping-pong
+  rc_u64 hist;                         // u32 [B][8][256]: digit counts of every pass
+  rc_u64 stat0, stat1;                 // u32 [tiles][256]: decoupled look-back status, ping-pong
+  rc_u64 ctr;                          // u32 [B][10] tile tickets (passes, runs), then the long-voxel count
+  rc_u64 vstart, vcount, vcoord, newid; // per voxel (indexed row_begin + voxel id)
   rc_u64 cells_cnt, cells_sum;         // dense "mean" scratch grids
-};  // 120 bytes
+};  // 136 bytes
 
 struct RcPointsParams {
   int num_samples, cols, kind, vmode;  // kind 0 voxel_downsample, 1 voxelize, 2 normalize
   int nmode, min_points, max_points, max_voxels;
   int o_feat, o_cnt, o_coord, o_num;   // output indices (-1: none)
-  rc_i64 total_slots, total_rows;
-};  // 64 bytes
+  int pass, last_pass;                 // radix pass of points_pass; the last one launched
+  rc_i64 total_tiles, total_rows;
+};  // 72 bytes
 // ---- counter-based random numbers (mirrors src/rng.rs exactly) ----
 // Philox4x32-10; counter = (element, sample, iteration, stream), key = the 64-bit seed.
 struct RcU4 { unsigned x, y, z, w; };

@@ -336,6 +336,7 @@ mod bridge {
             host_bytes: usize,
             dev: usize,
             stream: usize,
+            emulator: usize,
             shapes: &mut [i64],
         ) -> Result<bool>;
         #[allow(clippy::too_many_arguments)]
@@ -347,6 +348,7 @@ mod bridge {
             host_bytes: usize,
             dev: usize,
             stream: usize,
+            emulator: usize,
         ) -> Result<()>;
     }
 

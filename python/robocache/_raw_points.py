@@ -45,10 +45,19 @@ class RawPoints(ctypes.Structure):
         ("stream", ctypes.c_ulonglong),
         ("known", ctypes.c_int),
         ("need_finish", ctypes.c_int),
+        ("emulator", ctypes.c_ulonglong),
     ]
 
 
 _lib = None
+
+
+def _aligned(n):
+    """A numpy byte buffer of n bytes filled with 0xA5 (scratch is never zeroed on the GPU either)
+    and its 256-byte aligned address (emulation scratch)."""
+    buf = np.full(n + 256, 0xA5, np.uint8)
+    addr = buf.ctypes.data
+    return buf, addr + (-addr) % 256
 
 
 def _library():
@@ -82,15 +91,20 @@ class PointsBatch:
         poison: byte value outputs are filled with before each run.
         voxel_size, origin, anchor, range, mode, min_points, max_points, max_voxels, return_counts:
             as the operators' arguments.
+        emulator: address of ``emulate_points`` in a CPU build of the kernels
+            (``tests/emulate/points_emulator.cc``): then ``points`` are numpy arrays, every buffer is
+            host memory and no GPU (nor torch) is needed.
 
     Raises:
         RuntimeError: with the operator's error message.
     """
 
-    def __init__(self, kind, points, *, stream=0, poison=0xFF, voxel_size=None, origin=None, anchor="origin", range=None, mode="", min_points=1, max_points=0, max_voxels=0, return_counts=False):
-        import torch
+    def __init__(self, kind, points, *, stream=0, poison=0xFF, voxel_size=None, origin=None, anchor="origin", range=None, mode="", min_points=1, max_points=0, max_voxels=0, return_counts=False, emulator=0):
+        self.emulated = bool(emulator)
+        if not self.emulated:
+            import torch
 
-        self.torch = torch
+            self.torch = torch
         self.points = points
         self.kind = kind
         self.poison = poison
@@ -106,16 +120,22 @@ class PointsBatch:
         b = len(points)
         r.batch = b
         r.cols = int(points[0].shape[1]) if b else 3
-        self._data = (ctypes.c_ulonglong * max(1, b))(*[t.data_ptr() for t in points])
+        ptr = (lambda t: t.ctypes.data) if self.emulated else (lambda t: t.data_ptr())
+        self._data = (ctypes.c_ulonglong * max(1, b))(*[ptr(t) for t in points])
         self._rows = (ctypes.c_longlong * max(1, b))(*[int(t.shape[0]) for t in points])
         self._shapes = (ctypes.c_longlong * max(1, b * 16))()
         self._outs = (ctypes.c_ulonglong * max(1, b * 4))()
         r.data, r.rows, r.shapes, r.outs = self._data, self._rows, self._shapes, self._outs
         r.stream = stream
+        r.emulator = emulator
         self._call(-1)
-        self.host = torch.empty(max(64, r.host_bytes), dtype=torch.uint8, pin_memory=True)
-        self.dev = torch.empty(max(64, r.dev_bytes), dtype=torch.uint8, device="cuda")
-        r.host_scratch, r.dev_scratch = self.host.data_ptr(), self.dev.data_ptr()
+        if self.emulated:
+            self.host, r.host_scratch = _aligned(max(64, r.host_bytes))
+            self.dev, r.dev_scratch = _aligned(max(64, r.dev_bytes))
+        else:
+            self.host = self.torch.empty(max(64, r.host_bytes), dtype=self.torch.uint8, pin_memory=True)
+            self.dev = self.torch.empty(max(64, r.dev_bytes), dtype=self.torch.uint8, device="cuda")
+            r.host_scratch, r.dev_scratch = self.host.data_ptr(), self.dev.data_ptr()
         self.known = bool(r.known)
         self.out: list[list] = []
         if self.known:
@@ -130,25 +150,33 @@ class PointsBatch:
         return tuple(int(self._shapes[(i * 4 + k) * 4 + d]) for d in range(ndim))
 
     def _allocate(self) -> None:
-        t = self.torch
-        dt = {"f32": t.float32, "i32": t.int32, "u8": t.uint8}
+        if self.emulated:
+            dt = {"f32": np.float32, "i32": np.int32, "u8": np.uint8}
+        else:
+            dt = {"f32": self.torch.float32, "i32": self.torch.int32, "u8": self.torch.uint8}
         nd = {"voxel_downsample": [2, 1, 0] if len(self._types) == 3 else ([2, 1] if self.r.return_counts else [2, 0]), "normalize": [2, 1, 0]}
         if self.kind == "voxelize":
             dims = [2, 2, 1, 0] if len(self._types) >= 3 else [3 if self._types[0] != "f32" else 4]
         else:
             dims = nd[self.kind]
         b = self.r.batch
-        self.out = [[t.empty(self._shape(i, k, dims[k]), dtype=dt[ty], device="cuda") for i in range(b)] for k, ty in enumerate(self._types)]
+        if self.emulated:
+            self.out = [[np.empty(self._shape(i, k, dims[k]), dtype=dt[ty]) for i in range(b)] for k, ty in enumerate(self._types)]
+        else:
+            self.out = [[self.torch.empty(self._shape(i, k, dims[k]), dtype=dt[ty], device="cuda") for i in range(b)] for k, ty in enumerate(self._types)]
         for i in range(b):
             for k in range(len(self._types)):
-                self._outs[i * 4 + k] = self.out[k][i].data_ptr()
+                x = self.out[k][i]
+                self._outs[i * 4 + k] = x.ctypes.data if self.emulated else x.data_ptr()
         self.fill_poison()
 
     def fill_poison(self) -> None:
         """Fills every output with the poison byte."""
         for outs in self.out:
             for x in outs:
-                if x.numel():
+                if self.emulated:
+                    x.reshape(-1).view(np.uint8)[:] = self.poison
+                elif x.numel():
                     x.view(-1).view(self.torch.uint8).fill_(self.poison)
 
     def run(self) -> list[list]:

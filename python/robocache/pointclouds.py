@@ -163,8 +163,8 @@ def read_pcd(path: str | Path) -> tuple[np.ndarray, list[str]]:
 
 
 def _group(q: np.ndarray, vals: np.ndarray):
-    """Groups rows by integer coordinates q: (coords, first index, counts, float64 sums), in
-    first-appearance order."""
+    """Groups rows by integer coordinates q: (coords, first index, counts, float64 sums), sorted by
+    coordinate, lexicographically (x, then y, then z), as ``np.unique(axis=0)`` gives them."""
     if len(q) == 0:
         return np.zeros((0, 3), np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, vals.shape[1]))
     uq, first, inv, cnt = np.unique(q, axis=0, return_index=True, return_inverse=True, return_counts=True)
@@ -172,8 +172,7 @@ def _group(q: np.ndarray, vals: np.ndarray):
     sums = np.zeros((len(uq), vals.shape[1]))
     for j in range(vals.shape[1]):
         sums[:, j] = np.bincount(inv, weights=vals[:, j], minlength=len(uq))
-    order = np.argsort(first, kind="stable")
-    return uq[order], first[order], cnt[order], sums[order]
+    return uq, first, cnt, sums
 
 
 def reference_voxel_downsample(points, voxel_size, origin=None, anchor="origin", min_points=1):
@@ -187,7 +186,8 @@ def reference_voxel_downsample(points, voxel_size, origin=None, anchor="origin",
         min_points: drop voxels with fewer points.
 
     Returns:
-        ``(means [M, C] float32, counts [M] int64, coords [M, 3] int64)`` in first-appearance order.
+        ``(means [M, C] float32, counts [M] int64, coords [M, 3] int64)`` sorted by voxel coordinate
+        ``(ix, iy, iz)``, lexicographically.
     """
     p = np.asarray(points)
     v = np.broadcast_to(np.asarray(voxel_size, dtype=np.float32).astype(np.float64), (3,))
@@ -213,7 +213,7 @@ def reference_voxelize(points, voxel_size, rng_, mode="occupancy", min_points=1,
         rng_: ``[xmin, ymin, zmin, xmax, ymax, zmax]``.
         mode: ``"occupancy"``, ``"count"``, ``"mean"`` or ``"sparse"``.
         min_points: sparse: drop voxels with fewer points.
-        max_voxels: sparse: keep the most populated (ties: first appearance), 0 for all.
+        max_voxels: sparse: keep the most populated (ties: the earlier in coordinate order), 0 for all.
 
     Returns:
         The dense grid, or ``(coords [M, 3] int32, features [M, C] float32, counts [M] int32)``.

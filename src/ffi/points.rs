@@ -207,13 +207,14 @@ pub(super) unsafe fn points_gpu_run(
     host_bytes: usize,
     dev: usize,
     stream: usize,
+    emulator: usize,
     shapes: &mut [i64],
 ) -> Result<bool> {
     guard(op.args.op(), || {
         let (cols, g) = gpu_samples(op, samples)?;
         let table = if op.args.data_dependent() { Vec::new() } else { out_table(outs, samples.len()) };
         let h = super::slice_mut::<u8>(host, host_bytes);
-        let counts = ptg::run_gpu(&op.args, cols, &g, &table, h, dev as u64, stream as crate::gpu::Stream)?;
+        let counts = ptg::run_gpu(&op.args, cols, &g, &table, h, dev as u64, exec(stream, emulator))?;
         let Some(counts) = counts else { return Ok(false) };
         let sparse = op.args.kind == pts::Kind::Voxelize;
         for (i, m) in counts.iter().enumerate() {
@@ -240,18 +241,21 @@ pub(super) unsafe fn points_gpu_finish(
     host_bytes: usize,
     dev: usize,
     stream: usize,
+    emulator: usize,
 ) -> Result<()> {
     guard(op.args.op(), || {
         let (cols, g) = gpu_samples(op, samples)?;
         let h = super::slice_mut::<u8>(host, host_bytes);
-        ptg::finish_gpu(
-            &op.args,
-            cols,
-            &g,
-            &out_table(outs, samples.len()),
-            h,
-            dev as u64,
-            stream as crate::gpu::Stream,
-        )
+        ptg::finish_gpu(&op.args, cols, &g, &out_table(outs, samples.len()), h, dev as u64, exec(stream, emulator))
     })
+}
+
+/// The device stream, or (tests, `emulator` != 0) a CPU build of the kernels at that address.
+unsafe fn exec(stream: usize, emulator: usize) -> ptg::Exec {
+    if emulator == 0 {
+        ptg::Exec::Device(stream as crate::gpu::Stream)
+    } else {
+        // SAFETY: the caller passes the address of a `ptg::Emulator` (raw_points.cc, tests only).
+        ptg::Exec::Emulate(std::mem::transmute::<usize, ptg::Emulator>(emulator))
+    }
 }

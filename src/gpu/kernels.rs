@@ -50,18 +50,17 @@ pub static ALIGN: KernelSource = KernelSource {
     kernels: &["align_f32", "align_f64", "align_f16", "align_bf16"],
 };
 
-/// `kernels/points.cu`: voxel_downsample, voxelize and normalize.
+/// `kernels/points.cu` + `kernels/points_sort.cu` (one program): voxel_downsample, voxelize and
+/// normalize.
 pub static POINTS: KernelSource = KernelSource {
     file: "points.cu",
-    source: include_str!("../../kernels/points.cu"),
+    source: concat!(include_str!("../../kernels/points.cu"), "\n", include_str!("../../kernels/points_sort.cu")),
     kernels: &[
         "points_init",
         "points_bounds",
-        "points_prep",
-        "points_insert",
-        "points_count",
-        "points_scan",
-        "points_assign",
+        "points_hist",
+        "points_pass",
+        "points_runs",
         "points_select",
         "points_finalize",
         "points_dense_zero",

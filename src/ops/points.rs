@@ -6,11 +6,10 @@
 //! Arithmetic shared with `kernels/points.cu` (both backends compute the same voxel set and counts):
 //! - a row is valid when its x, y, z are finite (extra feature columns may hold anything);
 //! - voxel coordinate along an axis: `floor((f64(p) - origin) / f64(voxel))`, all in float64;
-//! - voxels are numbered by the first row that falls into them (first-appearance order), the same
-//!   order on both backends; means are float64 sums divided by the count, rounded to float32.
-
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+//! - voxels come out sorted by their integer coordinates `(ix, iy, iz)`, lexicographically (x
+//!   first), on both backends;
+//! - means are float64 sums divided by the count, rounded to float32; both backends add a voxel's
+//!   rows in the same order ([`LONG_VOXEL`]), so they agree exactly.
 
 use crate::error::{Error, Result};
 
@@ -357,6 +356,12 @@ impl PointsArgs {
         Ok(dims)
     }
 
+    /// Bits of a voxelize "sparse" key at voxel size `v` (63 when the grid is invalid: the error is
+    /// raised elsewhere).
+    pub fn sparse_key_bits(&self, v: [f64; 3]) -> u32 {
+        self.grid_dims(0, v).map_or(63, |d| d.iter().map(|x| bits_for(x - 1)).sum())
+    }
+
     /// Checks a sample's shape (`[N, C]`, C >= 3) and returns `C`.
     pub fn check_shape(&self, i: usize, ndim: i32, cols: i64) -> Result<usize> {
         if ndim != 2 {
@@ -447,37 +452,8 @@ impl OutBuf {
     }
 }
 
-/// A fast hasher for voxel coordinates (multiply-xorshift); the map's iteration order is never used.
-#[derive(Default)]
-struct CoordHasher(u64);
-impl Hasher for CoordHasher {
-    fn finish(&self) -> u64 {
-        let mut h = self.0;
-        h ^= h >> 33;
-        h = h.wrapping_mul(0xff51afd7ed558ccd);
-        h ^ (h >> 29)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // `[i64; 3]` hashes its elements as one byte slice: take it 8 bytes at a time.
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.write_u64(u64::from_le_bytes(w));
-        }
-        for b in chunks.remainder() {
-            self.write_u64(u64::from(*b));
-        }
-    }
-    fn write_u64(&mut self, x: u64) {
-        self.0 = (self.0 ^ x).wrapping_mul(0x9e3779b97f4a7c15).rotate_left(23);
-    }
-    fn write_i64(&mut self, x: i64) {
-        self.write_u64(x as u64);
-    }
-}
-
-/// Voxels in first-appearance order: coordinates, counts and float64 sums of every column.
+/// Voxels in key order (the lexicographic order of their integer coordinates `(ix, iy, iz)`):
+/// coordinates, counts and float64 sums of every column.
 #[derive(Debug, Default)]
 pub struct Voxels {
     /// Integer voxel coordinates.
@@ -492,28 +468,90 @@ fn finite3(r: &[f32]) -> bool {
     r[0].is_finite() && r[1].is_finite() && r[2].is_finite()
 }
 
-/// Groups rows by `coord(row)` (None: skipped), in first-appearance order.
-fn group(points: &[f32], c: usize, mut coord: impl FnMut(&[f32]) -> Option<[i64; 3]>) -> Voxels {
-    let mut map: HashMap<[i64; 3], u32, BuildHasherDefault<CoordHasher>> = HashMap::default();
-    let mut v = Voxels::default();
-    for r in points.chunks_exact(c) {
-        let Some(k) = coord(r) else { continue };
-        let id = *map.entry(k).or_insert_with(|| {
-            v.coords.push(k);
-            v.counts.push(0);
-            v.sums.extend(std::iter::repeat_n(0.0, c));
-            (v.coords.len() - 1) as u32
-        }) as usize;
-        v.counts[id] += 1;
-        for (s, x) in v.sums[id * c..(id + 1) * c].iter_mut().zip(r) {
-            *s += f64::from(*x);
+/// Voxels of more than this many points are summed in 32 interleaved partial sums (the GPU backend
+/// gives such a voxel a warp); smaller ones one row after another (`RCP_LONG`).
+pub const LONG_VOXEL: usize = 32;
+
+/// Sums column `j` of `rows` in the order both backends use: up to [`LONG_VOXEL`] rows one after
+/// another in row order; more: partial sum `l` takes rows `l, l + 32, ...` in order, then the 32
+/// partials are added pairwise, `p[i] += p[i + o]` for `o = 16, 8, 4, 2, 1` (a warp's shuffle-down
+/// tree), and `p[0]` is the sum.
+fn run_sum(points: &[f32], c: usize, rows: &[u32], j: usize) -> f64 {
+    let x = |r: u32| f64::from(points[r as usize * c + j]);
+    if rows.len() <= LONG_VOXEL {
+        return rows.iter().fold(0.0, |s, r| s + x(*r));
+    }
+    let mut p = [0f64; 32];
+    for (k, r) in rows.iter().enumerate() {
+        p[k & 31] += x(*r);
+    }
+    let mut o = 16;
+    while o > 0 {
+        for i in 0..o {
+            p[i] += p[i + o];
         }
+        o >>= 1;
+    }
+    p[0]
+}
+
+/// Packs voxel coordinates into a key whose order is the lexicographic order of `(ix, iy, iz)`:
+/// `(ix - lo_x) << (bits_y + bits_z) | (iy - lo_y) << bits_z | (iz - lo_z)` (the kernels' key).
+#[derive(Clone, Copy, Debug)]
+pub struct KeyLayout {
+    /// Smallest coordinate per axis.
+    pub lo: [i64; 3],
+    /// Bits per axis (sum at most 63).
+    pub bits: [u32; 3],
+}
+
+impl KeyLayout {
+    fn key(&self, q: [i64; 3]) -> u64 {
+        let f = |a: usize| (q[a] - self.lo[a]) as u64;
+        (f(0) << (self.bits[1] + self.bits[2])) | (f(1) << self.bits[2]) | f(2)
+    }
+
+    fn coords(&self, key: u64) -> [i64; 3] {
+        let mask = |b: u32| if b == 0 { 0 } else { u64::MAX >> (64 - b) };
+        let z = key & mask(self.bits[2]);
+        let y = (key >> self.bits[2]) & mask(self.bits[1]);
+        let x = key >> (self.bits[1] + self.bits[2]);
+        let f = [x, y, z];
+        [0, 1, 2].map(|a| f[a] as i64 + self.lo[a])
+    }
+}
+
+/// Groups rows by `coord(row)` (None: skipped) into voxels in key order: a sort of (key, row)
+/// pairs, then one run per voxel, its rows in row order.
+fn group(points: &[f32], c: usize, lay: KeyLayout, mut coord: impl FnMut(&[f32]) -> Option<[i64; 3]>) -> Voxels {
+    let mut pairs: Vec<u128> = Vec::new();
+    for (r, row) in points.chunks_exact(c).enumerate() {
+        if let Some(q) = coord(row) {
+            pairs.push((u128::from(lay.key(q)) << 32) | r as u128);
+        }
+    }
+    pairs.sort_unstable();
+    let mut v = Voxels::default();
+    let mut rows: Vec<u32> = Vec::new();
+    let mut i = 0;
+    while i < pairs.len() {
+        let k = pairs[i] >> 32;
+        rows.clear();
+        let mut j = i;
+        while j < pairs.len() && pairs[j] >> 32 == k {
+            rows.push(pairs[j] as u32);
+            j += 1;
+        }
+        v.coords.push(lay.coords(k as u64));
+        v.counts.push(rows.len() as u32);
+        v.sums.extend((0..c).map(|col| run_sum(points, c, &rows, col)));
+        i = j;
     }
     v
 }
 
 /// Keeps voxels with at least `min` points, then at most `max` (0: all) of the most populated
-/// (ties: the earlier voxel), in first-appearance order.
+/// (ties: the earlier voxel in key order), in key order.
 fn select(v: Voxels, c: usize, min: u32, max: usize) -> Voxels {
     let mut keep: Vec<usize> = (0..v.counts.len()).filter(|&k| v.counts[k] >= min).collect();
     if max > 0 && keep.len() > max {
@@ -638,10 +676,15 @@ fn downsample(args: &PointsArgs, i: usize, points: &[f32], c: usize, v: [f64; 3]
             hi[a] = hi[a].max(q[a]);
         }
     }
+    let mut lay = KeyLayout { lo: [0; 3], bits: [0; 3] };
     if lo[0].is_finite() {
         check_span(args.op(), i, lo, hi)?;
+        for a in 0..3 {
+            lay.lo[a] = lo[a] as i64;
+            lay.bits[a] = bits_for((hi[a] - lo[a]) as i64);
+        }
     }
-    let vox = group(points, c, |r| finite3(r).then(|| coord(r).map(|x| x as i64)));
+    let vox = group(points, c, lay, |r| finite3(r).then(|| coord(r).map(|x| x as i64)));
     let vox = select(vox, c, args.min_points, 0);
     Ok(padded_outputs(args, &vox, c, None))
 }
@@ -662,7 +705,8 @@ fn range_coord(args: &PointsArgs, v: [f64; 3], dims: [i64; 3], r: &[f32]) -> Opt
 fn voxelize(args: &PointsArgs, i: usize, points: &[f32], c: usize, v: [f64; 3]) -> Result<Vec<OutBuf>> {
     let dims = args.grid_dims(i, v)?;
     if args.vmode == VoxMode::Sparse {
-        let vox = group(points, c, |r| range_coord(args, v, dims, r));
+        let lay = KeyLayout { lo: [0; 3], bits: dims.map(|d| bits_for(d - 1)) };
+        let vox = group(points, c, lay, |r| range_coord(args, v, dims, r));
         let vox = select(vox, c, args.min_points, args.max_voxels);
         let coords = vox.coords.iter().flat_map(|k| k.map(|x| x as i32)).collect();
         return Ok(padded_outputs(args, &vox, c, Some(coords)));

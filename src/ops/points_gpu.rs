@@ -13,8 +13,14 @@ use crate::ops::points::{Anchor, Kind, NormMode, PointsArgs, VoxMode};
 
 /// Threads per block (`RCP_THREADS`).
 const THREADS: u32 = 256;
-/// Rows per tile of the scan kernels (`RCP_TILE`).
+/// Rows per tile of the sort and scan kernels (`RCP_TILE`).
 const TILE: usize = 2048;
+/// Most 8-bit radix passes (`RCP_PASSES`): 63-bit keys.
+const PASSES: usize = 8;
+/// Passes voxel_downsample launches (keys up to 40 bits at full speed).
+const FAST_PASSES: usize = 5;
+/// Ticket counters per sample (`RCP_CTRS`).
+const CTRS: usize = 10;
 
 /// Mirror of `RcPointsSample` in `kernels/common.cuh`.
 #[repr(C)]
@@ -23,8 +29,6 @@ pub struct PointsSampleDesc {
     points: u64,
     n: i64,
     row_begin: i64,
-    table_begin: i64,
-    table_mask: i64,
     cell_begin: i64,
     voxel: [f64; 3],
     origin: [f64; 3],
@@ -32,7 +36,7 @@ pub struct PointsSampleDesc {
     dims: [i32; 3],
     anchor_min: i32,
 }
-const _: () = assert!(std::mem::size_of::<PointsSampleDesc>() == 136);
+const _: () = assert!(std::mem::size_of::<PointsSampleDesc>() == 120);
 
 /// Mirror of `RcPointsInfo`.
 #[repr(C)]
@@ -50,9 +54,12 @@ pub struct PointsInfo {
     total: i32,
     err: i32,
     err_axis: i32,
-    pad: i32,
+    nsort: i32,
+    npass: i32,
+    wide: i32,
+    pad: [i32; 2],
 }
-const _: () = assert!(std::mem::size_of::<PointsInfo>() == 144);
+const _: () = assert!(std::mem::size_of::<PointsInfo>() == 160);
 
 /// Mirror of `RcPointsBufs`.
 #[repr(C)]
@@ -61,20 +68,22 @@ pub struct PointsBufs {
     samples: u64,
     info: u64,
     outs: u64,
-    table: u64,
-    flags: u64,
-    pslot: u64,
-    blk_cnt: u64,
-    blk_off: u64,
-    sums: u64,
+    keys0: u64,
+    keys1: u64,
+    rows0: u64,
+    rows1: u64,
+    hist: u64,
+    stat0: u64,
+    stat1: u64,
+    ctr: u64,
+    vstart: u64,
     vcount: u64,
     vcoord: u64,
-    vfirst: u64,
     newid: u64,
     cells_cnt: u64,
     cells_sum: u64,
 }
-const _: () = assert!(std::mem::size_of::<PointsBufs>() == 120);
+const _: () = assert!(std::mem::size_of::<PointsBufs>() == 136);
 
 /// Mirror of `RcPointsParams`.
 #[repr(C)]
@@ -92,10 +101,12 @@ pub struct PointsParams {
     o_cnt: i32,
     o_coord: i32,
     o_num: i32,
-    total_slots: i64,
+    pass: i32,
+    last_pass: i32,
+    total_tiles: i64,
     total_rows: i64,
 }
-const _: () = assert!(std::mem::size_of::<PointsParams>() == 64);
+const _: () = assert!(std::mem::size_of::<PointsParams>() == 72);
 
 /// One sample of a GPU batch.
 #[derive(Clone, Copy, Debug)]
@@ -115,21 +126,22 @@ struct Layout {
     outs: usize,
     info: usize,
     host_bytes: usize,
-    bufs: [usize; 12],
+    bufs: [usize; NBUF],
+    sizes: [usize; NBUF],
     dev_bytes: usize,
     rows: usize,
-    slots: usize,
     max_n: usize,
     max_cells: usize,
 }
 
-/// Hash slots of a sample of `rows` rows: a power of two of at least 1.5 rows (load at most 2/3,
-/// reached only when every row is its own voxel).
-fn table_size(rows: usize) -> usize {
-    (rows + rows / 2).max(16).next_power_of_two()
-}
+/// Device buffers after the host-visible part, in `PointsBufs` order from `keys0`.
+const NBUF: usize = 14;
 
-fn uses_hash(args: &PointsArgs) -> bool {
+/// Most rows of one sample: look-back status words hold 30-bit counts.
+const MAX_ROWS: usize = (1 << 30) - 1;
+
+/// Whether the operator sorts voxel keys (voxel_downsample, voxelize "sparse").
+fn sorts(args: &PointsArgs) -> bool {
     args.kind == Kind::Downsample || (args.kind == Kind::Voxelize && args.vmode == VoxMode::Sparse)
 }
 
@@ -139,17 +151,17 @@ fn layout(args: &PointsArgs, cols: usize, samples: &[GpuPoints]) -> Result<Layou
     l.outs = align16(b * std::mem::size_of::<PointsSampleDesc>());
     l.info = l.outs + align16(b * 32);
     l.host_bytes = l.info + align16(b * std::mem::size_of::<PointsInfo>());
-    let hash = uses_hash(args);
+    let sort = sorts(args);
     let mut cells = 0usize;
     for (i, s) in samples.iter().enumerate() {
+        if sort && s.rows > MAX_ROWS {
+            return Err(Error::sample(args.op(), i, format!("{} points, more than 2^30 - 1", s.rows)));
+        }
         if s.rows > i32::MAX as usize {
             return Err(Error::sample(args.op(), i, format!("{} points, more than 2^31 - 1", s.rows)));
         }
         l.max_n = l.max_n.max(s.rows);
         l.rows += s.rows.div_ceil(TILE) * TILE;
-        if hash {
-            l.slots += table_size(s.rows);
-        }
         if args.kind == Kind::Voxelize && args.vmode != VoxMode::Sparse {
             let d = args.grid_dims(i, s.voxel)?;
             let c = (d[0] * d[1] * d[2]) as usize;
@@ -159,29 +171,28 @@ fn layout(args: &PointsArgs, cols: usize, samples: &[GpuPoints]) -> Result<Layou
             }
         }
     }
-    if l.slots > i32::MAX as usize {
-        return Err(Error::Batch {
-            op: args.op(),
-            msg: format!("the batch needs {} hash slots, more than 2^31 - 1; split the batch", l.slots),
-        });
-    }
-    let (r, s) = if hash { (l.rows, l.slots) } else { (0, 0) };
-    let sizes = [
-        s * 16,
-        r / 32 * 4,
-        r * 4,
-        r / TILE * 4,
-        r / TILE * 4,
-        r * cols * 8,
-        r * 4,
-        r * 12,
+    let r = if sort { l.rows } else { 0 };
+    let (tiles, nb) = (r / TILE, if sort { b } else { 0 });
+    let coords = args.kind == Kind::Voxelize;
+    let select = args.kind == Kind::Voxelize && args.max_voxels > 0;
+    l.sizes = [
+        r * 8,
+        r * 8,
         r * 4,
         r * 4,
+        nb * PASSES * 256 * 4,
+        tiles * 256 * 4,
+        tiles * 256 * 4,
+        nb * CTRS * 4,
+        r * 4,
+        r * 4,
+        if coords { r * 12 } else { 0 },
+        if select { r * 4 } else { 0 },
         cells * 4,
         cells * cols * 8,
     ];
     let mut off = l.host_bytes;
-    for (k, n) in sizes.iter().enumerate() {
+    for (k, n) in l.sizes.iter().enumerate() {
         l.bufs[k] = off;
         off += align16(*n);
     }
@@ -213,7 +224,9 @@ fn params(args: &PointsArgs, cols: usize, b: usize, l: &Layout) -> PointsParams 
         o_cnt: -1,
         o_coord: -1,
         o_num: -1,
-        total_slots: l.slots as i64,
+        pass: 0,
+        last_pass: 0,
+        total_tiles: (l.rows / TILE) as i64,
         total_rows: l.rows as i64,
     };
     match args.kind {
@@ -246,48 +259,96 @@ fn bytes_of<T>(v: &[T]) -> &[u8] {
 }
 
 fn bufs(l: &Layout, dev: u64) -> PointsBufs {
-    let o = |k: usize| dev + l.bufs[k] as u64;
+    // A buffer of no bytes gets a null pointer (points_init skips those).
+    let o = |k: usize| if l.sizes[k] == 0 { 0 } else { dev + l.bufs[k] as u64 };
     PointsBufs {
         samples: dev + l.descs as u64,
         outs: dev + l.outs as u64,
         info: dev + l.info as u64,
-        table: o(0),
-        flags: o(1),
-        pslot: o(2),
-        blk_cnt: o(3),
-        blk_off: o(4),
-        sums: o(5),
-        vcount: o(6),
-        vcoord: o(7),
-        vfirst: o(8),
-        newid: o(9),
-        cells_cnt: o(10),
-        cells_sum: o(11),
+        keys0: o(0),
+        keys1: o(1),
+        rows0: o(2),
+        rows1: o(3),
+        hist: o(4),
+        stat0: o(5),
+        stat1: o(6),
+        ctr: o(7),
+        vstart: o(8),
+        vcount: o(9),
+        vcoord: o(10),
+        newid: o(11),
+        cells_cnt: o(12),
+        cells_sum: o(13),
+    }
+}
+
+/// A CPU build of the kernels (tests/emulate/points_emulator.cc): `(kernel name, grid x, grid y,
+/// block, bufs, params)`; it runs the grid's blocks one after another in launch order.
+pub type Emulator =
+    unsafe extern "C" fn(*const std::ffi::c_char, u32, u32, u32, *const PointsBufs, *const PointsParams);
+
+/// Where a batch runs.
+#[derive(Clone, Copy, Debug)]
+pub enum Exec {
+    /// On the device, on this stream.
+    Device(Stream),
+    /// No GPU (tests): every pointer is host memory (`dev` too), copies are `memcpy`, launches call
+    /// the emulator, synchronisation is a no-op. Checks the kernel sources and this host code on
+    /// machines without a GPU.
+    Emulate(Emulator),
+}
+
+unsafe fn to_device(exec: Exec, dev: u64, src: &[u8]) -> Result<()> {
+    match exec {
+        Exec::Device(s) => gpu::copy_to_device(dev, src, s),
+        Exec::Emulate(_) => {
+            // SAFETY: in emulation `dev` is host memory of at least src.len() bytes (the caller's contract).
+            std::ptr::copy_nonoverlapping(src.as_ptr(), dev as *mut u8, src.len());
+            Ok(())
+        }
+    }
+}
+
+unsafe fn to_host_sync(exec: Exec, dst: &mut [u8], dev: u64) -> Result<()> {
+    match exec {
+        Exec::Device(s) => {
+            gpu::copy_to_host(dst, dev, s)?;
+            gpu::synchronize(s)
+        }
+        Exec::Emulate(_) => {
+            // SAFETY: as in to_device.
+            std::ptr::copy_nonoverlapping(dev as *const u8, dst.as_mut_ptr(), dst.len());
+            Ok(())
+        }
     }
 }
 
 /// Launches `name` with the common `(bufs, params)` signature.
-unsafe fn launch(
-    name: &str,
-    grid: (u32, u32),
-    block: u32,
-    b: &PointsBufs,
-    p: &PointsParams,
-    stream: Stream,
-) -> Result<()> {
-    let f = gpu::function(&kernels::POINTS, name)?;
-    let mut bb = *b;
-    let mut pp = *p;
-    let mut args: [*mut c_void; 2] =
-        [&mut bb as *mut PointsBufs as *mut c_void, &mut pp as *mut PointsParams as *mut c_void];
-    gpu::launch(f, (grid.0.max(1), grid.1.max(1), 1), (block, 1, 1), stream, &mut args)
+unsafe fn launch(name: &str, grid: (u32, u32), block: u32, b: &PointsBufs, p: &PointsParams, exec: Exec) -> Result<()> {
+    let grid = (grid.0.max(1), grid.1.max(1));
+    match exec {
+        Exec::Device(stream) => {
+            let f = gpu::function(&kernels::POINTS, name)?;
+            let mut bb = *b;
+            let mut pp = *p;
+            let mut args: [*mut c_void; 2] =
+                [&mut bb as *mut PointsBufs as *mut c_void, &mut pp as *mut PointsParams as *mut c_void];
+            gpu::launch(f, (grid.0, grid.1, 1), (block, 1, 1), stream, &mut args)
+        }
+        Exec::Emulate(emulate) => {
+            let c =
+                std::ffi::CString::new(name).map_err(|_| Error::Batch { op: "robocache.points", msg: name.into() })?;
+            emulate(c.as_ptr(), grid.0, grid.1, block, b, p);
+            Ok(())
+        }
+    }
 }
 
 fn blocks(n: usize, per_block: usize, cap: usize) -> u32 {
     n.div_ceil(per_block).clamp(1, cap) as u32
 }
 
-/// Runs a batch on the GPU on `stream`. `outs[i]` holds sample i's output pointers, in output order.
+/// Runs a batch on the GPU (`exec`: on a stream, or emulated). `outs[i]` holds sample i's output pointers, in output order.
 ///
 /// Returns `None` when done (shapes were known at setup: `outs` must be given), or, for
 /// data-dependent shapes (`outs` empty), the per-sample output row counts, after the one
@@ -305,7 +366,7 @@ pub unsafe fn run_gpu(
     outs: &[[u64; 4]],
     host: &mut [u8],
     dev: u64,
-    stream: Stream,
+    exec: Exec,
 ) -> Result<Option<Vec<i64>>> {
     let op = args.op();
     let nb = samples.len();
@@ -326,9 +387,8 @@ pub unsafe fn run_gpu(
             msg: format!("host scratch of {} bytes given, {} needed", host.len(), l.host_bytes),
         });
     }
-    let hash = uses_hash(args);
     let mut descs = vec![PointsSampleDesc::default(); nb];
-    let (mut row, mut slot, mut cell) = (0i64, 0i64, 0i64);
+    let (mut row, mut cell) = (0i64, 0i64);
     for (s, d) in samples.iter().zip(descs.iter_mut()) {
         d.points = s.points;
         d.n = s.rows as i64;
@@ -351,18 +411,12 @@ pub unsafe fn run_gpu(
                 d.anchor_min = (args.anchor == Anchor::MinBound) as i32;
             }
         }
-        if hash {
-            let size = table_size(s.rows) as i64;
-            d.table_begin = slot;
-            d.table_mask = size - 1;
-            slot += size;
-        }
     }
     host[l.descs..l.descs + nb * std::mem::size_of::<PointsSampleDesc>()].copy_from_slice(bytes_of(&descs));
     if !dd {
         host[l.outs..l.outs + nb * 32].copy_from_slice(bytes_of(outs));
     }
-    gpu::copy_to_device(dev, &host[..l.info], stream)?;
+    to_device(exec, dev, &host[..l.info])?;
 
     let b = bufs(&l, dev);
     let p = params(args, cols, nb, &l);
@@ -371,46 +425,59 @@ pub unsafe fn run_gpu(
     let tiles_gx = blocks(l.max_n, TILE, 65535);
     // Few blocks, many rows each: one set of atomics per block on the sample's bounds.
     let bounds_gx = blocks(l.max_n, THREADS as usize * 8, 2048);
-    launch("points_init", (blocks(l.slots.max(nb), THREADS as usize * 4, 8192), 1), THREADS, &b, &p, stream)?;
+    let init = (l.rows / TILE * 64).max(nb * PASSES * 64).max(nb);
+    launch("points_init", (blocks(init, THREADS as usize * 4, 8192), 1), THREADS, &b, &p, exec)?;
     match args.kind {
         Kind::Normalize => {
-            launch("points_bounds", (bounds_gx, y), THREADS, &b, &p, stream)?;
+            launch("points_bounds", (bounds_gx, y), THREADS, &b, &p, exec)?;
             if args.nmode == NormMode::UnitSphere {
-                launch("points_radius", (rows_gx, y), THREADS, &b, &p, stream)?;
+                launch("points_radius", (rows_gx, y), THREADS, &b, &p, exec)?;
             }
             let elems = l.max_n * cols;
-            launch("points_apply", (blocks(elems, THREADS as usize * 4, 8192), y), THREADS, &b, &p, stream)?;
+            launch("points_apply", (blocks(elems, THREADS as usize * 4, 8192), y), THREADS, &b, &p, exec)?;
             Ok(None)
         }
         Kind::Voxelize if args.vmode != VoxMode::Sparse => {
             let cells_gx = blocks(l.max_cells, THREADS as usize * 4, 8192);
-            launch("points_dense_zero", (cells_gx, y), THREADS, &b, &p, stream)?;
-            launch("points_dense_acc", (rows_gx, y), THREADS, &b, &p, stream)?;
+            launch("points_dense_zero", (cells_gx, y), THREADS, &b, &p, exec)?;
+            launch("points_dense_acc", (rows_gx, y), THREADS, &b, &p, exec)?;
             if args.vmode == VoxMode::Mean {
-                launch("points_dense_mean", (cells_gx, y), THREADS, &b, &p, stream)?;
+                launch("points_dense_mean", (cells_gx, y), THREADS, &b, &p, exec)?;
             }
             Ok(None)
         }
         _ => {
             if args.kind == Kind::Downsample {
-                launch("points_bounds", (bounds_gx, y), THREADS, &b, &p, stream)?;
+                launch("points_bounds", (bounds_gx, y), THREADS, &b, &p, exec)?;
             }
-            launch("points_prep", (blocks(nb, THREADS as usize, 65535), 1), THREADS, &b, &p, stream)?;
-            launch("points_insert", (rows_gx, y), THREADS, &b, &p, stream)?;
-            launch("points_count", (tiles_gx, y), THREADS, &b, &p, stream)?;
-            launch("points_scan", (y, 1), 1024, &b, &p, stream)?;
-            launch("points_assign", (tiles_gx, y), THREADS, &b, &p, stream)?;
+            // At most 512 blocks per sample (about 4 per SM): enough to hide latency, few global
+            // atomics (one per block and non-zero bin).
+            launch("points_hist", (blocks(l.max_n, TILE, 512), y), THREADS, &b, &p, exec)?;
+            // The device knows how many passes each sample needs (points_hist). voxelize knows its
+            // grid: exactly the passes needed. voxel_downsample: 5 launches (keys up to 40 bits; the
+            // 5 cm KITTI scans have 30-33); a sample with wider keys does its remaining passes in
+            // the last launch, in one block (slow, rare: 1 cm over 200 m is 41 bits).
+            let passes = match args.kind {
+                Kind::Voxelize => {
+                    samples.iter().map(|s| args.sparse_key_bits(s.voxel)).max().unwrap_or(0).div_ceil(8).max(1) as usize
+                }
+                _ => FAST_PASSES,
+            };
+            for pass in 0..passes {
+                let pp = PointsParams { pass: pass as i32, last_pass: passes as i32 - 1, ..p };
+                launch("points_pass", (tiles_gx, y), THREADS, &b, &pp, exec)?;
+            }
+            launch("points_runs", (tiles_gx, y), THREADS, &b, &p, exec)?;
             if p.max_voxels > 0 {
-                launch("points_select", (y, 1), THREADS, &b, &p, stream)?;
+                launch("points_select", (y, 1), THREADS, &b, &p, exec)?;
             }
             if !dd {
-                finalize(&l, args, &b, &p, stream)?;
+                finalize(&l, args, &b, &p, exec)?;
                 return Ok(None);
             }
             // The one device-to-host copy and synchronisation of the batch: voxel counts and errors.
             let info_bytes = nb * std::mem::size_of::<PointsInfo>();
-            gpu::copy_to_host(&mut host[l.info..l.info + info_bytes], dev + l.info as u64, stream)?;
-            gpu::synchronize(stream)?;
+            to_host_sync(exec, &mut host[l.info..l.info + info_bytes], dev + l.info as u64)?;
             let mut counts = Vec::with_capacity(nb);
             for i in 0..nb {
                 // SAFETY: the host buffer holds `nb` PointsInfo records just copied from the device;
@@ -430,9 +497,9 @@ pub unsafe fn run_gpu(
     }
 }
 
-unsafe fn finalize(l: &Layout, args: &PointsArgs, b: &PointsBufs, p: &PointsParams, stream: Stream) -> Result<()> {
+unsafe fn finalize(l: &Layout, args: &PointsArgs, b: &PointsBufs, p: &PointsParams, exec: Exec) -> Result<()> {
     let ext = l.max_n.max(args.max_points);
-    launch("points_finalize", (blocks(ext, THREADS as usize * 4, 8192), p.num_samples as u32), THREADS, b, p, stream)
+    launch("points_finalize", (blocks(ext, THREADS as usize, 8192), p.num_samples as u32), THREADS, b, p, exec)
 }
 
 /// Second half of a data-dependent batch: sends the output pointers (one copy) and writes means,
@@ -447,7 +514,7 @@ pub unsafe fn finish_gpu(
     outs: &[[u64; 4]],
     host: &mut [u8],
     dev: u64,
-    stream: Stream,
+    exec: Exec,
 ) -> Result<()> {
     let nb = samples.len();
     if nb == 0 {
@@ -458,8 +525,8 @@ pub unsafe fn finish_gpu(
     }
     let l = layout(args, cols, samples)?;
     host[l.outs..l.outs + nb * 32].copy_from_slice(bytes_of(outs));
-    gpu::copy_to_device(dev + l.outs as u64, &host[l.outs..l.outs + nb * 32], stream)?;
+    to_device(exec, dev + l.outs as u64, &host[l.outs..l.outs + nb * 32])?;
     let b = bufs(&l, dev);
     let p = params(args, cols, nb, &l);
-    finalize(&l, args, &b, &p, stream)
+    finalize(&l, args, &b, &p, exec)
 }

@@ -79,6 +79,30 @@ def test_downsample_random_ragged_vs_numpy(rng, c):
             assert_means(pts[i], m, f"sample {i}")
 
 
+def test_voxels_sorted_by_coordinate_whatever_the_input_order(data_dir):
+    """Output order: lexicographic by (ix, iy, iz) of floor((p - origin) / voxel); a shuffled cloud
+    gives the same voxels in the same order (means equal to float32 rounding: the sums follow the
+    input order)."""
+    kitti = read_bin(sorted((data_dir / "pointclouds" / "kitti_full").glob("*.bin"))[0])
+    perm = np.random.default_rng(5).permutation(len(kitti))
+    v, origin = 0.1, [0.013, -0.02, 0.031]
+    pts, cnt = run("voxel_downsample", [kitti, kitti[perm]], voxel_size=v, origin=origin, return_counts=True)
+    _, k, q = reference_voxel_downsample(kitti, v, origin=origin)
+    assert np.all(np.diff(q[:, 0]) >= 0) and len(q) == len(pts[0])
+    flat = (q[:, 0] - q[:, 0].min()) * 2**42 + (q[:, 1] - q[:, 1].min()) * 2**21 + (q[:, 2] - q[:, 2].min())
+    assert np.all(np.diff(flat) > 0)  # the reference itself is strictly increasing
+    np.testing.assert_array_equal(cnt[0], k)
+    np.testing.assert_array_equal(cnt[1], k)
+    assert_means(pts[1], pts[0], "shuffled input")
+    o = np.asarray(origin, np.float32).astype(np.float64)
+    inside = np.floor((pts[0][:, :3].astype(np.float64) - o) / np.float64(np.float32(v))).astype(np.int64)
+    assert (inside == q).mean() > 0.999  # a mean lies in its voxel (but for float32 rounding at faces)
+    rng_ = [-40.0, -40.0, -3.0, 40.0, 40.0, 1.0]
+    coords, _, _ = run("voxelize", [kitti[perm]], voxel_size=[0.2, 0.2, 0.5], range=rng_, mode="sparse")
+    c = coords[0].astype(np.int64)
+    assert len(c) > 1000 and np.all(np.diff((c[:, 0] << 42) | (c[:, 1] << 21) | c[:, 2]) > 0)
+
+
 def test_downsample_per_sample_voxel_argument_input(rng):
     clouds = [random_cloud(rng, 2000, 4, scale=2.0) for _ in range(4)]
     sizes = [np.array([0.1], np.float32), np.array([0.5, 0.25, 1.0], np.float32), np.array([0.3], np.float32), np.array([2.0, 2.0, 2.0], np.float32)]
@@ -322,3 +346,85 @@ def test_errors_name_the_operator_and_sample(rng):
     nm = "robocache.normalize"
     expect_error(rf"{nm}: invalid argument `mode`", "normalize", [good], mode="unit_ball")
     expect_error(rf"{nm}: sample 0: points must be 2-D", "normalize", [np.zeros((2, 3, 1), np.float32)])
+
+
+# ---------------- the GPU kernels, emulated on the CPU ----------------
+
+
+@pytest.fixture(scope="module")
+def points_kernels_on_cpu(tmp_path_factory):
+    """kernels/points.cu built for the CPU (tests/emulate/points_emulator.cc: every CUDA thread a
+    fiber, blocks in launch order), driven by the GPU backend's own host code (Exec::Emulate)."""
+    import ctypes
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    cxx = shutil.which("g++") or shutil.which("c++")
+    assert cxx, "a C++ compiler is needed (it also builds the plugin)"
+    src = Path(__file__).resolve().parents[1] / "emulate" / "points_emulator.cc"
+    lib = tmp_path_factory.mktemp("emu") / "points_emulator.so"
+    subprocess.run([cxx, "-std=c++17", "-O1", "-ffp-contract=off", "-shared", "-fPIC", "-Wno-unknown-pragmas", "-o", str(lib), str(src)], check=True)
+    return ctypes.cast(ctypes.CDLL(str(lib)).emulate_points, ctypes.c_void_p).value
+
+
+def emulated(addr, op, clouds, **kw):
+    """The GPU path (poisoned outputs) on emulated kernels; ``[output][sample]`` numpy arrays."""
+    from robocache._raw_points import PointsBatch
+
+    if "voxel_size" in kw:
+        kw["voxel_size"] = list(np.atleast_1d(kw["voxel_size"]))
+    if "min_points_per_voxel" in kw:
+        kw["min_points"] = kw.pop("min_points_per_voxel")
+    return PointsBatch(op, clouds, emulator=addr, **kw).run()
+
+
+def assert_bitwise(got, ref, what):
+    assert len(got) == len(ref), what
+    for k, (g, r) in enumerate(zip(got, ref)):
+        for i, (a, b) in enumerate(zip(g, r)):
+            assert a.shape == b.shape and a.dtype == b.dtype, f"{what}: output {k} sample {i}: {a.shape} vs {b.shape}"
+            assert a.tobytes() == b.tobytes(), f"{what}: output {k} sample {i} differs at {np.flatnonzero(a.reshape(-1) != b.reshape(-1))[:5]}"
+
+
+def test_gpu_kernels_emulated_match_cpu_backend_bitwise(rng, points_kernels_on_cpu):
+    """Sort passes with look-back over several tiles, NaN rows, min_points, max_points, anchors,
+    per-axis voxels, wide keys (1 cm over 200 m: 41 bits), voxels of > 32 points (a warp each),
+    ragged and empty samples: the emulated GPU path equals the CPU backend bit for bit."""
+    addr = points_kernels_on_cpu
+    for c in (3, 5):
+        for kw in (
+            dict(voxel_size=0.3, return_counts=True),
+            dict(voxel_size=[0.2, 0.5, 0.1], min_points_per_voxel=2, return_counts=True, origin=[0.1, -0.2, 0.3]),
+            dict(voxel_size=0.4, anchor="min_bound", max_points=700, return_counts=True),
+            dict(voxel_size=1.5, max_points=64),
+        ):
+            clouds = [random_cloud(rng, n, c) for n in (int(rng.integers(2000, 7000)), 0, int(rng.integers(1, 300)), 4100)]
+            ref = run("voxel_downsample", clouds, **kw)
+            assert_bitwise(emulated(addr, "voxel_downsample", clouds, **kw), ref, f"downsample C={c} {kw}")
+    wide = np.concatenate([rng.uniform([-100, -100, -5], [100, 100, 15], (3000, 3)), rng.uniform(0, 0.01, (200, 3))]).astype(np.float32)
+    dense = rng.uniform(0, 1, (5000, 4)).astype(np.float32)  # ~600 points per voxel at 0.5
+    # [wide, narrow]: the wide sample finishes its passes in one block of the last pass launch.
+    for cl, v in (([wide, np.ascontiguousarray(dense[:3000, :3])], 0.01), ([dense, dense[:40]], 0.5)):
+        ref = run("voxel_downsample", cl, voxel_size=v, return_counts=True)
+        assert_bitwise(emulated(addr, "voxel_downsample", cl, voxel_size=v, return_counts=True), ref, f"v={v}")
+    rng_ = [-4.0, -3.0, -2.0, 4.0, 3.0, 2.0]
+    clouds = [random_cloud(rng, int(rng.integers(0, 5000)), 4, scale=3.0) for _ in range(3)]
+    for kw in (dict(), dict(max_voxels=50), dict(max_voxels=30, max_points=40, min_points_per_voxel=2)):
+        kw = dict(voxel_size=0.5, range=rng_, mode="sparse", **kw)
+        assert_bitwise(emulated(addr, "voxelize", clouds, **kw), run("voxelize", clouds, **kw), f"sparse {kw}")
+    for mode in ("occupancy", "count", "mean"):
+        kw = dict(voxel_size=[0.5, 0.25, 1.0], range=rng_, mode=mode)
+        got = emulated(addr, "voxelize", clouds, **kw)
+        ref = run("voxelize", clouds, **kw)
+        if mode == "mean":  # float64 atomics in the dense grid: to float32 rounding
+            for a, b in zip(got[0], ref[0]):
+                assert_means(a, b, mode)
+        else:
+            assert_bitwise(got, ref, mode)
+    far = random_cloud(rng, 100, 4, scale=1.0)
+    far[np.flatnonzero(np.isfinite(far[:, :3]).all(1))[0], 0] = 1e6
+    pts, num = emulated(addr, "voxel_downsample", [far], voxel_size=1e-4, max_points=10)
+    assert int(num[0]) == -1 and not pts[0].any()
+    with pytest.raises(RuntimeError, match=r"robocache.voxel_downsample: sample 1: .*2\^31 cells"):
+        emulated(addr, "voxel_downsample", [random_cloud(rng, 50, 4, scale=1.0), far], voxel_size=1e-4)
