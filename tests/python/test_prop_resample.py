@@ -12,52 +12,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prop_common import BACKENDS, as_f64, assert_error, break_timestamps, cast, expected_ts_error, fill_values, run_error, run_op, timestamps
+from prop_common import BACKENDS, as_f64, assert_error, break_timestamps, cast, expected_ts_error, fill_values, reference_resample_rules, round_to, run_error, run_op, timestamps
 
 DTYPES = ["float32", "float64", "float16", "bfloat16"]
 
 
-def reference(data, ts, tg, method, extrapolate, dtype):
-    """numpy resampling with the documented rules: a target on a timestamp returns that row, linear is
-    ``d[i] + w * (d[i+1] - d[i])`` in float32 (float64 for float64 data) with the weight from float64
-    time differences, ``nearest`` ties to the earlier sample, outside the span ``clamp`` holds the edge
-    row and ``nan`` gives NaN. ``data`` float64 ``[T, C]``; returns float64 ``[N, C]``."""
-    acc = np.float64 if dtype == "float64" else np.float32
-    n = len(ts)
-    tg = np.asarray(tg)
-    i = np.clip(np.searchsorted(ts, tg, side="right") - 1, 0, n - 1)
-    j = np.minimum(i + 1, n - 1)
-    before, after = tg < ts[0], tg > ts[-1]
-    on_row = (i == n - 1) | (ts[i] == tg)
-    dl = (tg - ts[i]).astype(np.float64)  # int64 ns: exact difference, then float64 (as documented)
-    span = (ts[j] - ts[i]).astype(np.float64)
-    out = data[i].astype(acc)
-    if method == "nearest":
-        right = ~on_row & (dl > (ts[j] - tg).astype(np.float64))
-        out = np.where(right[:, None], data[j].astype(acc), out)
-    elif method == "linear":
-        lerp = ~on_row & ~before & ~after
-        w = np.where(lerp, dl / np.where(span > 0, span, 1.0), 0.0).astype(acc)[:, None]
-        a, b = data[i].astype(acc), data[j].astype(acc)
-        with np.errstate(all="ignore"):
-            lin = a + w * (b - a)
-        out = np.where(lerp[:, None], lin, out)
-    out = out.astype(np.float64)
-    out[before] = data[0]
-    out[after] = data[-1]
-    if extrapolate == "nan":
-        out[before | after] = np.nan
-    return out
-
-
-def round_to(x, dtype):
-    """float64 values rounded through ``dtype`` (what the operator's output holds)."""
-    with np.errstate(all="ignore"):
-        return as_f64(cast(x, dtype), dtype)
-
-
 def check(out, out_ts, data64, ts, method, extrapolate, dtype):
-    ref = round_to(reference(data64, ts, out_ts, method, extrapolate, dtype), dtype)
+    ref = round_to(reference_resample_rules(data64, ts, out_ts, method, extrapolate, dtype), dtype)
     got = as_f64(out, dtype).reshape(ref.shape)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
     scale = float(np.nanmax(np.abs(data64))) if np.isfinite(data64).any() else 1.0
