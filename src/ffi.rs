@@ -9,7 +9,15 @@ use crate::error::{Error, Result};
 
 mod align;
 mod augment;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
+#[cfg(any(test, feature = "fuzzing"))]
+mod fuzz_align;
+#[cfg(test)]
+mod fuzz_tests;
 mod points;
+#[cfg(test)]
+mod prop_tests;
 mod resample;
 use align::*;
 use augment::*;
