@@ -84,7 +84,8 @@ def test_voxel_downsample_matches_reference_as_sets(backend, pts, voxel, per_axi
     bad = [(i, e) for i, p in enumerate(pts) if (e := grid_error(p, v, origin, anchor))]
     if bad:
         msg = run_error("voxel_downsample", backend, [pts], **kw)
-        assert_error(msg, f"robocache.voxel_downsample: sample {bad[0][0]}: {bad[0][1]}")
+        # Samples are computed in parallel: the error names one of the failing samples.
+        assert any(f"robocache.voxel_downsample: sample {i}: {e}" in msg for i, e in bad), msg
         return
     outs, = run_op("voxel_downsample", backend, [pts], **kw)
     for i, p in enumerate(pts):
@@ -142,7 +143,10 @@ def test_normalize_matches_reference(backend, pts, mode):
         ro, rc, rs = reference_normalize(p, mode)
         np.testing.assert_allclose(np.asarray(centre[i], np.float64), rc, rtol=1e-6, atol=1e-6 * max(1.0, float(np.abs(rc).max())))
         assert float(scale[i]) == pytest.approx(rs, rel=1e-6)
-        assert np.isfinite(scale[i]) and float(scale[i]) > 0
+        if np.finfo(np.float32).tiny <= rs <= np.finfo(np.float32).max:
+            assert np.isfinite(scale[i]) and float(scale[i]) > 0
+        # else: the float64 scale is outside float32's normal range and the float32 `scale` output
+        # rounds to 0 or inf (p = out * scale + centre no longer holds): see README, "What bad input gets".
         np.testing.assert_array_equal(np.isnan(out[i]), np.isnan(ro))
         np.testing.assert_allclose(np.nan_to_num(out[i]), np.nan_to_num(ro), rtol=1e-5, atol=1e-5)
         np.testing.assert_array_equal(out[i][:, 3:], p[:, 3:])
