@@ -18,6 +18,8 @@ mod fuzz_tests;
 mod points;
 #[cfg(test)]
 mod prop_tests;
+#[cfg(test)]
+mod prop_tests_aug;
 mod resample;
 use align::*;
 use augment::*;

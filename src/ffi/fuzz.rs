@@ -17,6 +17,13 @@ use crate::error::Error;
 /// Outputs larger than this many elements are planned but not run (DALI would allocate them).
 pub(super) const MAX_RUN_ELEMS: i64 = 1 << 22;
 
+/// Inputs that reached the CPU run entries, per operator family (coverage, printed by the CI run).
+pub static REACHED_RUN: [std::sync::atomic::AtomicU64; 6] = [const { std::sync::atomic::AtomicU64::new(0) }; 6];
+
+pub(super) fn reached(k: usize) {
+    REACHED_RUN[k].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Reads values from fuzz bytes; zeros once they run out.
 pub struct Bytes<'a> {
     data: &'a [u8],
@@ -305,6 +312,7 @@ fn fuzz_resample(b: &mut Bytes) -> std::result::Result<(), String> {
         let mut out_ts = vec![0u64; lens[i] as usize + 1];
         let o = ResampleOut { out: out.as_mut_ptr() as usize, out_ts: out_ts.as_mut_ptr() as usize };
         // SAFETY: buffers sized for the planned shape (8 bytes per element, the widest type).
+        reached(0);
         ok_or_documented("resample_run_cpu", unsafe { resample_run_cpu(&op, &batch, i, smp, &o) })?;
     }
     Ok(())
@@ -317,11 +325,11 @@ fn fuzz_jitter(b: &mut Bytes) -> std::result::Result<(), String> {
     let cfg = JitterConfig {
         method: b.str(&["linear", "nearest", "previous"]),
         dtype: if ty == ElemType::UInt16 { "bfloat16".into() } else { String::new() },
-        target_rate: b.f64(),
+        target_rate: b.pick(&[30.0, 1000.0, 0.5, 0.0, -1.0, f64::NAN, f64::INFINITY, 1e30, 1e-30]),
         has_target_rate: form == 1,
         num_samples: b.pick(&[1i64, 5, 0, 1 << 35]),
         has_num_samples: form == 2,
-        warp_knots: b.pick(&[0i64, 4, 64, 65, -1]),
+        warp_knots: b.pick(&[0i64, 4, 64, 4, 2, 8, 1, 65, -1]),
         seed: b.u64() as i64,
     };
     let Some(mut op) = ok_or_documented("jitter_new", jitter_new(&cfg))? else { return Ok(()) };
@@ -335,11 +343,11 @@ fn fuzz_jitter(b: &mut Bytes) -> std::result::Result<(), String> {
             ts: s.ts[i].ptr(),
             ts_ndim: s.ts_ndim[i],
             ts_len: s.ts[i].len(),
-            speed_lo: b.pick(&[0.8, 1.0, 0.0, -1.0, 1e-30, f64::NAN]),
-            speed_hi: b.pick(&[1.2, 1.0, 3.0, f64::INFINITY]),
-            offset_lo: b.pick(&[0.0, 0.0, -1.0, f64::NAN]),
-            offset_hi: b.pick(&[0.0, 0.5, 1e30]),
-            warp_strength: b.pick(&[0.0, 0.5, 0.99, 1.0, f64::NAN]),
+            speed_lo: b.pick(&[0.8, 1.0, 0.8, 1.0, 0.5, 0.8, 0.0, -1.0, 1e-30, f64::NAN]),
+            speed_hi: b.pick(&[1.2, 1.0, 3.0, 1.2, 1.5, 2.0, f64::INFINITY]),
+            offset_lo: b.pick(&[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0, f64::NAN]),
+            offset_hi: b.pick(&[0.0, 0.5, 0.1, 1e30]),
+            warp_strength: b.pick(&[0.0, 0.5, 0.99, 0.0, 0.3, 0.7, 0.0, 1.0, f64::NAN]),
         })
         .collect();
     let batch = JitterBatchIn { data_type: ty, ts_type: s.ts[0].ty() };
@@ -356,6 +364,7 @@ fn fuzz_jitter(b: &mut Bytes) -> std::result::Result<(), String> {
         let mut out_ts = vec![0u64; lens[i] as usize + 1];
         let o = ResampleOut { out: out.as_mut_ptr() as usize, out_ts: out_ts.as_mut_ptr() as usize };
         // SAFETY: buffers sized for the planned shape.
+        reached(1);
         ok_or_documented("jitter_run_cpu", unsafe { jitter_run_cpu(&op, &batch, i, smp, &o) })?;
     }
     Ok(())
@@ -384,8 +393,8 @@ fn fuzz_noise(b: &mut Bytes) -> std::result::Result<(), String> {
             channels: s.channels,
             sigma: sigmas[i].as_ptr() as usize,
             sigma_len: sigmas[i].len() as i64,
-            p: b.pick(&[1.0, 0.5, 0.0, 1.5, f64::NAN]),
-            correlation_time: b.pick(&[0.0, 0.1, -1.0, f64::INFINITY, 1e-300]),
+            p: b.pick(&[1.0, 0.5, 0.0, 1.0, 1.0, 0.5, 1.5, f64::NAN]),
+            correlation_time: b.pick(&[0.0, 0.1, 0.0, 0.1, 1.0, 0.0, -1.0, f64::INFINITY, 1e-300]),
         })
         .collect();
     if ok_or_documented("noise_setup", noise_setup(&mut op, ty, &samples))?.is_none() {
@@ -394,6 +403,7 @@ fn fuzz_noise(b: &mut Bytes) -> std::result::Result<(), String> {
     for (i, smp) in samples.iter().enumerate() {
         let mut out = vec![0u64; (s.rows[i] * s.channels.max(1)) as usize + 1];
         // SAFETY: the output holds the input's shape (8 bytes per element).
+        reached(2);
         ok_or_documented("noise_run_cpu", unsafe { noise_run_cpu(&op, ty, i, smp, out.as_mut_ptr() as usize) })?;
     }
     Ok(())
@@ -443,6 +453,7 @@ fn fuzz_points_augment(b: &mut Bytes) -> std::result::Result<(), String> {
             mask: mask.as_mut_ptr() as usize,
         };
         // SAFETY: outputs sized for [n, dims], [4, 4] and [n].
+        reached(3);
         ok_or_documented("points_augment_run_cpu", unsafe { points_augment_run_cpu(&op, i, &samples[i], &o) })?;
         if tf.iter().any(|x| x.is_nan()) && samples[i].tz.is_finite() {
             return Err(format!("points_augment: NaN in the transform for finite ranges: {tf:?}"));
@@ -472,9 +483,6 @@ fn fuzz_points(b: &mut Bytes) -> std::result::Result<(), String> {
         max_voxels: b.pick(&[0i64, 0, 2, -3]),
         return_counts: b.u8() % 2 == 0,
     };
-    if kind == "voxelize" && cfg.voxel_size[0] < 1e-3 {
-        return Ok(()); // a dense grid of up to 2^31 cells is valid but too large to run here
-    }
     let Some(op) = ok_or_documented("points_new", points_new(&cfg))? else { return Ok(()) };
     let ty = if b.u8() % 8 == 0 { b.data_type() } else { ElemType::Float32 };
     let cols = b.pick(&[3i64, 4, 9, 2]);
@@ -490,10 +498,22 @@ fn fuzz_points(b: &mut Bytes) -> std::result::Result<(), String> {
         .collect();
     let mut shapes = vec![0i64; samples.len() * 16];
     // SAFETY: per-sample voxel pointers are null (constant voxel_size).
-    if ok_or_documented("points_setup", unsafe { points_setup(&op, ty, &samples, &mut shapes) })?.is_none() {
+    let Some(known) = ok_or_documented("points_setup", unsafe { points_setup(&op, ty, &samples, &mut shapes) })? else {
         return Ok(());
-    }
+    };
     let descs = points_outputs(&op);
+    if known {
+        // Dense grids of up to 2^31 - 1 cells are valid; too large to fill here.
+        for i in 0..samples.len() {
+            for (k, d) in descs.iter().enumerate() {
+                let base = i * 16 + k * 4;
+                let elems: i64 = shapes[base..base + d.ndim.max(0) as usize].iter().map(|&x| x.max(0)).product();
+                if elems > MAX_RUN_ELEMS {
+                    return Ok(());
+                }
+            }
+        }
+    }
     for (i, smp) in samples.iter().enumerate() {
         let sh = &mut shapes[i * 16..(i + 1) * 16];
         // SAFETY: the sample's buffer holds rows * cols floats.
@@ -511,6 +531,7 @@ fn fuzz_points(b: &mut Bytes) -> std::result::Result<(), String> {
         }
         let outs: Vec<usize> = bufs.iter_mut().map(|v| v.as_mut_ptr() as usize).collect();
         // SAFETY: each output holds the elements of its reported shape (8 bytes each, the widest type).
+        reached(4);
         ok_or_documented("points_cpu_write", unsafe { points_cpu_write(&op, i, &outs) })?;
     }
     Ok(())

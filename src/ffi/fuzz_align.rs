@@ -81,6 +81,7 @@ pub(super) fn fuzz_align(b: &mut Bytes) -> std::result::Result<(), String> {
             out_ts: out_ts.as_mut_ptr() as usize,
         };
         let chunk = &ins[i * ns_streams..(i + 1) * ns_streams];
+        super::fuzz::reached(5);
         // SAFETY: outputs sized for the planned [n, total], [n, streams] and [n].
         ok_or_documented("align_run_cpu", unsafe { align_run_cpu(&op, i, chunk, &refs[i], &o) })?;
         if valid[..lens[i] as usize * ns_streams].iter().any(|&v| v > 1) {

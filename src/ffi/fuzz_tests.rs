@@ -1,7 +1,7 @@
 //! The bounded fuzz run that CI executes (cargo-fuzz needs a nightly toolchain; `fuzz/` holds that
 //! target for local use): seeded random byte strings through [`super::fuzz::run_one`], i.e. through
 //! every bridge entry of the CPU backend, for `ROBOCACHE_FUZZ_SECS` seconds (default 20) or
-//! `ROBOCACHE_FUZZ_ITERS` inputs (default 1,000,000), whichever ends first. A failure prints the seed,
+//! `ROBOCACHE_FUZZ_ITERS` inputs (default 4,000,000), whichever ends first. A failure prints the seed,
 //! the iteration and the input bytes; `ROBOCACHE_FUZZ_SEED` replays a run.
 
 use super::fuzz::run_one;
@@ -24,7 +24,7 @@ fn next(state: &mut u64) -> u64 {
 fn bounded_fuzz_of_the_bridge_entries() {
     let seed = env_u64("ROBOCACHE_FUZZ_SEED", 0x0005_eed0_f0dd);
     let limit = Duration::from_secs(env_u64("ROBOCACHE_FUZZ_SECS", 20));
-    let iters = env_u64("ROBOCACHE_FUZZ_ITERS", 1_000_000);
+    let iters = env_u64("ROBOCACHE_FUZZ_ITERS", 4_000_000);
     let start = Instant::now();
     let mut state = seed;
     let mut done = 0u64;
@@ -35,7 +35,10 @@ fn bounded_fuzz_of_the_bridge_entries() {
     while done < iters && start.elapsed() < limit {
         let len = (next(&mut state) % 600) as usize;
         let bytes: Vec<u8> = (0..len).map(|_| next(&mut state) as u8).collect();
-        if let Err(e) = run_one(&bytes) {
+        let t = Instant::now();
+        let r = run_one(&bytes);
+        let slow = t.elapsed() > Duration::from_secs(10);
+        if let Err(e) = r.and_then(|_| if slow { Err(format!("took {:?} (a hang?)", t.elapsed())) } else { Ok(()) }) {
             failure = Some(format!("seed {seed:#x}, input {done}: {e}\nbytes: {bytes:02x?}"));
             break;
         }
@@ -45,7 +48,14 @@ fn bounded_fuzz_of_the_bridge_entries() {
     if let Some(f) = failure {
         panic!("{f}");
     }
-    println!("fuzzed the bridge with {done} inputs in {:.1} s (seed {seed:#x})", start.elapsed().as_secs_f64());
+    let reached: Vec<u64> =
+        super::fuzz::REACHED_RUN.iter().map(|a| a.load(std::sync::atomic::Ordering::Relaxed)).collect();
+    println!(
+        "fuzzed the bridge with {done} inputs in {:.1} s (seed {seed:#x}); reached the CPU run entries \
+         (resample, temporal_jitter, action_noise, points_augment, points, align): {reached:?}",
+        start.elapsed().as_secs_f64()
+    );
+    assert!(reached.iter().all(|&n| n > 0), "some operator's run entry was never reached: {reached:?}");
     assert!(done > 0);
 }
 
