@@ -133,3 +133,30 @@ def test_grid_too_large_is_an_error_not_an_allocation(backend, rate, ns):
     ts = [np.array([0, 10**9], np.int64) if ns else np.array([0.0, 1.0])]
     msg = run_error("resample", backend, [[np.zeros((2, 3), np.float32)], ts], target_rate=rate)
     assert_error(msg, "robocache.resample: sample 0: target grid has", "more than 2^31 - 1")
+
+
+CHILD = r"""
+import resource, sys
+import numpy as np
+resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
+from prop_common import run_op
+try:
+    run_op("resample", "cpu", [[np.zeros((2, 64), np.float32)], [np.array([0.0, 1.0])]], target_rate=2.0e9)
+    print("no error")
+except RuntimeError as e:
+    print("ERROR", str(e))
+"""
+
+
+def test_output_too_large_for_memory_is_an_error_not_a_crash():
+    """A grid under the 2^31 - 1 point limit whose output (here 2e9 x 64 floats, 512 GB) does not fit
+    in memory: DALI's allocation fails with std::bad_alloc, reported as an error of the operator."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "ERROR" in r.stdout and "robocache.resample" in r.stdout and "bad_alloc" in r.stdout, r.stdout[-2000:]
