@@ -45,7 +45,7 @@ def run(op, device, inputs, gpu_inputs=(0,), **kw):
     p = pipe()
     p.build()
     outs = p.run()
-    res = [[np.array((o.as_cpu() if gpu else o)[i]) for i in range(b)] for o in outs]
+    res = [[np.array((o.as_cpu() if gpu and hasattr(o, "as_cpu") else o)[i]) for i in range(b)] for o in outs]
     del p
     return res
 

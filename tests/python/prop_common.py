@@ -105,7 +105,7 @@ def run_op(op, backend, inputs, gpu_inputs=(0,), arg_inputs=None, iterations=1, 
         p.build()
         for _ in range(iterations):
             outs = p.run()
-            res.append([[np.array((o.as_cpu() if gpu else o)[i]) for i in range(b)] for o in outs])
+            res.append([[np.array((o.as_cpu() if gpu and hasattr(o, "as_cpu") else o)[i]) for i in range(b)] for o in outs])
     del p
     return res
 
