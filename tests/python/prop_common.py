@@ -136,15 +136,9 @@ def extremes(dtype) -> list[float]:
     return [big, -big, float(np.finfo(d).smallest_subnormal), -0.0, 0.0]
 
 
-@st.composite
-def value_fill(draw):
-    """How a data array is filled: ``normal``, ``extreme``, ``all_nan``, ``some_nan`` or ``const``."""
-    return draw(st.sampled_from(["normal", "normal", "extreme", "all_nan", "some_nan", "const"]))
-
-
 def fill_values(rng: np.random.Generator, shape, kind: str, dtype) -> np.ndarray:
-    """A float64 array of ``shape`` filled per ``kind`` (see :func:`value_fill`), representable in
-    ``dtype`` (extremes chosen per dtype)."""
+    """A float64 array of ``shape`` filled per ``kind`` (``normal``, ``extreme``, ``all_nan``,
+    ``some_nan`` or ``const``), representable in ``dtype`` (extremes chosen per dtype)."""
     n = int(np.prod(shape))
     if kind == "extreme":
         x = rng.choice(extremes(dtype), size=n)
