@@ -303,6 +303,8 @@ fn fuzz_resample(b: &mut Bytes) -> std::result::Result<(), String> {
     if ok_or_documented("resample_setup", resample_setup(&op, &batch, &samples, &mut lens))?.is_none() {
         return Ok(());
     }
+    // The GPU backend's host-side sizing runs on the same planned batch (no device needed).
+    ok_or_documented("resample_gpu_scratch_bytes", resample_gpu_scratch_bytes(&op, &batch, &samples, &lens))?;
     for (i, smp) in samples.iter().enumerate() {
         planned("resample", lens[i])?;
         if lens[i] * s.channels.max(1) > MAX_RUN_ELEMS {
@@ -355,6 +357,7 @@ fn fuzz_jitter(b: &mut Bytes) -> std::result::Result<(), String> {
     if ok_or_documented("jitter_setup", jitter_setup(&mut op, &batch, &samples, &mut lens))?.is_none() {
         return Ok(());
     }
+    ok_or_documented("jitter_gpu_scratch_bytes", jitter_gpu_scratch_bytes(&op, &batch, &samples))?;
     for (i, smp) in samples.iter().enumerate() {
         planned("temporal_jitter", lens[i])?;
         if lens[i] * s.channels.max(1) > MAX_RUN_ELEMS {
@@ -400,6 +403,7 @@ fn fuzz_noise(b: &mut Bytes) -> std::result::Result<(), String> {
     if ok_or_documented("noise_setup", noise_setup(&mut op, ty, &samples))?.is_none() {
         return Ok(());
     }
+    ok_or_documented("noise_gpu_scratch_bytes", noise_gpu_scratch_bytes(&op, &samples))?;
     for (i, smp) in samples.iter().enumerate() {
         let mut out = vec![0u64; (s.rows[i] * s.channels.max(1)) as usize + 1];
         // SAFETY: the output holds the input's shape (8 bytes per element).
@@ -443,6 +447,7 @@ fn fuzz_points_augment(b: &mut Bytes) -> std::result::Result<(), String> {
     if ok_or_documented("points_augment_setup", points_augment_setup(&mut op, ty, &samples))?.is_none() {
         return Ok(());
     }
+    ok_or_documented("points_augment_gpu_scratch_bytes", points_augment_gpu_scratch_bytes(&op, &samples))?;
     for (i, (n, _)) in clouds.iter().enumerate() {
         let mut out = vec![0f32; (n * dims) as usize + 1];
         let mut tf = [0f32; 16];
@@ -502,6 +507,9 @@ fn fuzz_points(b: &mut Bytes) -> std::result::Result<(), String> {
         return Ok(());
     };
     let descs = points_outputs(&op);
+    let mut sizes = [0usize; 2];
+    // SAFETY: per-sample voxel pointers are null.
+    ok_or_documented("points_gpu_scratch", unsafe { points_gpu_scratch(&op, &samples, &mut sizes) })?;
     if known {
         // Dense grids of up to 2^31 - 1 cells are valid; too large to fill here.
         for i in 0..samples.len() {

@@ -66,6 +66,7 @@ pub(super) fn fuzz_align(b: &mut Bytes) -> std::result::Result<(), String> {
     let Some(total) = ok_or_documented("align_setup", align_setup(&op, &ins, &refs, &mut lens))? else {
         return Ok(());
     };
+    ok_or_documented("align_gpu_scratch_bytes", align_gpu_scratch_bytes(&op, &ins, &refs, &lens))?;
     let total = total.max(1);
     for i in 0..batch {
         planned("align", lens[i])?;
