@@ -195,39 +195,58 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ops", default=",".join(OPS))
     ap.add_argument("--rounds", type=int, default=1, help="random rounds per case list")
+    ap.add_argument("--max-cases", type=int, default=0, help="at most this many cases per operator (a seeded random pick; 0: all)")
+    ap.add_argument("--time-budget", type=float, default=float("inf"), help="seconds; no new case starts after it (cases run round-robin over the operators, so each gets its first ones)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--self-check", action="store_true", help="CPU against CPU (checks this driver without a GPU)")
     a = ap.parse_args(argv)
     gpu = "cpu" if a.self_check else "gpu"
     rng = np.random.default_rng(SEED)
-    rows, bad = [], 0
-    for op in a.ops.split(","):
-        print(f"== {op}", flush=True)
-        t0 = time.perf_counter()
-        n_ok = n = 0
-        fails = []
-        for _ in range(a.rounds):
-            for name, inputs, gpu_inputs, kw, how in cases(op, rng):
-                n += 1
-                try:
-                    g = run(op, gpu, inputs, gpu_inputs, **kw)
-                    c = run(op, "cpu", inputs, gpu_inputs, **kw)
-                    ok = compare(op, how, g, c, kw)
-                except Exception as e:  # noqa: BLE001 - reported per case
-                    ok, name = False, f"{name}: {str(e)[-300:]}"
-                n_ok += ok
-                if not ok:
-                    fails.append(name)
-        bad += n - n_ok
-        rows.append({"op": op, "cases": n, "passed": n_ok, "failed": fails, "seconds": time.perf_counter() - t0})
-        print(f"   {n_ok}/{n} GPU == CPU" + ("" if not fails else f"; failed: {fails[:5]}"), flush=True)
+    ops = a.ops.split(",")
+    queues = {}
+    for op in ops:
+        q = [c for _ in range(a.rounds) for c in cases(op, rng)]
+        order = rng.permutation(len(q))
+        q = [q[i] for i in order]
+        queues[op] = q[: a.max_cases] if a.max_cases else q
+    stats = {op: {"op": op, "cases": 0, "passed": 0, "failed": [], "seconds": 0.0, "planned": len(queues[op])} for op in ops}
+    t_start = time.perf_counter()
+    out_of_time = False
+    for k in range(max(len(q) for q in queues.values())):
+        for op in ops:
+            if k >= len(queues[op]):
+                continue
+            if time.perf_counter() - t_start > a.time_budget:
+                out_of_time = True
+                break
+            name, inputs, gpu_inputs, kw, how = queues[op][k]
+            print(f"== {op}", flush=True)
+            t0 = time.perf_counter()
+            try:
+                g = run(op, gpu, inputs, gpu_inputs, **kw)
+                c = run(op, "cpu", inputs, gpu_inputs, **kw)
+                ok = compare(op, how, g, c, kw)
+            except Exception as e:  # noqa: BLE001 - reported per case
+                ok, name = False, f"{name}: {str(e)[-300:]}"
+            st = stats[op]
+            st["cases"] += 1
+            st["passed"] += ok
+            st["seconds"] += time.perf_counter() - t0
+            if not ok:
+                st["failed"].append(name)
+                print(f"   FAILED: {name}", flush=True)
+        if out_of_time:
+            print(f"time budget of {a.time_budget:.0f} s reached: later cases not run", flush=True)
+            break
+    rows = list(stats.values())
+    bad = sum(r["cases"] - r["passed"] for r in rows)
     if a.out:
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(json.dumps(rows, indent=1))
+        Path(a.out).write_text(json.dumps({"rows": rows, "out_of_time": out_of_time}, indent=1))
     print()
-    print(f"{'operator':<18} {'GPU == CPU':>11} {'s':>6}")
+    print(f"{'operator':<18} {'GPU == CPU':>11} {'of planned':>10} {'s':>6}")
     for r in rows:
-        print(f"{r['op']:<18} {r['passed']:>5}/{r['cases']:<5} {r['seconds']:>6.1f}")
+        print(f"{r['op']:<18} {r['passed']:>5}/{r['cases']:<5} {r['planned']:>10} {r['seconds']:>6.1f}")
     return 1 if bad else 0
 
 

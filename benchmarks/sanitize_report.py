@@ -83,6 +83,10 @@ def main(argv=None):
         rc = (d / f"sanitize_{tool}.rc").read_text().strip() if (d / f"sanitize_{tool}.rc").is_file() else "?"
         summary = re.findall(r"(?:ERROR SUMMARY|RACECHECK SUMMARY): (.*)", log)
         finished = "GPU == CPU" in log and rc in ("0", "1")
+        covered = {}
+        cj = d / f"check_{tool}.json"
+        if cj.is_file():
+            covered = {r["op"]: (r["passed"], r["cases"], r["planned"]) for r in json.loads(cj.read_text())["rows"]}
         if not finished:
             notes.append(f"{tool}: the driver did not finish (exit {rc})")
             bad += 1
@@ -92,7 +96,12 @@ def main(argv=None):
         for op in ops or sorted({r["op"] for r in reps}):
             mine = [r for r in reps if r["op"] == op]
             judged = [r for r in mine if r["judged"]]
+            cov = covered.get(op)
+            if cov is not None and cov[1] == 0:
+                notes.append(f"{tool}: {op}: no case ran (time budget)")
+                bad += 1
             rows.append({"tool": tool, "op": op, "errors": len(judged), "not_judged": len(mine) - len(judged),
+                         "gpu_eq_cpu": f"{cov[0]}/{cov[1]} of {cov[2]}" if cov else "?",
                          "first": judged[0]["message"] + f" [{judged[0]['kernel']}]" if judged else None})
             bad += len(judged)
         other = [r for r in reps if r["op"] not in ops] if ops else []
@@ -105,9 +114,9 @@ def main(argv=None):
     for n in notes:
         print(n)
     print()
-    print(f"{'tool':<10} {'operator':<18} {'errors':>6} {'not judged':>10}  first")
+    print(f"{'tool':<10} {'operator':<18} {'errors':>6} {'not judged':>10} {'GPU==CPU':>12}  first")
     for r in rows:
-        print(f"{r['tool']:<10} {r['op']:<18} {r['errors']:>6} {r['not_judged']:>10}  {r['first'] or ''}")
+        print(f"{r['tool']:<10} {r['op']:<18} {r['errors']:>6} {r['not_judged']:>10} {r.get('gpu_eq_cpu', ''):>12}  {r['first'] or ''}")
     return 1 if bad else 0
 
 

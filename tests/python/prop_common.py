@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import faulthandler
 import os
+import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -36,6 +37,10 @@ settings.load_profile(os.environ.get("ROBOCACHE_HYPOTHESIS_PROFILE", "ci"))
 
 #: A DALI run that takes longer than this is a hang: the process dumps every thread's stack and exits.
 HANG_SECONDS = float(os.environ.get("ROBOCACHE_HANG_SECONDS", "120"))
+#: Optional wall-clock budget (s) for all property tests of the session (a capped GPU run): once it
+#: is spent, further pipeline runs skip their test, which the summary counts as skipped.
+BUDGET_SECONDS = float(os.environ.get("ROBOCACHE_PROP_BUDGET_S", "inf"))
+_T0 = time.monotonic()
 
 
 def has_gpu() -> bool:
@@ -82,6 +87,8 @@ def run_op(op, backend, inputs, gpu_inputs=(0,), arg_inputs=None, iterations=1, 
     Raises:
         RuntimeError: DALI's error (the operator's message) at build or run time.
     """
+    if time.monotonic() - _T0 > BUDGET_SECONDS:
+        pytest.skip(f"ROBOCACHE_PROP_BUDGET_S={BUDGET_SECONDS:.0f} s spent")
     b = len(inputs[0])
     gpu = backend == "gpu"
     arg_inputs = arg_inputs or {}
