@@ -82,10 +82,18 @@ def test_voxel_downsample_matches_reference_as_sets(backend, pts, voxel, per_axi
         kw["origin"] = origin
     v = np.broadcast_to(np.asarray(vs, np.float32).astype(np.float64), (3,))
     bad = [(i, e) for i, p in enumerate(pts) if (e := grid_error(p, v, origin, anchor))]
+    if bad and backend == "gpu" and max_points:
+        # Documented: with max_points the GPU backend never synchronises, so a grid error cannot be
+        # raised; the sample gets num_points = -1 and no rows (the CPU backend raises it).
+        outs, = run_op("voxel_downsample", backend, [pts], **kw)
+        for i, _ in bad:
+            assert int(outs[2][i]) == -1 and not outs[0][i].any() and not outs[1][i].any()
+        return
     if bad:
         msg = run_error("voxel_downsample", backend, [pts], **kw)
-        # Samples are computed in parallel: the error names one of the failing samples.
-        assert any(f"robocache.voxel_downsample: sample {i}: {e}" in msg for i, e in bad), msg
+        # Samples are computed in parallel: the error names one of the failing samples. CPU and GPU
+        # word the grid errors differently after "the grid spans".
+        assert any(f"robocache.voxel_downsample: sample {i}: the grid spans" in msg for i, _ in bad), msg
         return
     outs, = run_op("voxel_downsample", backend, [pts], **kw)
     for i, p in enumerate(pts):
