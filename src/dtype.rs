@@ -201,6 +201,12 @@ impl<'a> Times<'a> {
                 }
             }
             Times::Nanos(s) => {
+                // Differences of int64 nanoseconds must not overflow (weights, spans and grids use them).
+                if let (Some(&a), Some(&b)) = (s.first(), s.last()) {
+                    if b > a && b.checked_sub(a).is_none() {
+                        return Err(format!("{what} span {a} ns to {b} ns, more than 2^63 - 1 ns (292 years) apart"));
+                    }
+                }
                 for i in 1..s.len() {
                     if s[i] <= s[i - 1] {
                         return Err(format!(

@@ -9,7 +9,17 @@ use crate::error::{Error, Result};
 
 mod align;
 mod augment;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
+#[cfg(any(test, feature = "fuzzing"))]
+mod fuzz_align;
+#[cfg(test)]
+mod fuzz_tests;
 mod points;
+#[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
+mod prop_tests_aug;
 mod resample;
 use align::*;
 use augment::*;

@@ -394,6 +394,13 @@ pub fn plan_sample<T: AlignTime>(
             b.show()
         )));
     }
+    if !matches!(args.clock, Clock::Timestamps) && !T::span_fits(a, b) {
+        return Err(err(format!(
+            "the clock's span {} to {} is more than 2^63 - 1 ns (292 years) long",
+            a.show(),
+            b.show()
+        )));
+    }
     let plan = match args.clock {
         Clock::Rate(rate) => {
             let x = T::span_seconds(a, b) * rate;

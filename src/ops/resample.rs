@@ -205,6 +205,10 @@ pub trait TimeVal: Copy + PartialOrd + Send + Sync + 'static {
     fn grid_count(a: Self, b: Self, n: i64, k: i64) -> Self;
     /// For messages.
     fn show(self) -> String;
+    /// Whether `b - a` is representable (int64 nanoseconds may overflow).
+    fn span_fits(_a: Self, _b: Self) -> bool {
+        true
+    }
 }
 
 impl TimeVal for f64 {
@@ -264,6 +268,9 @@ impl TimeVal for i64 {
     }
     fn show(self) -> String {
         format!("{self} ns")
+    }
+    fn span_fits(a: i64, b: i64) -> bool {
+        b.checked_sub(a).is_some()
     }
 }
 
@@ -346,6 +353,15 @@ pub fn plan_sample<T: TimeVal>(
     }
     let a = window.start.map_or(first, |s| T::offset(first, s));
     let b = window.end.map_or(last, |e| T::offset(first, e));
+    if !T::span_fits(a, b) {
+        return Err(err(format!(
+            "window [{}, {}] (start={:?}, end={:?} seconds after the first timestamp) spans more than 2^63 - 1 ns",
+            a.show(),
+            b.show(),
+            window.start,
+            window.end
+        )));
+    }
     let outside = |lo: T, hi: T| lo < first || hi > last;
     let plan = match args.target {
         Target::Rate(_) | Target::Count(_) if b < a => {
@@ -705,5 +721,22 @@ mod tests {
             .unwrap();
         assert_eq!(ot, vec![0.0, 0.5, 1.0, 1.5, 2.0]);
         assert_eq!(out, vec![0.0, 10.0, 1.0, 15.0, 2.0, 20.0, 3.0, 30.0, 4.0, 40.0]);
+    }
+
+    #[test]
+    fn nanosecond_spans_that_overflow_are_errors_not_negative_lengths() {
+        // Regression (found by the bridge fuzzer): a window start far before the first timestamp
+        // saturated to i64::MIN and the wrapped span planned a negative number of targets.
+        let a = args("linear", "clamp", Some(1.0), None, false);
+        let t = [4_611_686_018_427_387_904i64, 4_611_686_018_427_387_905];
+        let w = Window { start: Some(-1e30), end: None };
+        let e = plan_any(&a, 2, 2, Times::Nanos(&t), w, None).unwrap_err().to_string();
+        assert!(e.starts_with("robocache.resample: sample 2: window [") && e.contains("more than 2^63 - 1 ns"), "{e}");
+        let t = [i64::MIN + 5, i64::MAX - 5];
+        let e = plan_any(&a, 0, 2, Times::Nanos(&t), Window::default(), None).unwrap_err().to_string();
+        assert!(e.contains("timestamps span") && e.contains("more than 2^63 - 1 ns"), "{e}");
+        let n = args("linear", "clamp", None, Some(4), false);
+        let t = [-4_611_686_018_427_387_903i64, 4_611_686_018_427_387_904];
+        assert_eq!(plan_any(&n, 0, 2, Times::Nanos(&t), Window::default(), None).unwrap(), 4);
     }
 }

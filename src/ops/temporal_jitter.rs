@@ -205,8 +205,19 @@ pub fn plan_times<T: TimeVal>(
         }
         None => {
             let dur = (span - offset) / warp.speed;
-            let n = if dur > 0.0 && rate > 0.0 { (dur * rate + 1e-6).floor() as i64 + 1 } else { 1 };
-            (n, dur, span - offset)
+            // The point count in f64 first: `as i64` saturates, and `+ 1` would then wrap.
+            let x = if dur > 0.0 && rate > 0.0 { dur * rate } else { 0.0 };
+            if x + 1.0 > MAX_TARGETS as f64 {
+                return Err(Error::sample(
+                    OP,
+                    sample,
+                    format!(
+                        "output grid has {:.0} points ({dur} s at {rate} Hz after the speed change), more than 2^31 - 1",
+                        x.floor() + 1.0
+                    ),
+                ));
+            }
+            ((x + 1e-6).floor() as i64 + 1, dur, span - offset)
         }
     };
     if !(1..=MAX_TARGETS).contains(&n) {
@@ -410,5 +421,17 @@ mod tests {
         assert!(JitterArgs::parse("linear", "", Some(1.0), Some(3), 0, 0).is_ok());
         assert!(JitterArgs::parse("linear", "", Some(-1.0), None, 0, 0).is_err());
         assert!(JitterArgs::parse("linear", "", None, None, 65, 0).is_err());
+    }
+
+    #[test]
+    fn huge_rate_reports_the_real_point_count() {
+        // Regression: the count was cast to i64 (saturating) and then wrapped to i64::MIN.
+        let a = args((Some(1e30), None), 0);
+        let ts = [0.0, 1.0, 2.0];
+        let e = plan_any(&a, &R, 0, 0, 3, Times::Seconds(&ts)).unwrap_err().to_string();
+        assert!(e.contains("more than 2^31 - 1") && !e.contains("-9223372036854775808"), "{e}");
+        let ns = [4_611_686_018_427_387_904i64, 4_611_686_018_427_387_905];
+        let e = plan_any(&a, &R, 0, 0, 2, Times::Nanos(&ns)).unwrap_err().to_string();
+        assert!(e.contains("more than 2^31 - 1"), "{e}");
     }
 }
