@@ -331,6 +331,34 @@ def train(it, model_size: str, cams: list, dims: tuple, args, mon: Monitor) -> d
     return out
 
 
+def check_decode(spec, backend: str, common: dict, batches: int) -> dict:
+    """RobotDataLoader on the training device with ``backend`` (on a GPU: frames decoded by NVDEC
+    inside its DALI pipeline) against the same windows from a CPU RobotDataLoader decoding with PyAV
+    (no colour jitter): images within YUV-to-RGB rounding, state/action within float32 rounding,
+    masks and indices equal."""
+    kw = {**common, "augmentations": [], "batch_size": 16, "epoch_size": 16 * batches, "output_map": None, "seed": 7}
+    test = RobotDataLoader(spec(backend), device=DEV, num_workers=1, num_threads=2, **kw)
+    ref = RobotDataLoader(spec("pyav"), device="cpu", num_workers=1, **kw)
+    got = [{k: v.cpu().numpy() for k, v in b.items()} for b in test]
+    want = [{k: v.numpy() for k, v in b.items()} for b in ref]
+    img, low, exact = [], 0.0, True
+    for g, w in zip(got, want):
+        for k in w:
+            if k.startswith("images."):
+                img.append(np.abs(g[k].astype(np.int16) - w[k].astype(np.int16)).ravel())
+            elif w[k].dtype.kind == "f":
+                low = max(low, float(np.max(np.abs(g[k].astype(np.float64) - w[k]))) if w[k].size else 0.0)
+            else:
+                exact &= bool(np.array_equal(g[k], w[k]))
+    d = np.concatenate(img) if img else np.zeros(1, np.int16)
+    out = {"video_decode": dict(test.cfg["video"]), "backend": backend, "batches": len(got), "samples": 16 * len(got),
+           "image_abs_diff_mean": float(d.mean()), "image_abs_diff_p99": float(np.percentile(d, 99)),
+           "image_abs_diff_max": int(d.max()), "lowdim_max_abs_diff": low, "exact_outputs_equal": exact}
+    out["ok"] = bool(len(got) == len(want) == batches and exact and low < 1e-4 and out["image_abs_diff_mean"] < 2.0
+                     and out["image_abs_diff_p99"] <= 16)
+    return out
+
+
 def shapes(b: dict) -> dict:
     return {k: [list(v.shape), str(v.dtype).replace("torch.", "")] for k, v in sorted(b.items())}
 
@@ -353,6 +381,13 @@ def table(res: dict) -> str:
                  "host-to-device copy; CPU: all cores; RSS: process + workers")
     for m, s in res.get("speedup_vs_best_dataloader", {}).items():
         lines.append(f"{m}: RobotDataLoader training samples/s / best PyTorch DataLoader configuration's = {s:.2f}x")
+    c = res.get("decode_check")
+    if c:
+        lines.append(f"RobotDataLoader video decode {c.get('video_decode')} vs PyAV on the CPU, same windows: "
+                     + (f"images |diff| mean {c['image_abs_diff_mean']:.2f} p99 {c['image_abs_diff_p99']:.0f} max "
+                        f"{c['image_abs_diff_max']}, state/action max |diff| {c['lowdim_max_abs_diff']:.1e}, masks/indices "
+                        f"equal {c['exact_outputs_equal']}: {'OK' if c['ok'] else 'MISMATCH'}" if "error" not in c
+                        else f"FAILED: {c['error']}"))
     return "\n".join(lines)
 
 
@@ -435,18 +470,27 @@ def parse(argv):
     ap.add_argument("--warmup", type=int, default=None)
     ap.add_argument("--loader-batches", type=int, default=None, help="batches timed for the loader alone")
     ap.add_argument("--cpus", type=int, default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
-    ap.add_argument("--video-backend", default="pyav", help="RobotDataLoader's video decoder (the DataLoader always uses PyAV)")
+    ap.add_argument("--video-backend", default="auto",
+                    help="RobotDataLoader's video decoder: auto (H.264 on a GPU: NVDEC inside its DALI pipeline; PyAV "
+                         "without a GPU), dali-gpu, dali-cpu or pyav (the DataLoader always uses PyAV)")
+    ap.add_argument("--robocache-threads", type=int, default=None, help="RobotDataLoader's DALI threads (default min(8, cpus))")
+    ap.add_argument("--check-batches", type=int, default=None, help="batches compared between RobotDataLoader on the GPU and "
+                    "the same windows decoded by PyAV on the CPU")
     a = ap.parse_args(argv)
     a.toy = a.toy or not GPU
     dflt = ({"episodes": 8, "frames": 40, "cameras": 1, "batch_size": 4, "steps": 3, "min_seconds": 0.0, "warmup": 1,
-             "loader_batches": 3} if a.toy else
+             "loader_batches": 3, "check_batches": 1} if a.toy else
             {"episodes": 240, "frames": 100, "cameras": 2, "batch_size": 64, "steps": 40, "min_seconds": 8.0, "warmup": 5,
-             "loader_batches": 30})
+             "loader_batches": 30, "check_batches": 2})
     for k, v in dflt.items():
         if getattr(a, k) is None:
             setattr(a, k, v)
+    if a.robocache_threads is None:
+        a.robocache_threads = max(1, min(8, a.cpus))
     if a.out is None:
-        a.out = HERE / "results" / f"groot_bench_{'h100' if GPU and 'H100' in torch.cuda.get_device_name(0) else DEV}.json"
+        name = torch.cuda.get_device_name(0) if GPU else ""
+        tag = next((g.lower() for g in ("H100", "H200", "B200", "A100") if g in name), DEV)
+        a.out = HERE / "results" / f"groot_bench_{tag}.json"
     return a
 
 
@@ -505,7 +549,7 @@ def main(argv=None) -> int:
     res = {"env": env, "settings": {"toy": a.toy, "batch_size": a.batch_size, "steps_min": a.steps, "min_seconds": a.min_seconds,
                                     "warmup": a.warmup, "loader_batches": a.loader_batches, "cameras": cams, "image_size": list(size),
                                     "target_frequency": FREQ, "observation_steps": TO, "action_steps": TA,
-                                    "augmentations": ["color_jitter"], "video_backend_robocache": a.video_backend,
+                                    "augmentations": ["color_jitter"], "video_backend_robocache": a.video_backend, "robocache_threads": a.robocache_threads,
                                     "video_backend_dataloader": "pyav", "dataset": str(path), "episodes": a.episodes,
                                     "windows": int(sum(base.num_windows)), "models": models, "configs": [str(p) for p in plan]},
            "runs": [], "batch_shapes": {}}
@@ -519,8 +563,11 @@ def main(argv=None) -> int:
             it = fixed_batches({k: v.clone() for k, v in keep.items()})
         elif key == "robocache":
             name = f"RobotDataLoader ({DEV})"
-            ld = RobotDataLoader(spec(a.video_backend), device=DEV, num_workers=a.cpus, num_threads=min(4, a.cpus),
+            ld = RobotDataLoader(spec(a.video_backend), device=DEV, num_workers=a.cpus, num_threads=a.robocache_threads,
                                  prefetch_queue_depth=3, **common)
+            res["settings"]["robocache_video_decode"] = {c: ld.cfg["video"].get(c, "host (PyAV workers)") for c in cams}
+            log(f"RobotDataLoader: video decoded {res['settings']['robocache_video_decode']} (mixed: NVDEC inside its DALI "
+                f"pipeline; cpu: DALI's CPU decoder inside it), {a.robocache_threads} DALI threads")
             it = robocache_batches(ld)
         else:
             name = f"DataLoader {key} workers"
@@ -547,6 +594,13 @@ def main(argv=None) -> int:
             del ld
         gc.collect()
     mon.close()
+    if "robocache" in plan:
+        t = time.perf_counter()
+        try:
+            res["decode_check"] = check_decode(spec, a.video_backend, common, a.check_batches)
+        except Exception as e:  # noqa: BLE001 - reported in the JSON and the table, the run's figures stay
+            res["decode_check"] = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+        log(f"decode check ({time.perf_counter() - t:.1f} s): {res['decode_check']}")
     speed = {}
     for m in models:
         rc = [r["samples_per_s"] for r in res["runs"] if r["model"] == m and r["config"] == "robocache"]

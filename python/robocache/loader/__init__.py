@@ -18,6 +18,8 @@ import numpy as np
 from .host import DatasetSpec, HostDataset, as_spec, step_times, window_table
 from .pipeline import COLOR_JITTER_DEFAULTS, BatchSource, build_pipeline, host_keys, norm_arrays
 from .sampling import epoch_plan, quotas, shard_positions
+from .transfer import host_to_device
+from .video import camera_devices
 
 __all__ = ["DatasetSpec", "RobotDataLoader"]
 
@@ -190,6 +192,7 @@ class RobotDataLoader:
                     "timestamps": timestamps, "image_dtype": image_dtype, "image_mean": mean, "image_std": std,
                     "method": method, "seed": self.seed, "device": self.device, "device_id": self._device_id(device_id),
                     "encoded": {c: all(self._encoded(h, c) for h in self.hosts) for c in cams},
+                    "video": camera_devices([e for h in self.hosts for e in h.episodes], cams, self.device),
                     "norm": [{g: norm_arrays(h.stats[g], normalization, ds_dim if g == "state" else da_dim)
                               for g in ("state", "action")} for h in self.hosts]}
         # normalisation in the DALI graph only where a DALI operator (action_noise) needs normalised
@@ -411,32 +414,9 @@ class RobotDataLoader:
         return norm
 
     def _host_to_device(self):
-        """Host outputs (numpy) -> torch tensors on the loader's device: on ``cuda`` packed into one
-        buffer, copied once and split (one copy per batch instead of one per output)."""
-        import torch  # noqa: PLC0415
-
-        if self.device != "cuda":
-            return lambda d: {n: torch.from_numpy(v) for n, v in d.items()}
-        dev = torch.device("cuda", self.cfg["device_id"])
-
-        def move(d: dict) -> dict:
-            if not d:
-                return {}
-            offs, n = [], 0
-            for v in d.values():
-                offs.append(n)
-                n += -(-v.nbytes // 8) * 8
-            buf = np.empty(max(n, 8), np.uint8)
-            for o, v in zip(offs, d.values()):
-                buf[o:o + v.nbytes] = np.ascontiguousarray(v).reshape(-1).view(np.uint8)
-            g = torch.from_numpy(buf).to(dev)
-            out = {}
-            for o, (k, v) in zip(offs, d.items()):
-                t = torch.from_numpy(np.empty(0, v.dtype)).dtype
-                out[k] = g[o:o + v.nbytes].view(t).view(v.shape) if v.size else torch.empty(v.shape, dtype=t, device=dev)
-            return out
-
-        return move
+        """Host outputs (numpy) -> torch tensors on the loader's device (on ``cuda``: one pinned,
+        non-blocking copy per batch; see :mod:`robocache.loader.transfer`)."""
+        return host_to_device(self.device, self.cfg["device_id"])
 
     def _frames(self):
         """The worker processes decoding video frames (started on first use, kept across epochs);

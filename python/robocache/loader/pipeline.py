@@ -6,8 +6,9 @@ Graph (``cuda``: everything after the external source runs on the GPU, timestamp
     external_source ──► state/action samples [B, L, D] (dense: padded, see BatchSource) ──►
         fn.robocache.resample (target_timestamps [B, T]) ──► [(x - offset) * scale ──►
         fn.robocache.action_noise]  (without action_noise the loader normalises after the graph)
-    external_source ──► camera frames (or JPEG bytes ──► fn.decoders.image) ──► fn.resize ──►
-        [fn.color_twist with per-sample arguments] ──► [fn.crop_mirror_normalize to float]
+    external_source ──► camera frames (or JPEG bytes ──► fn.decoders.image, or encoded video file +
+        frame index ──► fn.decoders.video) ──► fn.resize ──► [fn.color_twist with per-sample
+        arguments] ──► [fn.crop_mirror_normalize to float]
 
 Masks, indices, task ids and window times do not enter the graph: the source computes them on the
 host (``BatchSource.host``) and the loader joins them to the DALI outputs. Video frames decoded by
@@ -19,11 +20,23 @@ same whatever happened before, which makes ``load_state_dict`` resume exact.
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .host import around, nearest_frame, valid_mask
+from .video import CameraFiles, EncodedFiles
+
+_FILES: EncodedFiles | None = None  # encoded video files, shared by the loaders of the process
+
+
+def encoded_files() -> EncodedFiles:
+    """The process-wide cache of encoded video files fed to ``fn.decoders.video``."""
+    global _FILES
+    if _FILES is None:
+        _FILES = EncodedFiles()
+    return _FILES
 
 COLOR_JITTER_DEFAULTS = {"brightness": 0.2, "contrast": 0.2, "saturation": 0.2, "hue": 10.0}
 
@@ -32,6 +45,31 @@ def augment_rng(seed: int, epoch: int, position: int, stream: int) -> np.random.
     """The generator of one sample's host-drawn augmentation parameters (counter-based: a pure
     function of seed, epoch and epoch position, so resume and CPU/GPU runs draw the same)."""
     return np.random.Generator(np.random.Philox(key=np.uint64(seed & (2**64 - 1)), counter=[epoch, position, stream, 0]))
+
+
+_BITGEN = threading.local()  # per thread: {seed: Philox}, re-keyed by counter for each draw
+
+
+def augment_uniform(seed: int, epoch: int, positions, stream: int, n: int) -> np.ndarray:
+    """``[len(positions), n]`` float64 in [0, 1): row ``k`` holds the first ``n`` draws of
+    ``augment_rng(seed, epoch, positions[k], stream).random()``, the same values, from one bit
+    generator per thread whose counter is set per sample (building a Philox per sample costs ~10x
+    more)."""
+    gens = getattr(_BITGEN, "gens", None)
+    if gens is None:
+        gens = _BITGEN.gens = {}
+    if seed not in gens:
+        bg = np.random.Philox(key=np.uint64(seed & (2**64 - 1)))
+        gens[seed] = (bg, np.random.Generator(bg))
+    bg, gen = gens[seed]
+    st = bg.state
+    out = np.empty((len(positions), n), np.float64)
+    for k, p in enumerate(np.asarray(positions).tolist()):
+        st["state"]["counter"] = np.array([epoch, p, stream, 0], np.uint64)
+        st["buffer_pos"], st["has_uint32"], st["uinteger"] = 4, 0, 0
+        bg.state = st
+        out[k] = gen.random(n)
+    return out
 
 
 HOST_OUTPUTS = ("state_mask", "state_dim_mask", "action_mask", "action_dim_mask", "dataset_index", "episode_index", "task",
@@ -69,10 +107,12 @@ class BatchSource:
         pool: optional thread pool for camera frames.
         frames: optional :class:`robocache.loader.frames.FramePool` decoding video frames in worker
             processes.
+        ahead: batches assembled ahead of DALI's request in a background thread (0: assembled in
+            the calling thread, inside DALI's ``schedule_run``).
     """
 
     def __init__(self, table: dict, cfg: dict, plan: tuple, batches: list, epoch: int, pool: ThreadPoolExecutor | None,
-                 frames=None) -> None:
+                 frames=None, ahead: int = 2) -> None:
         self.table, self.cfg, self.plan, self.batches, self.epoch, self.pool = table, cfg, plan, batches, epoch, pool
         self.frames = frames
         self.k = 0
@@ -82,6 +122,11 @@ class BatchSource:
         self.norm = {g: (np.stack([n[g][0] for n in cfg["norm"]]), np.stack([n[g][1] for n in cfg["norm"]]),
                          np.stack([n[g][2] for n in cfg["norm"]])) for g in w}
         self.pending: dict = {}  # batch number -> frame futures (video decoding ahead of time)
+        self.video = {c: CameraFiles(table["episodes"], c) for c in cfg.get("video", {})}
+        self.files = encoded_files() if self.video else None
+        self.ahead = int(ahead)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="robocache-batches") if self.ahead > 0 else None
+        self._ready: dict = {}  # batch number -> future of (DALI inputs, host outputs)
 
     def __call__(self):
         if self.k >= len(self.batches):
@@ -92,14 +137,32 @@ class BatchSource:
             for j in range(k, min(k + self.frames.ahead, len(self.batches))):
                 if j not in self.pending:
                     self.pending[j] = self.frames.submit(self.table, self.batches[j], self.plan)
-        dali, host = self.batch(self.batches[k], self.pending.pop(k, None))
+        if self._thread is None:
+            dali, host = self.batch(self.batches[k], self.pending.pop(k, None))
+        else:
+            for j in range(k, min(k + 1 + self.ahead, len(self.batches))):
+                if j not in self._ready:
+                    frames = self.pending.pop(j, None)
+                    self._ready[j] = (self._thread.submit(self.batch, self.batches[j], frames), frames)
+            dali, host = self._ready.pop(k)[0].result()
         self.host[k] = host
         return dali
 
-    def __del__(self) -> None:
-        for f in self.pending.values():  # an iteration left early: drop the frames decoded ahead
+    def close(self) -> None:
+        """Stop assembling ahead and drop what was decoded ahead (an iteration left early)."""
+        if self._thread is not None:
+            self._thread.shutdown(wait=False)
+            self._thread = None
+        for fut, frames in self._ready.values():
+            if fut.cancel() and frames is not None:  # never started: its frames are nobody's
+                frames.discard()
+        self._ready = {}
+        for f in self.pending.values():
             f.discard()
         self.pending = {}
+
+    def __del__(self) -> None:
+        self.close()
 
     def batch(self, pos: np.ndarray, frames=None) -> tuple:
         """``(external-source outputs as a list, host outputs as a dict)`` for epoch positions ``pos``."""
@@ -153,24 +216,38 @@ class BatchSource:
         host["task"] = tb["task"][epi].astype(np.int64)
         host["index"] = np.asarray(pos, np.int64).copy()
         host["anchor_time"] = anchor.astype(np.float64)
-        if cfg["cameras"] or "color_jitter" in cfg["aug"]:
+        for cam, files in self.video.items():  # encoded file + frame index, decoded by fn.decoders.video
+            paths, out["camf." + cam] = files.frames(epi, anchor)
+            out["cam." + cam] = [self.files.get(p) for p in paths]
+        if "color_jitter" in cfg["aug"]:  # per-sample draws (see augment_uniform), one batch at a time
+            kw = cfg["aug"]["color_jitter"]
+            u = augment_uniform(cfg["seed"], self.epoch, pos, 1, 4)
+            for j, (name, lo, hi) in enumerate((("brightness", 1 - kw["brightness"], 1 + kw["brightness"]),
+                                                 ("contrast", 1 - kw["contrast"], 1 + kw["contrast"]),
+                                                 ("saturation", 1 - kw["saturation"], 1 + kw["saturation"]),
+                                                 ("hue", -kw["hue"], kw["hue"]))):
+                out["cj." + name] = (lo + (hi - lo) * u[:, j]).astype(np.float32)
+        host_cams = [c for c in cfg["cameras"] if c not in self.video]
+        if host_cams:
             args = list(zip(pos.tolist(), epi.tolist(), anchor.tolist()))
             got = frames.result() if frames is not None else {}
             fn = (lambda x: self.extras(x, got))
             extra = list(self.pool.map(fn, args)) if self.pool is not None else [fn(x) for x in args]
-            for j, name in enumerate(extra_names(cfg)):
-                col = [x[j] for x in extra]
-                out[name] = col if name.startswith("cam.") else np.array(col, np.float32)
+            for j, name in enumerate(host_cams):
+                out["cam." + name] = [x[j] for x in extra]
         return [out[n] for n in self.names], host
 
     def extras(self, arg: tuple, frames: dict | None = None) -> tuple:
-        """Camera frames and colour-jitter draws of one window: ``(position, episode row, anchor)``;
-        ``frames``: ``{(camera, position): frame}`` already decoded in worker processes."""
+        """Camera frames of one window assembled on the host (cameras not decoded in the graph):
+        ``(position, episode row, anchor)``; ``frames``: ``{(camera, position): frame}`` already
+        decoded in worker processes."""
         p, ei, t = arg
         cfg = self.cfg
         e = self.table["episodes"][ei]
         out = []
         for name in cfg["cameras"]:
+            if name in self.video:
+                continue
             if frames and (name, p) in frames:
                 out.append(frames[(name, p)])
                 continue
@@ -180,13 +257,6 @@ class BatchSource:
                 out.append(np.frombuffer(bytes(stream.loader.encoded[j]), np.uint8))
             else:
                 out.append(np.ascontiguousarray(stream.read(j, j + 1)[0]))
-        if "color_jitter" in cfg["aug"]:
-            kw = cfg["aug"]["color_jitter"]
-            g = augment_rng(cfg["seed"], self.epoch, p, 1)
-            out.append(np.float32(g.uniform(1 - kw["brightness"], 1 + kw["brightness"])))
-            out.append(np.float32(g.uniform(1 - kw["contrast"], 1 + kw["contrast"])))
-            out.append(np.float32(g.uniform(1 - kw["saturation"], 1 + kw["saturation"])))
-            out.append(np.float32(g.uniform(-kw["hue"], kw["hue"])))
         return tuple(out)
 
 
@@ -215,8 +285,9 @@ def padded_slices(tb: dict, g: str, epi: np.ndarray, sl: np.ndarray) -> tuple:
 
 
 def extra_names(cfg: dict) -> list:
-    """Names of the per-sample outputs (camera frames, colour-jitter draws), in order."""
-    names = ["cam." + c for c in cfg["cameras"]]
+    """Names of the per-sample outputs (host camera frames, colour-jitter draws), in order; cameras
+    decoded in the graph (``cfg["video"]``) come before them (see :func:`source_names`)."""
+    names = ["cam." + c for c in cfg["cameras"] if c not in cfg.get("video", {})]
     if "color_jitter" in cfg["aug"]:
         names += ["cj.brightness", "cj.contrast", "cj.saturation", "cj.hue"]
     return names
@@ -231,6 +302,8 @@ def source_names(cfg: dict) -> list:
             names += [g + "_offset", g + "_scale"]
     if "temporal_jitter" in cfg["aug"]:
         names += ["window_start", "tj.speed", "state_tj_offset", "action_tj_offset"]
+    for c in cfg.get("video", {}):
+        names += ["cam." + c, "camf." + c]
     return names + extra_names(cfg)
 
 
@@ -262,7 +335,8 @@ def build_pipeline(source: BatchSource, cfg: dict, output_map: list, batch_size:
 
     gpu = cfg["device"] == "cuda"
     names = source.names
-    layouts = ["HWC" if n.startswith("cam.") and not cfg["encoded"][n[4:]] else "" for n in names]
+    video = cfg.get("video", {})
+    layouts = ["HWC" if n.startswith("cam.") and not cfg["encoded"][n[4:]] and n[4:] not in video else "" for n in names]
 
     @pipeline_def(batch_size=batch_size, num_threads=num_threads, device_id=cfg["device_id"] if gpu else None,
                   prefetch_queue_depth=prefetch, seed=cfg["seed"] & 0x7FFFFFFF, exec_dynamic=True)
@@ -289,7 +363,13 @@ def build_pipeline(source: BatchSource, cfg: dict, output_map: list, batch_size:
                 out[g + "_timestamps"] = dev(fn.cast(rel, dtype=types.FLOAT) if cfg["timestamps"] == "relative" else rel)
         for cam, (h, w) in cfg["cameras"].items():
             img = ins["cam." + cam]
-            if cfg["encoded"][cam]:
+            if cam in video:  # the window's frame of the encoded file: [1, H, W, 3] -> HWC
+                img = fn.decoders.video(img, device=video[cam], frames=ins["camf." + cam],
+                                        **({"affine": False} if video[cam] == "mixed" else {}))  # threads unpinned: the OS places them
+                img = fn.squeeze(img, axes=[0])
+                if video[cam] == "cpu":
+                    img = dev(img)
+            elif cfg["encoded"][cam]:
                 img = fn.decoders.image(img, device="mixed" if gpu else "cpu", output_type=types.RGB)
             else:
                 img = dev(img)
