@@ -20,6 +20,7 @@ same whatever happened before, which makes ``load_state_dict`` resume exact.
 
 from __future__ import annotations
 
+import collections
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -127,6 +128,10 @@ class BatchSource:
         self.ahead = int(ahead)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="robocache-batches") if self.ahead > 0 else None
         self._ready: dict = {}  # batch number -> future of (DALI inputs, host outputs)
+        # the external source passes its arrays to DALI without a copy (no_copy): each batch's arrays
+        # are kept until DALI is done with them (prefetch depth iterations later; build_pipeline sets it)
+        self.keep = 8
+        self._fed: collections.deque = collections.deque()
 
     def __call__(self):
         if self.k >= len(self.batches):
@@ -146,6 +151,9 @@ class BatchSource:
                     self._ready[j] = (self._thread.submit(self.batch, self.batches[j], frames), frames)
             dali, host = self._ready.pop(k)[0].result()
         self.host[k] = host
+        self._fed.append(dali)
+        while len(self._fed) > self.keep:
+            self._fed.popleft()
         return dali
 
     def close(self) -> None:
@@ -335,13 +343,16 @@ def build_pipeline(source: BatchSource, cfg: dict, output_map: list, batch_size:
 
     gpu = cfg["device"] == "cuda"
     names = source.names
+    source.keep = int(prefetch) + 3
     video = cfg.get("video", {})
     layouts = ["HWC" if n.startswith("cam.") and not cfg["encoded"][n[4:]] and n[4:] not in video else "" for n in names]
 
     @pipeline_def(batch_size=batch_size, num_threads=num_threads, device_id=cfg["device_id"] if gpu else None,
                   prefetch_queue_depth=prefetch, seed=cfg["seed"] & 0x7FFFFFFF, exec_dynamic=True)
     def pipe():
-        ins = dict(zip(names, fn.external_source(source=source, num_outputs=len(names), batch=True, layout=layouts)))
+        # no_copy: the arrays go to DALI as they are (the encoded video files alone are tens of MB a batch);
+        # the source keeps them until DALI is done with them
+        ins = dict(zip(names, fn.external_source(source=source, num_outputs=len(names), batch=True, layout=layouts, no_copy=True)))
         dev = (lambda x: x.gpu()) if gpu else (lambda x: x)
         out = {}
         for g in ("state", "action"):
