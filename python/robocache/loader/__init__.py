@@ -374,7 +374,7 @@ class RobotDataLoader:
             to_device = self._host_to_device()
             norm = self._outside_norm()
             wanted = [n for n in self.output_map if n in host]
-            for k, out in enumerate(it):
+            for k, out in source.checked(it):  # enumerate(it); a DALI failure names the batches' video files
                 self._batches_done += 1
                 h = source.host.pop(k)
                 got = to_device({n: h[n] for n in wanted + (["_d"] if norm and self.device == "cuda" else [])})

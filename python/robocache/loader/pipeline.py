@@ -151,10 +151,31 @@ class BatchSource:
                     self._ready[j] = (self._thread.submit(self.batch, self.batches[j], frames), frames)
             dali, host = self._ready.pop(k)[0].result()
         self.host[k] = host
-        self._fed.append(dali)
+        self._fed.append((k, dali, host.get("_video_files", ())))
         while len(self._fed) > self.keep:
             self._fed.popleft()
         return dali
+
+    def checked(self, it):
+        """``enumerate(it)`` over the DALI iterator; a pipeline failure is re-raised as a
+        ``RuntimeError`` naming the epoch, the batches in flight and the video files they decode
+        in the graph (DALI's own message, which names the operator, follows)."""
+        k = 0
+        while True:
+            try:
+                out = next(it)
+            except StopIteration:
+                return
+            except RuntimeError as e:
+                fed = [f for f in self._fed if f[0] >= k]
+                files = sorted({p for f in fed for p in f[2]})
+                what = (f"; video files decoded in those batches: {', '.join(files[:6])}" + (" ..." if len(files) > 6 else "")
+                        if files else "")
+                batches = f"{fed[0][0]}..{fed[-1][0]}" if fed else str(k)
+                raise RuntimeError(f"RobotDataLoader: the DALI pipeline failed on batch {k} of epoch {self.epoch} (batches "
+                                   f"{batches} in flight){what}:\n{e}") from None
+            yield k, out
+            k += 1
 
     def close(self) -> None:
         """Stop assembling ahead and drop what was decoded ahead (an iteration left early)."""
@@ -227,6 +248,7 @@ class BatchSource:
         for cam, files in self.video.items():  # encoded file + frame index, decoded by fn.decoders.video
             paths, out["camf." + cam] = files.frames(epi, anchor)
             out["cam." + cam] = [self.files.get(p) for p in paths]
+            host["_video_files"] = host.get("_video_files", ()) + tuple(paths)
         if "color_jitter" in cfg["aug"]:  # per-sample draws (see augment_uniform), one batch at a time
             kw = cfg["aug"]["color_jitter"]
             u = augment_uniform(cfg["seed"], self.epoch, pos, 1, 4)

@@ -85,7 +85,17 @@ class EncodedFiles:
             if a is not None:
                 self._files.move_to_end(path)
                 return a
-        a = np.fromfile(path, np.uint8)
+        try:
+            a = np.fromfile(path, np.uint8)
+        except OSError as e:
+            from ..datasets import DatasetNotFoundError  # noqa: PLC0415
+
+            raise DatasetNotFoundError(f"RobotDataLoader: video file {path} cannot be read ({e.strerror or e}); it was "
+                                       f"readable when the loader was built") from None
+        if a.size == 0:
+            from ..datasets import CorruptDatasetError  # noqa: PLC0415
+
+            raise CorruptDatasetError(f"RobotDataLoader: video file {path} is empty; it held a video when the loader was built")
         a.flags.writeable = False
         with self._lock:
             if path not in self._files:
