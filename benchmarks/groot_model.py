@@ -37,6 +37,10 @@ SIZES = {
                    "depth": 2, "heads": 4, "grid": 8},
     "small_vit4": {"vit": "vit_tiny_patch16_224", "vit_dims": (192, 4, 3), "vit_depth": 4, "patch": 16, "width": 256,
                    "depth": 2, "heads": 4, "grid": 8},
+    "small_vit3": {"vit": "vit_tiny_patch16_224", "vit_dims": (192, 3, 3), "vit_depth": 3, "patch": 16, "width": 256,
+                   "depth": 2, "heads": 4, "grid": 8},
+    "small_vit2": {"vit": "vit_tiny_patch16_224", "vit_dims": (192, 2, 3), "vit_depth": 2, "patch": 16, "width": 256,
+                   "depth": 2, "heads": 4, "grid": 8},
     "large": {"vit": "vit_small_patch16_224", "vit_dims": (384, 12, 6), "patch": 16, "width": 1024, "depth": 24, "heads": 16,
               "grid": 8},
 }

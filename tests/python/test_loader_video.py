@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from robocache import DatasetSpec, RobotDataLoader
-from robocache.datasets import DatasetNotFoundError
+from robocache.datasets import CorruptDatasetError, DatasetNotFoundError
 from robocache.datasets.video import BackendChoice, VideoWriter
 from robocache.loader.video import EncodedFiles, camera_devices, decode_device
 
@@ -138,7 +138,9 @@ def test_decode_path_is_chosen_per_camera(vp9):
     assert b["images.front"].shape == (16, 32, 32, 3) and set(np.unique(b["dataset_index"])) <= {0, 1}
 
 
-def test_a_video_file_gone_bad_after_the_loader_was_built_is_named(vp9, tmp_path):
+@pytest.mark.parametrize("clips", ["1", "0"])
+def test_a_video_file_gone_bad_after_the_loader_was_built_is_named(vp9, tmp_path, monkeypatch, clips):
+    monkeypatch.setenv("ROBOCACHE_VIDEO_CLIPS", clips)  # GOP clips (default) or whole files
     path = tmp_path / "g1"
     shutil.copytree(vp9, path)
     gone = RobotDataLoader([spec(path, "dali-cpu")], cameras={"front": (32, 32)}, **KW)
@@ -148,10 +150,70 @@ def test_a_video_file_gone_bad_after_the_loader_was_built_is_named(vp9, tmp_path
     (path / VIDEO).write_bytes(b"\x00\x00\x01" * 4000)  # same name, no longer a video
     bad = RobotDataLoader([spec(vp9, "dali-cpu")], cameras={"front": (32, 32)}, **KW)
     bad._table["episodes"][0].cameras["front"][0].video.path = path / VIDEO
-    with pytest.raises(RuntimeError, match=r"(?s)RobotDataLoader: the DALI pipeline failed on batch 0 of epoch 0 .*"
-                                           r"episode_000001\.mp4.*decoders\.video"):
-        run(bad)
+    if clips == "1":  # the clip is cut on the host: the demux names the file
+        with pytest.raises(CorruptDatasetError, match=r"RobotDataLoader: video file .*episode_000001\.mp4 cannot be demuxed"):
+            run(bad)
+    else:  # the whole file goes to DALI: its failure comes back naming the batch's files
+        with pytest.raises(RuntimeError, match=r"(?s)RobotDataLoader: the DALI pipeline failed on batch 0 of epoch 0 .*"
+                                               r"episode_000001\.mp4.*decoders\.video"):
+            run(bad)
     files = EncodedFiles(max_bytes=1)
     a = files.get(str(vp9 / VIDEO))
     assert not a.flags.writeable and a.size == (vp9 / VIDEO).stat().st_size
     assert files.get(str(vp9 / VIDEO)) is a
+
+
+@pytest.mark.parametrize("codec,gop", [("h264", 2), ("h264", 6), ("vp9", 2), ("vp9", 5)])
+def test_gop_clips_decode_to_the_files_frames(tmp_path, codec, gop):
+    # the clip (IVF, Annex-B for H.264/HEVC) of every frame, decoded by FFmpeg through PyAV, gives exactly
+    # the frame PyAV decodes from the file; x264's B-frames (GOP 6) reorder frames inside a clip
+    from robocache.loader.clips import ClipIndex, clip_codec
+
+    assert clip_codec(codec) and not clip_codec("hevc") and not clip_codec("av1")  # those go in as whole files
+
+    with av.open(str(G1 / VIDEO)) as c:
+        frames = [f.reformat(width=96, height=64, format="rgb24").to_ndarray() for _, f in zip(range(30), c.decode(video=0))]
+    path = tmp_path / f"cam_{codec}.mp4"
+    try:
+        with VideoWriter(path, codec, 30, 96, 64, gop=gop) as w:
+            w.write(frames)
+    except ValueError as e:  # this PyAV build has no encoder for the codec
+        pytest.skip(str(e))
+    ref = pyav_frames(path, range(30))
+    ci = ClipIndex(str(path))
+    assert ci.codec == codec and len(ci.gop_start) >= 30 // max(gop, 1)
+    ranks = ci.frame_at(np.arange(30) / 30, 0.5 / 30)
+    np.testing.assert_array_equal(ranks, np.arange(30))
+    assert ci.frame_at(np.array([5.0]), 0.5 / 30)[0] == -1  # no frame there
+    for j in range(30):
+        clip, i = ci.clip(j)
+        with av.open(__import__("io").BytesIO(clip.tobytes()), format="ivf") as c:
+            got = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+        assert len(got) <= gop and 0 <= i < len(got)
+        np.testing.assert_array_equal(got[i], ref[j], err_msg=f"{codec} frame {j}")
+
+
+def test_frame_cache_gives_the_per_window_batches(vp9):
+    kw = {**KW, "cameras": {"front": (64, 80)}, "augmentations": ["color_jitter"], "epoch_size": 48}
+    window = RobotDataLoader([spec(vp9, "dali-cpu")], **kw)
+    cached = RobotDataLoader([spec(vp9, "dali-cpu")], frame_cache=0.5, **kw)
+    a, b = run(window), run(cached)
+    st = cached.frame_cache_stats
+    assert window.frame_cache_stats is None and st["cameras"] == ["front"] and st["device"] == "cpu"
+    assert st["frames"] == 393 and st["bytes"] == 393 * 64 * 80 * 3 and st["fill_seconds"] > 0
+    for k in a:  # the same frames (resized once when filled, with the same operator), the same everything else
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    np.testing.assert_array_equal(run(cached)["images.front"], run(window)["images.front"])  # next epoch too
+    # a budget the frames do not fit: a warning, then per-window decoding with the same batches
+    small = RobotDataLoader([spec(vp9, "dali-cpu")], frame_cache=0.001, **kw)
+    with pytest.warns(UserWarning, match=r"frame_cache: the decoded frames of cameras \['front'\] take 0\.01 GiB, more than "
+                                         r"frame_cache=0\.001 GiB; decoding per window"):
+        c = run(small)
+    assert small.frame_cache_stats is None
+    np.testing.assert_array_equal(c["images.front"], a["images.front"])
+    with pytest.raises(ValueError, match=r"frame_cache must be a positive number of GiB or None, got -1"):
+        RobotDataLoader([spec(vp9, "dali-cpu")], frame_cache=-1, **kw)
+    # no camera DALI decodes (PyAV here): nothing to cache, per-window PyAV as before
+    pyav = RobotDataLoader([spec(vp9, "pyav")], frame_cache=0.5, **kw)
+    np.testing.assert_array_equal(run(pyav)["images.front"], run(RobotDataLoader([spec(vp9, "pyav")], **kw))["images.front"])
+    assert pyav.frame_cache_stats is None

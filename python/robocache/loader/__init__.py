@@ -105,6 +105,17 @@ class RobotDataLoader:
             (forked on the first ``iter(loader)``, kept across epochs, decoding a few batches ahead;
             ``<= 1``: decoded in this process); JPEG stills read on the host use as many threads.
         prefetch_queue_depth: DALI prefetch depth.
+        frame_cache: GiB: decode every video file of the cameras DALI decodes (see below) once, on
+            the first ``iter(loader)``, into a frame store on the loader's device (the GPU on
+            ``cuda``), resized to the camera size; batches then gather their frames from it
+            (:mod:`robocache.loader.cache`). When the decoded frames would take more than this, the
+            loader warns and decodes per window. ``None`` (default): decode per window.
+            :attr:`frame_cache_stats` reports its size and fill time.
+
+    Video: a camera whose files DALI decodes (``video_backend`` ``dali-gpu``, which ``auto`` picks for
+    H.264/HEVC/VP9 with a GPU; or ``dali-cpu``: VP8/VP9/MJPEG) is decoded inside the pipeline
+    (``fn.decoders.video``, NVDEC on ``cuda``; :mod:`robocache.loader.video`), no host thread decodes
+    it; other video (AV1, CPU-only machines) is decoded by PyAV in ``num_workers`` processes.
 
     Batches are dicts of torch tensors (``B`` samples, ``Ds``/``Da`` the widest state/action):
     ``state [B, To, Ds]``, ``action [B, Ta, Da]`` (float32, normalised), ``state_mask [B, To]``,
@@ -142,7 +153,8 @@ class RobotDataLoader:
                  normalization: str | None = "mean_std", pad: bool = True, short_episodes: str = "error",
                  max_gap: float | None = None, timestamps: str = "relative", image_dtype: str = "uint8",
                  image_mean=None, image_std=None, method: str = "linear", output_map: list | None = None,
-                 num_threads: int = 2, num_workers: int = 2, prefetch_queue_depth: int = 2) -> None:
+                 num_threads: int = 2, num_workers: int = 2, prefetch_queue_depth: int = 2,
+                 frame_cache: float | None = None) -> None:
         import robocache  # noqa: F401, PLC0415  (loads the plugin: fn.robocache.*)
 
         if isinstance(datasets, (str, bytes)) or not hasattr(datasets, "__len__") or len(datasets) == 0:
@@ -219,6 +231,10 @@ class RobotDataLoader:
         self._pool = ThreadPoolExecutor(self.num_workers, thread_name_prefix="robocache-loader") if self.num_workers > 1 else None
         self._epoch, self._batches_done = 0, 0
         self._frame_pool = None
+        if frame_cache is not None and not (isinstance(frame_cache, numbers.Real) and not isinstance(frame_cache, bool)
+                                            and frame_cache > 0):
+            raise ValueError(f"RobotDataLoader: frame_cache must be a positive number of GiB or None, got {frame_cache!r}")
+        self._cache_budget, self._cache, self.frame_cache_stats = frame_cache, None, None
 
     # ------------------------------------------------------------------------------------ checks
     @staticmethod
@@ -363,7 +379,8 @@ class RobotDataLoader:
         b = self.batch_size
         batches = [pos[i:i + b] for i in range(start * b, len(pos), b)]
         if batches:
-            source = BatchSource(self._table, self.cfg, self.plan(epoch), batches, epoch, self._pool, self._frames())
+            source = BatchSource(self._table, self.cfg, self.plan(epoch), batches, epoch, self._pool, self._frames(),
+                                 cache=self._frame_cache())
             host = set(host_keys(self.cfg))
             dali_keys = [k for k in self.output_map if k not in host] or ["state"]  # a pipeline needs an output
             pipe = build_pipeline(source, self.cfg, dali_keys, b, self.num_threads, self.prefetch_queue_depth)
@@ -433,6 +450,23 @@ class RobotDataLoader:
                                   f"process", stacklevel=3)
                     self.num_workers = 1
         return self._frame_pool
+
+    def _frame_cache(self):
+        """The filled :class:`~robocache.loader.cache.FrameCache` (built and filled on first use), or
+        None (no ``frame_cache``, no camera DALI decodes, or over the budget: per-window decoding)."""
+        if self._cache is None and self._cache_budget is not None and self.cfg["video"]:
+            from .cache import CacheTooLarge, FrameCache  # noqa: PLC0415
+
+            try:
+                cache = FrameCache(self._table["episodes"], self.cfg["cameras"], self.cfg["video"], self.device,
+                                   self.cfg["device_id"], self._cache_budget, num_threads=max(self.num_threads, 4))
+            except CacheTooLarge as e:
+                warnings.warn(f"{e}; decoding per window instead", stacklevel=3)
+                self._cache_budget = None
+                return None
+            cache.fill()
+            self._cache, self.frame_cache_stats = cache, cache.stats
+        return self._cache
 
     def _fingerprint(self) -> dict:
         return {"seed": self.seed, "epoch_size": self.epoch_size, "batch_size": self.batch_size, "num_shards": self.num_shards,

@@ -110,51 +110,97 @@ class BatchSource:
             processes.
         ahead: batches assembled ahead of DALI's request in a background thread (0: assembled in
             the calling thread, inside DALI's ``schedule_run``).
+        cache: optional filled :class:`robocache.loader.cache.FrameCache`: its cameras' frames are
+            gathered from it and fed by a second external source (:meth:`cached_call`).
     """
 
     def __init__(self, table: dict, cfg: dict, plan: tuple, batches: list, epoch: int, pool: ThreadPoolExecutor | None,
-                 frames=None, ahead: int = 2) -> None:
+                 frames=None, ahead: int = 2, cache=None) -> None:
         self.table, self.cfg, self.plan, self.batches, self.epoch, self.pool = table, cfg, plan, batches, epoch, pool
         self.frames = frames
-        self.k = 0
-        self.names = source_names(cfg)
+        self.k = self.kc = 0
+        self.cache = cache
+        self.cached = [c for c in cfg["cameras"] if cache is not None and c in cache.devices]
+        self.names = source_names(cfg, self.cached)
+        self._stream = None
+        if self.cached and cache.device == "cuda":
+            import torch  # noqa: PLC0415
+
+            self._stream = torch.cuda.Stream(torch.device("cuda", cache.device_id))
         self.host: dict = {}
         w = {g: cfg["state_dim" if g == "state" else "action_dim"] for g in ("state", "action")}
         self.norm = {g: (np.stack([n[g][0] for n in cfg["norm"]]), np.stack([n[g][1] for n in cfg["norm"]]),
                          np.stack([n[g][2] for n in cfg["norm"]])) for g in w}
         self.pending: dict = {}  # batch number -> frame futures (video decoding ahead of time)
-        self.video = {c: CameraFiles(table["episodes"], c) for c in cfg.get("video", {})}
-        self.files = encoded_files() if self.video else None
+        self.video = {c: CameraFiles(table["episodes"], c, encoded_files()) for c in cfg.get("video", {}) if c not in self.cached}
         self.ahead = int(ahead)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="robocache-batches") if self.ahead > 0 else None
-        self._ready: dict = {}  # batch number -> future of (DALI inputs, host outputs)
+        self._ready: dict = {}  # batch number -> (future of (DALI inputs, host outputs, cached frames), frames)
+        self._done: dict = {}  # batch number -> assembled batch, until both external sources took it
+        self._taken: dict = {}
         # the external source passes its arrays to DALI without a copy (no_copy): each batch's arrays
         # are kept until DALI is done with them (prefetch depth iterations later; build_pipeline sets it)
         self.keep = 8
         self._fed: collections.deque = collections.deque()
+
+    def _result(self, k: int) -> tuple:
+        """Batch ``k`` (assembled ahead in the background thread, or here)."""
+        if k in self._done:
+            return self._done[k]
+        if self.frames is not None:  # keep the worker processes busy with the next batches' frames
+            for j in range(k, min(k + self.frames.ahead, len(self.batches))):
+                if j not in self.pending and j not in self._done and j not in self._ready:
+                    self.pending[j] = self.frames.submit(self.table, self.batches[j], self.plan)
+        if self._thread is None:
+            self._done[k] = self.batch(self.batches[k], self.pending.pop(k, None))
+        else:
+            for j in range(k, min(k + 1 + self.ahead, len(self.batches))):
+                if j not in self._ready and j not in self._done:
+                    frames = self.pending.pop(j, None)
+                    self._ready[j] = (self._thread.submit(self.batch, self.batches[j], frames), frames)
+            self._done[k] = self._ready.pop(k)[0].result()
+        return self._done[k]
+
+    def _take(self, k: int) -> tuple:
+        got = self._result(k)
+        n = self._taken.get(k, 0) + 1
+        if n >= (2 if self.cached else 1):  # both external sources have it
+            self._done.pop(k, None)
+            self._taken.pop(k, None)
+        else:
+            self._taken[k] = n
+        return got
 
     def __call__(self):
         if self.k >= len(self.batches):
             raise StopIteration
         k = self.k
         self.k += 1
-        if self.frames is not None:  # keep the worker processes busy with the next batches' frames
-            for j in range(k, min(k + self.frames.ahead, len(self.batches))):
-                if j not in self.pending:
-                    self.pending[j] = self.frames.submit(self.table, self.batches[j], self.plan)
-        if self._thread is None:
-            dali, host = self.batch(self.batches[k], self.pending.pop(k, None))
-        else:
-            for j in range(k, min(k + 1 + self.ahead, len(self.batches))):
-                if j not in self._ready:
-                    frames = self.pending.pop(j, None)
-                    self._ready[j] = (self._thread.submit(self.batch, self.batches[j], frames), frames)
-            dali, host = self._ready.pop(k)[0].result()
+        dali, host, cached = self._take(k)
         self.host[k] = host
-        self._fed.append((k, dali, host.get("_video_files", ())))
+        self._fed.append((k, dali, host.get("_video_files", ()), cached))
         while len(self._fed) > self.keep:
             self._fed.popleft()
         return dali
+
+    def cached_call(self):
+        """The second external source: batch ``k``'s frames gathered from the frame cache (CUDA
+        tensors, ordered after the gather on the current stream, or numpy arrays)."""
+        if self.kc >= len(self.batches):
+            raise StopIteration
+        k = self.kc
+        self.kc += 1
+        _, _, cached = self._take(k)
+        frames, event = cached
+        if self._stream is None:
+            return [f.numpy() for f in frames]
+        import torch  # noqa: PLC0415
+
+        cur = torch.cuda.current_stream(self._stream.device)
+        cur.wait_event(event)
+        for f in frames:
+            f.record_stream(cur)  # DALI copies it on this stream: not reused before that
+        return frames
 
     def checked(self, it):
         """``enumerate(it)`` over the DALI iterator; a pipeline failure is re-raised as a
@@ -189,6 +235,7 @@ class BatchSource:
         for f in self.pending.values():
             f.discard()
         self.pending = {}
+        self._done, self._taken = {}, {}
 
     def __del__(self) -> None:
         self.close()
@@ -246,8 +293,7 @@ class BatchSource:
         host["index"] = np.asarray(pos, np.int64).copy()
         host["anchor_time"] = anchor.astype(np.float64)
         for cam, files in self.video.items():  # encoded file + frame index, decoded by fn.decoders.video
-            paths, out["camf." + cam] = files.frames(epi, anchor)
-            out["cam." + cam] = [self.files.get(p) for p in paths]
+            out["cam." + cam], out["camf." + cam], paths = files.inputs(epi, anchor)
             host["_video_files"] = host.get("_video_files", ()) + tuple(paths)
         if "color_jitter" in cfg["aug"]:  # per-sample draws (see augment_uniform), one batch at a time
             kw = cfg["aug"]["color_jitter"]
@@ -257,7 +303,19 @@ class BatchSource:
                                                  ("saturation", 1 - kw["saturation"], 1 + kw["saturation"]),
                                                  ("hue", -kw["hue"], kw["hue"]))):
                 out["cj." + name] = (lo + (hi - lo) * u[:, j]).astype(np.float32)
-        host_cams = [c for c in cfg["cameras"] if c not in self.video]
+        cached = None
+        if self.cached:  # frames gathered from the frame cache (on its device, on a side stream)
+            rows = [self.cache.rows_of(c, epi, anchor) for c in self.cached]
+            if self._stream is None:
+                cached = ([self.cache.gather(c, r) for c, r in zip(self.cached, rows)], None)
+            else:
+                import torch  # noqa: PLC0415
+
+                got = [self.cache.gather(c, r, self._stream) for c, r in zip(self.cached, rows)]
+                ev = torch.cuda.Event()
+                ev.record(self._stream)
+                cached = (got, ev)
+        host_cams = [c for c in cfg["cameras"] if c not in self.video and c not in self.cached]
         if host_cams:
             args = list(zip(pos.tolist(), epi.tolist(), anchor.tolist()))
             got = frames.result() if frames is not None else {}
@@ -265,7 +323,7 @@ class BatchSource:
             extra = list(self.pool.map(fn, args)) if self.pool is not None else [fn(x) for x in args]
             for j, name in enumerate(host_cams):
                 out["cam." + name] = [x[j] for x in extra]
-        return [out[n] for n in self.names], host
+        return [out[n] for n in self.names], host, cached
 
     def extras(self, arg: tuple, frames: dict | None = None) -> tuple:
         """Camera frames of one window assembled on the host (cameras not decoded in the graph):
@@ -276,7 +334,7 @@ class BatchSource:
         e = self.table["episodes"][ei]
         out = []
         for name in cfg["cameras"]:
-            if name in self.video:
+            if name in self.video or name in self.cached:
                 continue
             if frames and (name, p) in frames:
                 out.append(frames[(name, p)])
@@ -316,15 +374,17 @@ def padded_slices(tb: dict, g: str, epi: np.ndarray, sl: np.ndarray) -> tuple:
 
 def extra_names(cfg: dict) -> list:
     """Names of the per-sample outputs (host camera frames, colour-jitter draws), in order; cameras
-    decoded in the graph (``cfg["video"]``) come before them (see :func:`source_names`)."""
+    decoded in the graph (``cfg["video"]``) come before them (see :func:`source_names`), cameras
+    served from the frame cache come from the second external source."""
     names = ["cam." + c for c in cfg["cameras"] if c not in cfg.get("video", {})]
     if "color_jitter" in cfg["aug"]:
         names += ["cj.brightness", "cj.contrast", "cj.saturation", "cj.hue"]
     return names
 
 
-def source_names(cfg: dict) -> list:
-    """Names of the external source's outputs, in order."""
+def source_names(cfg: dict, cached=()) -> list:
+    """Names of the external source's outputs, in order (``cached``: cameras served from the frame
+    cache, which are not among them)."""
     names = []
     for g in ("state", "action"):
         names += [g, g + "_ts", g + "_tt"]
@@ -333,7 +393,8 @@ def source_names(cfg: dict) -> list:
     if "temporal_jitter" in cfg["aug"]:
         names += ["window_start", "tj.speed", "state_tj_offset", "action_tj_offset"]
     for c in cfg.get("video", {}):
-        names += ["cam." + c, "camf." + c]
+        if c not in cached:
+            names += ["cam." + c, "camf." + c]
     return names + extra_names(cfg)
 
 
@@ -375,6 +436,10 @@ def build_pipeline(source: BatchSource, cfg: dict, output_map: list, batch_size:
         # no_copy: the arrays go to DALI as they are (the encoded video files alone are tens of MB a batch);
         # the source keeps them until DALI is done with them
         ins = dict(zip(names, fn.external_source(source=source, num_outputs=len(names), batch=True, layout=layouts, no_copy=True)))
+        if source.cached:  # frames gathered from the frame cache, already at the output size, on the loader's device
+            got = fn.external_source(source=source.cached_call, num_outputs=len(source.cached), batch=True,
+                                     device="gpu" if gpu else "cpu", layout=["HWC"] * len(source.cached))
+            ins.update({"cache." + c: x for c, x in zip(source.cached, got)})
         dev = (lambda x: x.gpu()) if gpu else (lambda x: x)
         out = {}
         for g in ("state", "action"):
@@ -395,8 +460,10 @@ def build_pipeline(source: BatchSource, cfg: dict, output_map: list, batch_size:
                 rel = xt - ins["window_start"]
                 out[g + "_timestamps"] = dev(fn.cast(rel, dtype=types.FLOAT) if cfg["timestamps"] == "relative" else rel)
         for cam, (h, w) in cfg["cameras"].items():
-            img = ins["cam." + cam]
-            if cam in video:  # the window's frame of the encoded file: [1, H, W, 3] -> HWC
+            img = ins.get("cam." + cam)
+            if cam in source.cached:
+                img = ins["cache." + cam]
+            elif cam in video:  # the window's frame of the encoded file: [1, H, W, 3] -> HWC
                 img = fn.decoders.video(img, device=video[cam], frames=ins["camf." + cam],
                                         **({"affine": False} if video[cam] == "mixed" else {}))  # threads unpinned: the OS places them
                 img = fn.squeeze(img, axes=[0])
@@ -406,7 +473,8 @@ def build_pipeline(source: BatchSource, cfg: dict, output_map: list, batch_size:
                 img = fn.decoders.image(img, device="mixed" if gpu else "cpu", output_type=types.RGB)
             else:
                 img = dev(img)
-            img = fn.resize(img, resize_x=w, resize_y=h)
+            if cam not in source.cached:  # cached frames were resized once, when the cache was filled
+                img = fn.resize(img, resize_x=w, resize_y=h)
             if "color_jitter" in cfg["aug"]:
                 img = fn.color_twist(img, brightness=ins["cj.brightness"], contrast=ins["cj.contrast"],
                                      saturation=ins["cj.saturation"], hue=ins["cj.hue"])
