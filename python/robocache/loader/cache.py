@@ -93,11 +93,13 @@ class FrameCache:
         for cam, (h, w) in self.sizes.items():
             store = torch.empty((self.rows[cam], h, w, 3), dtype=torch.uint8, device=dev)
             items = list(self.files[cam].items())
+            data = out = None
             pipe = _fill_pipeline(self.devices[cam], h, w, batch_files, self.num_threads, self.device_id)
             for a in range(0, len(items), batch_files):
                 chunk = items[a:a + batch_files]
                 try:
-                    pipe.feed_input("encoded", [np.fromfile(p, np.uint8) for p, _ in chunk])
+                    data = [np.fromfile(p, np.uint8) for p, _ in chunk]  # kept until the run is done (no_copy)
+                    pipe.feed_input("encoded", data)
                     (out,) = pipe.run()
                 except (RuntimeError, OSError) as e:
                     from ..datasets import CorruptDatasetError  # noqa: PLC0415
@@ -113,8 +115,8 @@ class FrameCache:
                         raise CorruptDatasetError(f"RobotDataLoader: frame_cache: {p} decodes to {f} frames but its "
                                                   f"episodes use frame {self.used[cam][p]}")
                     f = min(f, n)
-                    if self.devices[cam] == "mixed":  # decoded on the GPU: copy on the device (synchronous: DALI
-                        from nvidia.dali.plugin.pytorch import feed_ndarray  # noqa: PLC0415  reuses its buffer)
+                    if self.devices[cam] == "mixed":  # decoded on the GPU: a synchronous device copy (DALI reuses its buffer)
+                        from nvidia.dali.plugin.pytorch import feed_ndarray  # noqa: PLC0415
 
                         full = store[row:row + f] if f == int(got.shape()[0]) else torch.empty(
                             tuple(got.shape()), dtype=torch.uint8, device=dev)
@@ -123,7 +125,7 @@ class FrameCache:
                             store[row:row + f].copy_(full[:f])
                     else:
                         store[row:row + f].copy_(torch.from_numpy(np.asarray(got)[:f]))
-            del pipe
+            del pipe, data, out
             self.frames[cam] = store
         if self.device == "cuda":
             torch.cuda.synchronize(dev)
