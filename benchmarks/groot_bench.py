@@ -371,7 +371,7 @@ def shapes(b: dict) -> dict:
 
 # ----------------------------------------------------------------------------------- output
 def table(res: dict) -> str:
-    hdr = (f"{'loader':<25}{'model':<11}{'steps/s':>9}{'samples/s':>11}{'wait %':>8}{'GPU util %':>11}{'GPU busy %':>11}{'CPU %':>7}"
+    hdr = (f"{'loader':<36}{'model':<11}{'steps/s':>9}{'samples/s':>11}{'wait %':>8}{'GPU util %':>11}{'GPU busy %':>11}{'CPU %':>7}"
            f"{'RSS GiB':>9}{'GPU mem GiB':>12}{'loader alone/s':>16}")
     lines = [hdr, "-" * len(hdr)]
     for r in res["runs"]:
@@ -379,7 +379,7 @@ def table(res: dict) -> str:
         gm = "n/a" if r["gpu_max_memory_allocated_bytes"] is None else f"{r['gpu_max_memory_allocated_bytes'] / 2**30:.2f}"
         la = "n/a" if r["loader_alone_samples_per_s"] is None else f"{r['loader_alone_samples_per_s']:.1f}"
         gb = "n/a" if r["gpu_stream_busy_pct"] is None else f"{r['gpu_stream_busy_pct']:.1f}"
-        lines.append(f"{r['loader']:<25}{r['model']:<11}{r['steps_per_s']:>9.2f}{r['samples_per_s']:>11.1f}"
+        lines.append(f"{r['loader']:<36}{r['model']:<11}{r['steps_per_s']:>9.2f}{r['samples_per_s']:>11.1f}"
                      f"{100 * r['wait_fraction']:>8.1f}{gu:>11}{gb:>11}{r['cpu_util_pct']:>7.1f}{r['peak_host_rss_bytes'] / 2**30:>9.2f}"
                      f"{gm:>12}{la:>16}")
     lines.append("no loader: one fixed batch on the device (the model's own speed, the ceiling); GPU util: NVML, sampled every 50 ms;")
@@ -597,6 +597,7 @@ def main(argv=None) -> int:
             buffered = key * 4  # workers x prefetch_factor batches decoded ahead
         first = next(it)
         if key == "robocache" and ld.frame_cache_stats:
+            name = f"RobotDataLoader ({DEV}, frame cache)"
             fc = ld.frame_cache_stats
             res["frame_cache"] = {**fc, "first_batch_seconds": time.perf_counter() - t}
             log(f"{name}: frame cache filled on the first iter(): {fc['frames']} frames of {cams}, {fc['bytes'] / 2**30:.2f} GiB "

@@ -18,7 +18,7 @@ import numpy as np
 from .host import DatasetSpec, HostDataset, as_spec, step_times, window_table
 from .pipeline import COLOR_JITTER_DEFAULTS, BatchSource, build_pipeline, host_keys, norm_arrays
 from .sampling import epoch_plan, quotas, shard_positions
-from .transfer import host_to_device
+from .transfer import ahead_thread, host_to_device
 from .video import camera_devices
 
 __all__ = ["DatasetSpec", "RobotDataLoader"]
@@ -391,13 +391,18 @@ class RobotDataLoader:
             to_device = self._host_to_device()
             norm = self._outside_norm()
             wanted = [n for n in self.output_map if n in host]
-            for k, out in source.checked(it):  # enumerate(it); a DALI failure names the batches' video files
+            def produce():
+                for k, out in source.checked(it):  # enumerate(it); a DALI failure names the batches' video files
+                    h = source.host.pop(k)
+                    got = to_device({n: h[n] for n in wanted + (["_d"] if norm and self.device == "cuda" else [])})
+                    res = {n: got[n] if n in got else out[0][n] for n in self.output_map}
+                    if norm:
+                        norm(res, got["_d"] if self.device == "cuda" else h["_d"])
+                    yield res
+
+            # the DALI iterator and the hand-off run a few batches ahead in a thread (robocache.loader.transfer)
+            for res in ahead_thread(produce(), self.cfg["device_id"] if self.device == "cuda" else None):
                 self._batches_done += 1
-                h = source.host.pop(k)
-                got = to_device({n: h[n] for n in wanted + (["_d"] if norm and self.device == "cuda" else [])})
-                res = {n: got[n] if n in got else out[0][n] for n in self.output_map}
-                if norm:
-                    norm(res, got["_d"] if self.device == "cuda" else h["_d"])
                 yield res
             del it, pipe
         self._epoch, self._batches_done = epoch + 1, 0

@@ -1,16 +1,105 @@
-"""Host-computed batch outputs (masks, indices, window times) to the training device for
-:class:`robocache.RobotDataLoader`.
+"""The hand-off of :class:`robocache.RobotDataLoader` batches to the training loop: host-computed
+outputs (masks, indices, window times) to the training device, and the batches prepared a few
+ahead in a thread.
 
 A copy from pageable host memory blocks the host until the GPU has run everything queued before it
 on the stream: with a training step in flight, ``next(loader)`` would wait for that step to end
 and the GPU would then idle while the host prepares the next one. Here the outputs are packed into
 a pinned buffer and copied with one non-blocking copy on the current stream; a few buffers are
 reused round-robin, each guarded by an event recorded after its copy.
+
+Each batch also costs Python time on the host (DALI's iterator: outputs, feeding the next
+iteration; the copy and normalisation above). Done inside ``next(loader)`` that time is a gap in
+which the GPU waits for the training loop's next launches; :func:`ahead_thread` does it in a thread,
+``depth`` batches ahead, on its own CUDA stream, and ``next()`` takes a finished batch (its
+tensors ordered on the caller's current stream by an event).
 """
 
 from __future__ import annotations
 
+import queue
+import threading
+
 import numpy as np
+
+_END = object()
+
+
+def ahead_thread(gen, device_id: int | None, depth: int = 2):
+    """Iterate ``gen`` (batches: dicts of tensors) in a background thread, ``depth`` batches ahead.
+
+    Args:
+        gen: the generator; it runs, and is closed, in the thread (started on the first ``next``).
+        device_id: CUDA device (the thread runs on its own stream; each batch is handed over with an
+            event the caller's current stream waits for), or None for CPU batches.
+        depth: finished batches held.
+
+    Yields:
+        the batches, in order; an exception in ``gen`` is raised here, at its place.
+    """
+    import torch  # noqa: PLC0415
+
+    q: queue.Queue = queue.Queue(maxsize=max(int(depth), 1))
+    stop = threading.Event()
+    cuda = device_id is not None
+    dev = torch.device("cuda", device_id) if cuda else None
+    stream = torch.cuda.Stream(dev) if cuda else None
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            if cuda:
+                torch.cuda.set_device(dev)
+            with torch.cuda.stream(stream) if cuda else _Null():
+                for batch in gen:
+                    ev = None
+                    if cuda:
+                        ev = torch.cuda.Event()
+                        ev.record(stream)
+                    if not put((batch, ev, None)):
+                        return
+            put((_END, None, None))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, raised there
+            put((None, None, e))
+        finally:
+            gen.close()
+
+    t = threading.Thread(target=run, name="robocache-handoff", daemon=True)
+    t.start()
+    try:
+        while True:
+            batch, ev, err = q.get()
+            if err is not None:
+                raise err
+            if batch is _END:
+                return
+            if cuda:
+                cur = torch.cuda.current_stream(dev)
+                cur.wait_event(ev)
+                for v in batch.values():
+                    if isinstance(v, torch.Tensor) and v.is_cuda:
+                        v.record_stream(cur)  # made on the thread's stream, used on this one
+            yield batch
+    finally:
+        stop.set()
+        if threading.current_thread() is not t:  # (a finaliser may run anywhere)
+            t.join()
+
+
+class _Null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
 
 
 def host_to_device(device: str, device_id: int | None, slots: int = 4):
