@@ -11,8 +11,9 @@ reused round-robin, each guarded by an event recorded after its copy.
 Each batch also costs Python time on the host (DALI's iterator: outputs, feeding the next
 iteration; the copy and normalisation above). Done inside ``next(loader)`` that time is a gap in
 which the GPU waits for the training loop's next launches; :func:`ahead_thread` does it in a thread,
-``depth`` batches ahead, on its own CUDA stream, and ``next()`` takes a finished batch (its
-tensors ordered on the caller's current stream by an event).
+``depth`` batches ahead, and ``next()`` takes a finished batch. The thread issues its GPU work on
+the stream that was current where the iteration started (the training stream, as when it all ran
+inside ``next()``); a caller that switches streams later gets the batch ordered by an event.
 """
 
 from __future__ import annotations
@@ -30,8 +31,7 @@ def ahead_thread(gen, device_id: int | None, depth: int = 2):
 
     Args:
         gen: the generator; it runs, and is closed, in the thread (started on the first ``next``).
-        device_id: CUDA device (the thread runs on its own stream; each batch is handed over with an
-            event the caller's current stream waits for), or None for CPU batches.
+        device_id: CUDA device, or None for CPU batches.
         depth: finished batches held.
 
     Yields:
@@ -43,7 +43,7 @@ def ahead_thread(gen, device_id: int | None, depth: int = 2):
     stop = threading.Event()
     cuda = device_id is not None
     dev = torch.device("cuda", device_id) if cuda else None
-    stream = torch.cuda.Stream(dev) if cuda else None
+    stream = torch.cuda.current_stream(dev) if cuda else None  # the caller's (training) stream
 
     def put(item) -> bool:
         while not stop.is_set():
@@ -83,10 +83,11 @@ def ahead_thread(gen, device_id: int | None, depth: int = 2):
                 return
             if cuda:
                 cur = torch.cuda.current_stream(dev)
-                cur.wait_event(ev)
-                for v in batch.values():
-                    if isinstance(v, torch.Tensor) and v.is_cuda:
-                        v.record_stream(cur)  # made on the thread's stream, used on this one
+                if cur != stream:  # the caller moved to another stream since the iteration started
+                    cur.wait_event(ev)
+                    for v in batch.values():
+                        if isinstance(v, torch.Tensor) and v.is_cuda:
+                            v.record_stream(cur)
             yield batch
     finally:
         stop.set()
