@@ -253,8 +253,10 @@ def robocache_batches(loader: RobotDataLoader):
 
 
 # ----------------------------------------------------------------------------------- measuring
-def loader_rate(it, batches: int, batch_size: int) -> float:
-    for _ in range(2):
+def loader_rate(it, batches: int, batch_size: int, buffered: int = 0) -> float:
+    """Loader alone, at steady state: the batches it holds decoded ahead (``buffered``) are drawn
+    first, then ``batches`` are timed."""
+    for _ in range(2 + buffered):
         next(it)
     sync()
     t0 = time.perf_counter()
@@ -265,7 +267,7 @@ def loader_rate(it, batches: int, batch_size: int) -> float:
     return batches * batch_size / (time.perf_counter() - t0)
 
 
-def train(it, model_size: str, cams: list, dims: tuple, args, mon: Monitor) -> dict:
+def train(it, model_size: str, cams: list, dims: tuple, args, mon: Monitor, buffered: int = 0) -> dict:
     """Warm-up, then timed steps (at least ``args.steps`` and ``args.min_seconds``, at most 10x steps).
 
     The host keeps at most one step queued ahead of the GPU (it waits for the previous step's end
@@ -288,7 +290,7 @@ def train(it, model_size: str, cams: list, dims: tuple, args, mon: Monitor) -> d
         opt.step()
         return loss
 
-    for _ in range(args.warmup):
+    for _ in range(args.warmup + buffered):  # steady state: what the loader decoded ahead is used up first
         loss = step(next(it))
     sync()
     mon.start_window()
@@ -331,13 +333,45 @@ def train(it, model_size: str, cams: list, dims: tuple, args, mon: Monitor) -> d
     return out
 
 
+def check_decode(spec, backend: str, common: dict, batches: int) -> dict:
+    """RobotDataLoader on the training device with ``backend`` (on a GPU: frames decoded by NVDEC
+    inside its DALI pipeline), per window and from its frame cache, against the same windows from a
+    CPU RobotDataLoader decoding with PyAV (no colour jitter, 8 episodes): images within YUV-to-RGB
+    rounding, state/action within float32 rounding, masks and indices equal."""
+    kw = {**common, "augmentations": [], "batch_size": 16, "epoch_size": 16 * batches, "output_map": None, "seed": 7}
+    eps = list(range(8))
+    want = [{k: v.numpy() for k, v in b.items()} for b in RobotDataLoader(spec("pyav", eps), device="cpu", num_workers=1, **kw)]
+    out = {}
+    for mode, cache in (("per_window", None), ("frame_cache", 4.0)):
+        test = RobotDataLoader(spec(backend, eps), device=DEV, num_workers=1, num_threads=2, frame_cache=cache, **kw)
+        got = [{k: v.cpu().numpy() for k, v in b.items()} for b in test]
+        img, low, exact = [], 0.0, True
+        for g, w in zip(got, want):
+            for k in w:
+                if k.startswith("images."):
+                    img.append(np.abs(g[k].astype(np.int16) - w[k].astype(np.int16)).ravel())
+                elif w[k].dtype.kind == "f":
+                    low = max(low, float(np.max(np.abs(g[k].astype(np.float64) - w[k]))) if w[k].size else 0.0)
+                else:
+                    exact &= bool(np.array_equal(g[k], w[k]))
+        d = np.concatenate(img) if img else np.zeros(1, np.int16)
+        r = {"video_decode": dict(test.cfg["video"]), "frame_cache": test.frame_cache_stats, "batches": len(got),
+             "image_abs_diff_mean": float(d.mean()), "image_abs_diff_p99": float(np.percentile(d, 99)),
+             "image_abs_diff_max": int(d.max()), "lowdim_max_abs_diff": low, "exact_outputs_equal": exact}
+        r["ok"] = bool(len(got) == len(want) == batches and exact and low < 1e-4 and r["image_abs_diff_mean"] < 2.0
+                       and r["image_abs_diff_p99"] <= 16)
+        out[mode] = r
+    out.update({"backend": backend, "samples": 16 * batches, "ok": all(out[m]["ok"] for m in ("per_window", "frame_cache"))})
+    return out
+
+
 def shapes(b: dict) -> dict:
     return {k: [list(v.shape), str(v.dtype).replace("torch.", "")] for k, v in sorted(b.items())}
 
 
 # ----------------------------------------------------------------------------------- output
 def table(res: dict) -> str:
-    hdr = (f"{'loader':<25}{'model':<11}{'steps/s':>9}{'samples/s':>11}{'wait %':>8}{'GPU util %':>11}{'GPU busy %':>11}{'CPU %':>7}"
+    hdr = (f"{'loader':<36}{'model':<11}{'steps/s':>9}{'samples/s':>11}{'wait %':>8}{'GPU util %':>11}{'GPU busy %':>11}{'CPU %':>7}"
            f"{'RSS GiB':>9}{'GPU mem GiB':>12}{'loader alone/s':>16}")
     lines = [hdr, "-" * len(hdr)]
     for r in res["runs"]:
@@ -345,7 +379,7 @@ def table(res: dict) -> str:
         gm = "n/a" if r["gpu_max_memory_allocated_bytes"] is None else f"{r['gpu_max_memory_allocated_bytes'] / 2**30:.2f}"
         la = "n/a" if r["loader_alone_samples_per_s"] is None else f"{r['loader_alone_samples_per_s']:.1f}"
         gb = "n/a" if r["gpu_stream_busy_pct"] is None else f"{r['gpu_stream_busy_pct']:.1f}"
-        lines.append(f"{r['loader']:<25}{r['model']:<11}{r['steps_per_s']:>9.2f}{r['samples_per_s']:>11.1f}"
+        lines.append(f"{r['loader']:<36}{r['model']:<11}{r['steps_per_s']:>9.2f}{r['samples_per_s']:>11.1f}"
                      f"{100 * r['wait_fraction']:>8.1f}{gu:>11}{gb:>11}{r['cpu_util_pct']:>7.1f}{r['peak_host_rss_bytes'] / 2**30:>9.2f}"
                      f"{gm:>12}{la:>16}")
     lines.append("no loader: one fixed batch on the device (the model's own speed, the ceiling); GPU util: NVML, sampled every 50 ms;")
@@ -353,6 +387,21 @@ def table(res: dict) -> str:
                  "host-to-device copy; CPU: all cores; RSS: process + workers")
     for m, s in res.get("speedup_vs_best_dataloader", {}).items():
         lines.append(f"{m}: RobotDataLoader training samples/s / best PyTorch DataLoader configuration's = {s:.2f}x")
+    c = res.get("decode_check")
+    if c and "error" in c:
+        lines.append(f"RobotDataLoader decode check FAILED: {c['error']}")
+    for mode in ("per_window", "frame_cache"):
+        r = (c or {}).get(mode)
+        if r:
+            lines.append(f"RobotDataLoader {mode.replace('_', ' ')} (video {r['video_decode']}) vs PyAV on the CPU, same windows: "
+                         f"images |diff| mean {r['image_abs_diff_mean']:.2f} p99 {r['image_abs_diff_p99']:.0f} max "
+                         f"{r['image_abs_diff_max']}, state/action max |diff| {r['lowdim_max_abs_diff']:.1e}, masks/indices "
+                         f"equal {r['exact_outputs_equal']}: {'OK' if r['ok'] else 'MISMATCH'}")
+    fc = res.get("frame_cache")
+    if fc:
+        lines.append(f"RobotDataLoader frame cache: {fc['frames']} frames, {fc['bytes'] / 2**30:.2f} GiB on {fc['device']}, filled "
+                     f"in {fc['fill_seconds']:.1f} s on the first iter() (first batch after {fc['first_batch_seconds']:.1f} s), "
+                     f"not in the rates above")
     return "\n".join(lines)
 
 
@@ -435,18 +484,31 @@ def parse(argv):
     ap.add_argument("--warmup", type=int, default=None)
     ap.add_argument("--loader-batches", type=int, default=None, help="batches timed for the loader alone")
     ap.add_argument("--cpus", type=int, default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
-    ap.add_argument("--video-backend", default="pyav", help="RobotDataLoader's video decoder (the DataLoader always uses PyAV)")
+    ap.add_argument("--video-backend", default="auto",
+                    help="RobotDataLoader's video decoder: auto (H.264 on a GPU: NVDEC inside its DALI pipeline; PyAV "
+                         "without a GPU), dali-gpu, dali-cpu or pyav (the DataLoader always uses PyAV)")
+    ap.add_argument("--robocache-threads", type=int, default=None, help="RobotDataLoader's DALI threads (default min(8, cpus))")
+    ap.add_argument("--frame-cache-gib", type=float, default=48.0,
+                    help="RobotDataLoader's frame_cache budget for the robocache configuration (0: off; robocache_window is "
+                         "always per-window decoding)")
+    ap.add_argument("--alone", default="", help="comma list of configurations timed as the loader alone only (no training)")
+    ap.add_argument("--check-batches", type=int, default=None, help="batches compared between RobotDataLoader on the GPU and "
+                    "the same windows decoded by PyAV on the CPU")
     a = ap.parse_args(argv)
     a.toy = a.toy or not GPU
     dflt = ({"episodes": 8, "frames": 40, "cameras": 1, "batch_size": 4, "steps": 3, "min_seconds": 0.0, "warmup": 1,
-             "loader_batches": 3} if a.toy else
+             "loader_batches": 3, "check_batches": 1} if a.toy else
             {"episodes": 240, "frames": 100, "cameras": 2, "batch_size": 64, "steps": 40, "min_seconds": 8.0, "warmup": 5,
-             "loader_batches": 30})
+             "loader_batches": 30, "check_batches": 2})
     for k, v in dflt.items():
         if getattr(a, k) is None:
             setattr(a, k, v)
+    if a.robocache_threads is None:
+        a.robocache_threads = max(1, min(8, a.cpus))
     if a.out is None:
-        a.out = HERE / "results" / f"groot_bench_{'h100' if GPU and 'H100' in torch.cuda.get_device_name(0) else DEV}.json"
+        name = torch.cuda.get_device_name(0) if GPU else ""
+        tag = next((g.lower() for g in ("H100", "H200", "B200", "A100") if g in name), DEV)
+        a.out = HERE / "results" / f"groot_bench_{tag}.json"
     return a
 
 
@@ -480,12 +542,12 @@ def main(argv=None) -> int:
     models = [("toy_" + m if a.toy else m) for m in a.models.split(",") if m]
     configs = [c for c in a.configs.split(",") if c]
     for c in configs:
-        if not (c in ("robocache", "synthetic") or (c.startswith("dl") and c[2:].isdigit())):
-            raise SystemExit(f"unknown config {c!r}: use dl<N>, robocache or synthetic")
+        if not (c in ("robocache", "robocache_window", "synthetic") or (c.startswith("dl") and c[2:].isdigit())):
+            raise SystemExit(f"unknown config {c!r}: use dl<N>, robocache, robocache_window or synthetic")
     # workers capped at the CPU count (dl16 on 8 CPUs runs 8 workers); duplicates after capping dropped
     seen, plan = set(), []
     for c in configs:
-        key = c if c in ("robocache", "synthetic") else min(int(c[2:]), a.cpus)
+        key = c if c in ("robocache", "robocache_window", "synthetic") else min(int(c[2:]), a.cpus)
         if key not in seen:
             seen.add(key)
             plan.append(key)
@@ -495,7 +557,8 @@ def main(argv=None) -> int:
     common = dict(target_frequency=FREQ, observation_horizon=TO, action_horizon=TA, cameras={c: size for c in cams},
                   augmentations=["color_jitter"], batch_size=a.batch_size, seed=0, epoch_size=epoch,
                   output_map=["state", "action", "action_mask"] + [f"images.{c}" for c in cams])
-    spec = lambda vb: [DatasetSpec(str(path), cameras={c: f"video.{c}" for c in cams}, open_kwargs={"video_backend": vb})]  # noqa: E731
+    spec = lambda vb, eps=None: [DatasetSpec(str(path), cameras={c: f"video.{c}" for c in cams}, episodes=eps,  # noqa: E731
+                                             open_kwargs={"video_backend": vb})]
     t = time.perf_counter()
     base = RobotDataLoader(spec("pyav"), device="cpu", num_workers=1, **common)
     log(f"dataset {path.name}: {sum(base.num_windows)} windows, state {base.state_dim}-D, action {base.action_dim}-D, "
@@ -505,7 +568,7 @@ def main(argv=None) -> int:
     res = {"env": env, "settings": {"toy": a.toy, "batch_size": a.batch_size, "steps_min": a.steps, "min_seconds": a.min_seconds,
                                     "warmup": a.warmup, "loader_batches": a.loader_batches, "cameras": cams, "image_size": list(size),
                                     "target_frequency": FREQ, "observation_steps": TO, "action_steps": TA,
-                                    "augmentations": ["color_jitter"], "video_backend_robocache": a.video_backend,
+                                    "augmentations": ["color_jitter"], "video_backend_robocache": a.video_backend, "robocache_threads": a.robocache_threads,
                                     "video_backend_dataloader": "pyav", "dataset": str(path), "episodes": a.episodes,
                                     "windows": int(sum(base.num_windows)), "models": models, "configs": [str(p) for p in plan]},
            "runs": [], "batch_shapes": {}}
@@ -517,24 +580,38 @@ def main(argv=None) -> int:
             if not res["batch_shapes"]:
                 raise SystemExit("--configs synthetic needs a loader configuration too (it reuses that loader's batch)")
             it = fixed_batches({k: v.clone() for k, v in keep.items()})
-        elif key == "robocache":
-            name = f"RobotDataLoader ({DEV})"
-            ld = RobotDataLoader(spec(a.video_backend), device=DEV, num_workers=a.cpus, num_threads=min(4, a.cpus),
-                                 prefetch_queue_depth=3, **common)
+        elif key in ("robocache", "robocache_window"):
+            cache = a.frame_cache_gib if key == "robocache" and a.frame_cache_gib > 0 else None
+            name = f"RobotDataLoader ({DEV})" + ("" if key == "robocache" else " per window")
+            ld = RobotDataLoader(spec(a.video_backend), device=DEV, num_workers=a.cpus, num_threads=a.robocache_threads,
+                                 prefetch_queue_depth=3, frame_cache=cache, **common)
+            res["settings"]["robocache_video_decode"] = {c: ld.cfg["video"].get(c, "host (PyAV workers)") for c in cams}
+            log(f"{name}: video decoded {res['settings']['robocache_video_decode']} (mixed: NVDEC inside its DALI "
+                f"pipeline; cpu: DALI's CPU decoder inside it), {a.robocache_threads} DALI threads, frame cache "
+                f"{'off' if cache is None else f'{cache:g} GiB'}")
             it = robocache_batches(ld)
+            buffered = 3 + 2  # DALI prefetch queue + batches assembled ahead
         else:
             name = f"DataLoader {key} workers"
             it = baseline_batches(base, size, key, a.batch_size)
+            buffered = key * 4  # workers x prefetch_factor batches decoded ahead
         first = next(it)
+        if key == "robocache" and ld.frame_cache_stats:
+            name = f"RobotDataLoader ({DEV}, frame cache)"
+            fc = ld.frame_cache_stats
+            res["frame_cache"] = {**fc, "first_batch_seconds": time.perf_counter() - t}
+            log(f"{name}: frame cache filled on the first iter(): {fc['frames']} frames of {cams}, {fc['bytes'] / 2**30:.2f} GiB "
+                f"on {fc['device']}, in {fc['fill_seconds']:.1f} s (NVDEC, each file decoded once)")
         res["batch_shapes"][name] = shapes(first)
         keep = {k: v.clone() for k, v in first.items()}
         del first
-        alone = None if key == "synthetic" else loader_rate(it, a.loader_batches, a.batch_size)
+        buffered = 0 if key == "synthetic" else buffered
+        alone = None if key == "synthetic" else loader_rate(it, a.loader_batches, a.batch_size, buffered)
         log(f"{name}: started in {time.perf_counter() - t:.1f} s; loader alone "
             + ("n/a" if alone is None else f"{alone:.1f} samples/s"))
-        for m in models:
-            r = train(it, m, cams, dims, a, mon)
-            r.update({"loader": name, "config": str(key), "workers": key if isinstance(key, int) else (a.cpus if key == "robocache" else 0),
+        for m in (models if str(key) not in a.alone.split(",") else []):
+            r = train(it, m, cams, dims, a, mon, buffered)
+            r.update({"loader": name, "config": str(key), "workers": key if isinstance(key, int) else (0 if key == "synthetic" else a.cpus),
                       "loader_alone_samples_per_s": alone, "peak_host_rss_bytes": mon.peak_rss,
                       "peak_gpu_used_bytes_nvml": mon.peak_gpu_used or None})
             res["runs"].append(r)
@@ -543,10 +620,18 @@ def main(argv=None) -> int:
                 f"GPU {gu} CPU {r['cpu_util_pct']:.0f}% ({r['steps']} steps, loss {r['final_loss']:.3f})")
         it.close()  # ends the DataLoader's worker processes / the DALI pipeline before the next configuration
         del it
-        if key == "robocache":
+        if str(key).startswith("robocache"):
+            res.setdefault("loader_alone", {})[name] = alone
             del ld
         gc.collect()
     mon.close()
+    if any(str(k).startswith("robocache") for k in plan):
+        t = time.perf_counter()
+        try:
+            res["decode_check"] = check_decode(spec, a.video_backend, common, a.check_batches)
+        except Exception as e:  # noqa: BLE001 - reported in the JSON and the table, the run's figures stay
+            res["decode_check"] = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+        log(f"decode check ({time.perf_counter() - t:.1f} s): {res['decode_check']}")
     speed = {}
     for m in models:
         rc = [r["samples_per_s"] for r in res["runs"] if r["model"] == m and r["config"] == "robocache"]

@@ -8,9 +8,11 @@ action head is flow matching over a 16-step action chunk: ``x_t = (1 - t) noise 
 the network predicts the velocity ``action - noise`` from ``x_t`` and ``t`` (GR00T's Beta-skewed
 timestep sampling), masked MSE over the valid action steps.
 
-Sizes: ``toy_small`` / ``toy_large`` (CPU-only machines, tiny dims), ``small`` (data-bound on an
-H100: ViT-Tiny + 4x256 transformer) and
-``large`` (ViT-Small + a 24x1024 transformer, ~302M parameters in the transformer).
+Sizes: ``toy_small`` / ``toy_large`` (CPU-only machines, tiny dims), ``small`` (data-bound with a
+CPU DataLoader on an H100/H200: ViT-Tiny cut to 6 blocks + a 2x256 transformer, ~4M parameters;
+``small_vit12`` is the earlier ViT-Tiny 12 blocks + 4x256, whose own speed on an H100 was under
+2x the best DataLoader's, so it measured the model more than the loader) and ``large`` (ViT-Small +
+a 24x1024 transformer, ~302M parameters in the transformer).
 """
 
 from __future__ import annotations
@@ -24,8 +26,21 @@ SIZES = {
     # vit: timm name (or minimal-ViT dims), width, depth, heads of the transformer over all tokens
     "toy_small": {"vit": None, "vit_dims": (32, 1, 2), "patch": 32, "width": 32, "depth": 1, "heads": 2, "grid": 2},
     "toy_large": {"vit": None, "vit_dims": (64, 2, 2), "patch": 32, "width": 64, "depth": 2, "heads": 2, "grid": 2},
-    "small": {"vit": "vit_tiny_patch16_224", "vit_dims": (192, 12, 3), "patch": 16, "width": 256, "depth": 4, "heads": 4,
-              "grid": 8},
+    # small: data-bound with a CPU DataLoader on an H100/H200 (its ceiling is well above 2x the best
+    # DataLoader's rate): ViT-Tiny cut to 6 blocks + a 2x256 transformer
+    "small": {"vit": "vit_tiny_patch16_224", "vit_dims": (192, 6, 3), "vit_depth": 6, "patch": 16, "width": 256, "depth": 2,
+              "heads": 4, "grid": 8},
+    # the previous small size (ViT-Tiny 12 blocks + 4x256), and other cuts, for sizing runs
+    "small_vit12": {"vit": "vit_tiny_patch16_224", "vit_dims": (192, 12, 3), "patch": 16, "width": 256, "depth": 4,
+                    "heads": 4, "grid": 8},
+    "small_vit8": {"vit": "vit_tiny_patch16_224", "vit_dims": (192, 8, 3), "vit_depth": 8, "patch": 16, "width": 256,
+                   "depth": 2, "heads": 4, "grid": 8},
+    "small_vit4": {"vit": "vit_tiny_patch16_224", "vit_dims": (192, 4, 3), "vit_depth": 4, "patch": 16, "width": 256,
+                   "depth": 2, "heads": 4, "grid": 8},
+    "small_vit3": {"vit": "vit_tiny_patch16_224", "vit_dims": (192, 3, 3), "vit_depth": 3, "patch": 16, "width": 256,
+                   "depth": 2, "heads": 4, "grid": 8},
+    "small_vit2": {"vit": "vit_tiny_patch16_224", "vit_dims": (192, 2, 3), "vit_depth": 2, "patch": 16, "width": 256,
+                   "depth": 2, "heads": 4, "grid": 8},
     "large": {"vit": "vit_small_patch16_224", "vit_dims": (384, 12, 6), "patch": 16, "width": 1024, "depth": 24, "heads": 16,
               "grid": 8},
 }
@@ -56,8 +71,9 @@ def vision_encoder(cfg: dict) -> tuple:
         try:
             import timm  # noqa: PLC0415
 
-            m = timm.create_model(cfg["vit"], pretrained=False, num_classes=0, global_pool="")
-            return m, m.num_features, f"timm {cfg['vit']}"
+            kw = {"depth": cfg["vit_depth"]} if "vit_depth" in cfg else {}
+            m = timm.create_model(cfg["vit"], pretrained=False, num_classes=0, global_pool="", **kw)
+            return m, m.num_features, f"timm {cfg['vit']}" + (f" ({cfg['vit_depth']} blocks)" if kw else "")
         except ImportError:
             pass
     dim, depth, heads = cfg["vit_dims"]

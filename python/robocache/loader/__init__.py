@@ -19,6 +19,8 @@ from .distributed import Placement, gpu_for, placement
 from .host import DatasetSpec, HostDataset, as_spec, step_times, window_table
 from .pipeline import COLOR_JITTER_DEFAULTS, BatchSource, build_pipeline, host_keys, norm_arrays
 from .sampling import epoch_plan, quotas, shard_positions
+from .transfer import ahead_thread, host_to_device
+from .video import camera_devices
 
 __all__ = ["DatasetSpec", "RobotDataLoader"]
 
@@ -107,6 +109,17 @@ class RobotDataLoader:
             (forked on the first ``iter(loader)``, kept across epochs, decoding a few batches ahead;
             ``<= 1``: decoded in this process); JPEG stills read on the host use as many threads.
         prefetch_queue_depth: DALI prefetch depth.
+        frame_cache: GiB: decode every video file of the cameras DALI decodes (see below) once, on
+            the first ``iter(loader)``, into a frame store on the loader's device (the GPU on
+            ``cuda``), resized to the camera size; batches then gather their frames from it
+            (:mod:`robocache.loader.cache`). When the decoded frames would take more than this, the
+            loader warns and decodes per window. ``None`` (default): decode per window.
+            :attr:`frame_cache_stats` reports its size and fill time.
+
+    Video: a camera whose files DALI decodes (``video_backend`` ``dali-gpu``, which ``auto`` picks for
+    H.264/HEVC/VP9 with a GPU; or ``dali-cpu``: VP8/VP9/MJPEG) is decoded inside the pipeline
+    (``fn.decoders.video``, NVDEC on ``cuda``; :mod:`robocache.loader.video`), no host thread decodes
+    it; other video (AV1, CPU-only machines) is decoded by PyAV in ``num_workers`` processes.
 
     Batches are dicts of torch tensors (``B`` samples, ``Ds``/``Da`` the widest state/action):
     ``state [B, To, Ds]``, ``action [B, Ta, Da]`` (float32, normalised), ``state_mask [B, To]``,
@@ -171,7 +184,8 @@ class RobotDataLoader:
                  normalization: str | None = "mean_std", pad: bool = True, short_episodes: str = "error",
                  max_gap: float | None = None, timestamps: str = "relative", image_dtype: str = "uint8",
                  image_mean=None, image_std=None, method: str = "linear", output_map: list | None = None,
-                 num_threads: int = 2, num_workers: int = 2, prefetch_queue_depth: int = 2) -> None:
+                 num_threads: int = 2, num_workers: int = 2, prefetch_queue_depth: int = 2,
+                 frame_cache: float | None = None) -> None:
         import robocache  # noqa: F401, PLC0415  (loads the plugin: fn.robocache.*)
 
         if isinstance(datasets, (str, bytes)) or not hasattr(datasets, "__len__") or len(datasets) == 0:
@@ -231,6 +245,7 @@ class RobotDataLoader:
                     "timestamps": timestamps, "image_dtype": image_dtype, "image_mean": mean, "image_std": std,
                     "method": method, "seed": self.seed, "device": self.device, "device_id": self._device_id(device_id),
                     "encoded": {c: all(self._encoded(h, c) for h in self.hosts) for c in cams},
+                    "video": camera_devices([e for h in self.hosts for e in h.episodes], cams, self.device),
                     "norm": [{g: norm_arrays(h.stats[g], normalization, ds_dim if g == "state" else da_dim)
                               for g in ("state", "action")} for h in self.hosts]}
         # normalisation in the DALI graph only where a DALI operator (action_noise) needs normalised
@@ -257,6 +272,10 @@ class RobotDataLoader:
         self._pool = ThreadPoolExecutor(self.num_workers, thread_name_prefix="robocache-loader") if self.num_workers > 1 else None
         self._epoch, self._batches_done = 0, 0
         self._frame_pool = None
+        if frame_cache is not None and not (isinstance(frame_cache, numbers.Real) and not isinstance(frame_cache, bool)
+                                            and frame_cache > 0):
+            raise ValueError(f"RobotDataLoader: frame_cache must be a positive number of GiB or None, got {frame_cache!r}")
+        self._cache_budget, self._cache, self.frame_cache_stats = frame_cache, None, None
 
     # ------------------------------------------------------------------------------------ checks
     @staticmethod
@@ -415,7 +434,8 @@ class RobotDataLoader:
             if self._noise_seeded:  # independent action noise per rank and epoch (see the class doc)
                 key = [self.seed & (2**64 - 1), epoch & (2**64 - 1), self.shard_id, 0x6E6F697365]
                 self.cfg["aug"]["action_noise"]["seed"] = int(np.random.SeedSequence(key).generate_state(1)[0]) & 0x7FFFFFFF
-            source = BatchSource(self._table, self.cfg, self.plan(epoch), batches, epoch, self._pool, self._frames())
+            source = BatchSource(self._table, self.cfg, self.plan(epoch), batches, epoch, self._pool, self._frames(),
+                                 cache=self._frame_cache())
             host = set(host_keys(self.cfg))
             dali_keys = [k for k in self.output_map if k not in host] or ["state"]  # a pipeline needs an output
             pipe = build_pipeline(source, self.cfg, dali_keys, b, self.num_threads, self.prefetch_queue_depth)
@@ -426,13 +446,18 @@ class RobotDataLoader:
             to_device = self._host_to_device()
             norm = self._outside_norm()
             wanted = [n for n in self.output_map if n in host]
-            for k, out in enumerate(it):
+            def produce():
+                for k, out in source.checked(it):  # enumerate(it); a DALI failure names the batches' video files
+                    h = source.host.pop(k)
+                    got = to_device({n: h[n] for n in wanted + (["_d"] if norm and self.device == "cuda" else [])})
+                    res = {n: got[n] if n in got else out[0][n] for n in self.output_map}
+                    if norm:
+                        norm(res, got["_d"] if self.device == "cuda" else h["_d"])
+                    yield res
+
+            # the DALI iterator and the hand-off run a few batches ahead in a thread (robocache.loader.transfer)
+            for res in ahead_thread(produce(), self.cfg["device_id"] if self.device == "cuda" else None):
                 self._batches_done += 1
-                h = source.host.pop(k)
-                got = to_device({n: h[n] for n in wanted + (["_d"] if norm and self.device == "cuda" else [])})
-                res = {n: got[n] if n in got else out[0][n] for n in self.output_map}
-                if norm:
-                    norm(res, got["_d"] if self.device == "cuda" else h["_d"])
                 yield res
             del it, pipe
         self._epoch, self._batches_done = epoch + 1, 0
@@ -466,32 +491,9 @@ class RobotDataLoader:
         return norm
 
     def _host_to_device(self):
-        """Host outputs (numpy) -> torch tensors on the loader's device: on ``cuda`` packed into one
-        buffer, copied once and split (one copy per batch instead of one per output)."""
-        import torch  # noqa: PLC0415
-
-        if self.device != "cuda":
-            return lambda d: {n: torch.from_numpy(v) for n, v in d.items()}
-        dev = torch.device("cuda", self.cfg["device_id"])
-
-        def move(d: dict) -> dict:
-            if not d:
-                return {}
-            offs, n = [], 0
-            for v in d.values():
-                offs.append(n)
-                n += -(-v.nbytes // 8) * 8
-            buf = np.empty(max(n, 8), np.uint8)
-            for o, v in zip(offs, d.values()):
-                buf[o:o + v.nbytes] = np.ascontiguousarray(v).reshape(-1).view(np.uint8)
-            g = torch.from_numpy(buf).to(dev)
-            out = {}
-            for o, (k, v) in zip(offs, d.items()):
-                t = torch.from_numpy(np.empty(0, v.dtype)).dtype
-                out[k] = g[o:o + v.nbytes].view(t).view(v.shape) if v.size else torch.empty(v.shape, dtype=t, device=dev)
-            return out
-
-        return move
+        """Host outputs (numpy) -> torch tensors on the loader's device (on ``cuda``: one pinned,
+        non-blocking copy per batch; see :mod:`robocache.loader.transfer`)."""
+        return host_to_device(self.device, self.cfg["device_id"])
 
     def _frames(self):
         """The worker processes decoding video frames (started on first use, kept across epochs);
@@ -508,6 +510,23 @@ class RobotDataLoader:
                                   f"process", stacklevel=3)
                     self.num_workers = 1
         return self._frame_pool
+
+    def _frame_cache(self):
+        """The filled :class:`~robocache.loader.cache.FrameCache` (built and filled on first use), or
+        None (no ``frame_cache``, no camera DALI decodes, or over the budget: per-window decoding)."""
+        if self._cache is None and self._cache_budget is not None and self.cfg["video"]:
+            from .cache import CacheTooLarge, FrameCache  # noqa: PLC0415
+
+            try:
+                cache = FrameCache(self._table["episodes"], self.cfg["cameras"], self.cfg["video"], self.device,
+                                   self.cfg["device_id"], self._cache_budget, num_threads=max(self.num_threads, 4))
+            except CacheTooLarge as e:
+                warnings.warn(f"{e}; decoding per window instead", stacklevel=3)
+                self._cache_budget = None
+                return None
+            cache.fill()
+            self._cache, self.frame_cache_stats = cache, cache.stats
+        return self._cache
 
     def _fingerprint(self) -> dict:
         return {"seed": self.seed, "epoch_size": self.epoch_size, "global_batch_size": self.global_batch_size,
