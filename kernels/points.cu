@@ -8,10 +8,11 @@
 //   points_bounds    min / max of finite xyz per sample (and sums for normalize)
 //   points_hist      per sample: key layout (origin, smallest coordinate, bits per axis, errors);
 //                    per row: the voxel key (x | y | z relative to the smallest coordinate, so key
-//                    order is the lexicographic order of (ix, iy, iz)); digit counts of every pass
+//                    order is the lexicographic order of (ix, iy, iz)) into the sort items; digit
+//                    counts of every pass
 //   points_pass      one 8-bit LSD radix pass over (key, row) pairs, stable; one pass per launch,
 //                    tiles ranked in one sweep with decoupled look-back (per sample, per digit);
-//                    pass 0 computes the keys from the points and drops invalid rows
+//                    pass 0 drops invalid rows
 //   points_runs      per tile of sorted rows: starts of voxels with >= min_points rows, voxel id
 //                    = rank in key order (decoupled look-back again); per voxel its first sorted
 //                    row, count and coordinates; per-sample voxel totals
@@ -37,6 +38,7 @@
 #define RCP_ST_VAL 0x3fffffffu
 #define RCP_ROW_BITS 30          // narrow sort items: key << 30 | row (rows < 2^30 per sample)
 #define RCP_ROW_MASK 0x3fffffffull
+#define RCP_NONE 0xffffffffffffffffull  // pass 0 input of a dropped row (no valid item is all ones)
 
 __device__ __forceinline__ unsigned rcp_ord(float f) {
   unsigned u = __float_as_uint(f);
@@ -299,9 +301,9 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_bounds(RcPoints
   }
 }
 
-// Per sample (every block works it out; block 0 stores it): the key layout. Per row: its key and
-// the counts of its digits in every pass (warp-aggregated shared atomics, then one global atomic
-// per block and bin); the number of rows in the sort.
+// Per sample (every block works it out; block 0 stores it): the key layout. Per row: its sort item
+// (keys1 / rows1, pass 0's input) and the counts of its digits in every pass (shared atomics, then
+// one global atomic per block and bin); the number of rows in the sort.
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_hist(RcPointsBufs b, RcPointsParams p) {
   __shared__ RcpLay L;
   __shared__ unsigned h[RCP_PASSES * 256];
@@ -334,11 +336,21 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_hist(RcPointsBu
     rc_i64 r = base + lane;
     rc_u64 key = 0ull;
     bool ok = r < n && rcp_key(s, L, p, pts + r * p.cols, &key);
+    if (r < n) {  // pass 0's input: the sort item, or RCP_NONE for a dropped row
+      ((rc_u64 *)b.keys1)[s.row_begin + r] = !ok ? RCP_NONE : L.wide ? key : (key << RCP_ROW_BITS) | (rc_u64)r;
+      if (L.wide) ((unsigned *)b.rows1)[s.row_begin + r] = (unsigned)r;
+    }
     cnt += ok ? 1u : 0u;
+    const unsigned all_ok = __ballot_sync(0xffffffffu, ok);
     for (int q = 0; q < np; q++) {
-      unsigned d = ok ? (unsigned)(key >> (8 * q)) & 255u : 256u;
-      unsigned peers = rcp_match9(d);
-      if (d < 256u && lane == __ffs(peers) - 1) atomicAdd(&h[q * 256 + d], (unsigned)__popc(peers));
+      const unsigned d = ok ? (unsigned)(key >> (8 * q)) & 255u : 256u;
+      // A warp of one digit (coherent scans, high digits): one atomic; else one per lane (random
+      // digits rarely collide).
+      if (all_ok == 0xffffffffu && __all_sync(0xffffffffu, d == __shfl_sync(0xffffffffu, d, 0))) {
+        if (lane == 0) atomicAdd(&h[q * 256 + d], 32u);
+      } else if (d < 256u) {
+        atomicAdd(&h[q * 256 + d], 1u);
+      }
     }
   }
   for (int o = 16; o > 0; o >>= 1) cnt += __shfl_down_sync(0xffffffffu, cnt, o);

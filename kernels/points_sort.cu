@@ -21,8 +21,8 @@ __device__ __forceinline__ RcpSorted rcp_sorted(const RcPointsBufs &b, const RcP
 // One tile of one stable LSD radix pass (digit `pass`) over a sample's segment: the block's 256
 // threads rank its RCP_TILE items and store them. Items are warp-striped (warp w holds tile rows
 // [w * 256, w * 256 + 256), lane l row k * 32 + l of them), so ranking items per warp in (k, lane)
-// order is tile order: stable. Pass 0 reads the points and drops invalid rows; later passes read
-// keys[(pass - 1) & 1] and write keys[pass & 1]. `look` (thread d, digit d): look ? the decoupled
+// order is tile order: stable. Pass p reads keys[(pass - 1) & 1] (pass 0: points_hist's items, a
+// dropped row RCP_NONE) and writes keys[pass & 1]. `look` (thread d, digit d): look ? the decoupled
 // look-back over the earlier tiles (status words `st`, this tile's published at once) : a running
 // count per digit in `runsum` (one block doing all tiles in order).
 __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, const RcPointsInfo &f,
@@ -42,25 +42,14 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
   rc_u64 key[RCP_ITEMS];
   unsigned row[RCP_ITEMS], dig[RCP_ITEMS], off[RCP_ITEMS];
   const rc_i64 r0 = t * RCP_TILE + w * (32 * RCP_ITEMS) + lane;
-  if (pass == 0) {
-    const float *pts = (const float *)s.points;
-#pragma unroll
-    for (int k = 0; k < RCP_ITEMS; k++) {
-      rc_i64 r = r0 + k * 32;
-      rc_u64 kk = 0ull;
-      bool ok = r < n_in && rcp_key(s, f, p, pts + r * p.cols, &kk);
-      key[k] = wide ? kk : (kk << RCP_ROW_BITS) | (rc_u64)r;
-      row[k] = (unsigned)r;
-      dig[k] = ok ? (unsigned)(key[k] >> dshift) & 255u : 256u;
-    }
-  } else {
+  {
     const rc_u64 *kin = (const rc_u64 *)((pass & 1) ? b.keys0 : b.keys1) + s.row_begin;
     const unsigned *rin = (const unsigned *)((pass & 1) ? b.rows0 : b.rows1) + s.row_begin;
 #pragma unroll
     for (int k = 0; k < RCP_ITEMS; k++) {
       rc_i64 r = r0 + k * 32;
-      bool ok = r < n_in;
-      key[k] = ok ? kin[r] : 0ull;
+      key[k] = r < n_in ? kin[r] : RCP_NONE;
+      const bool ok = key[k] != RCP_NONE;
       row[k] = (ok && wide) ? rin[r] : 0u;
       dig[k] = ok ? (unsigned)(key[k] >> dshift) & 255u : 256u;
     }
