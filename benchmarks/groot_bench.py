@@ -342,8 +342,10 @@ def check_decode(spec, backend: str, common: dict, batches: int) -> dict:
     eps = list(range(8))
     want = [{k: v.numpy() for k, v in b.items()} for b in RobotDataLoader(spec("pyav", eps), device="cpu", num_workers=1, **kw)]
     out = {}
-    for mode, cache in (("per_window", None), ("frame_cache", 4.0)):
-        test = RobotDataLoader(spec(backend, eps), device=DEV, num_workers=1, num_threads=2, frame_cache=cache, **kw)
+    # per window: NVDEC inside the pipeline needs video_backend="dali-gpu" by name ('auto' without a cache: PyAV workers)
+    window_backend = "dali-gpu" if GPU and backend == "auto" else backend
+    for mode, cache, vb in (("per_window", None, window_backend), ("frame_cache", 4.0, backend)):
+        test = RobotDataLoader(spec(vb, eps), device=DEV, num_workers=1, num_threads=2, frame_cache=cache, **kw)
         got = [{k: v.cpu().numpy() for k, v in b.items()} for b in test]
         img, low, exact = [], 0.0, True
         for g, w in zip(got, want):
@@ -355,7 +357,8 @@ def check_decode(spec, backend: str, common: dict, batches: int) -> dict:
                 else:
                     exact &= bool(np.array_equal(g[k], w[k]))
         d = np.concatenate(img) if img else np.zeros(1, np.int16)
-        r = {"video_decode": dict(test.cfg["video"]), "frame_cache": test.frame_cache_stats, "batches": len(got),
+        r = {"video_decode": dict(test.cfg["video_window"] if cache is None else test.cfg["video"]), "backend": vb,
+             "frame_cache": test.frame_cache_stats, "batches": len(got),
              "image_abs_diff_mean": float(d.mean()), "image_abs_diff_p99": float(np.percentile(d, 99)),
              "image_abs_diff_max": int(d.max()), "lowdim_max_abs_diff": low, "exact_outputs_equal": exact}
         r["ok"] = bool(len(got) == len(want) == batches and exact and low < 1e-4 and r["image_abs_diff_mean"] < 2.0
@@ -585,10 +588,6 @@ def main(argv=None) -> int:
             name = f"RobotDataLoader ({DEV})" + ("" if key == "robocache" else " per window")
             ld = RobotDataLoader(spec(a.video_backend), device=DEV, num_workers=a.cpus, num_threads=a.robocache_threads,
                                  prefetch_queue_depth=3, frame_cache=cache, **common)
-            res["settings"]["robocache_video_decode"] = {c: ld.cfg["video"].get(c, "host (PyAV workers)") for c in cams}
-            log(f"{name}: video decoded {res['settings']['robocache_video_decode']} (mixed: NVDEC inside its DALI "
-                f"pipeline; cpu: DALI's CPU decoder inside it), {a.robocache_threads} DALI threads, frame cache "
-                f"{'off' if cache is None else f'{cache:g} GiB'}")
             it = robocache_batches(ld)
             buffered = 3 + 2  # DALI prefetch queue + batches assembled ahead
         else:
@@ -596,6 +595,12 @@ def main(argv=None) -> int:
             it = baseline_batches(base, size, key, a.batch_size)
             buffered = key * 4  # workers x prefetch_factor batches decoded ahead
         first = next(it)
+        if str(key).startswith("robocache"):
+            placed = {c: ("frame cache (decoded once, " + ld.cfg["video"][c] + ")" if ld.frame_cache_stats
+                          and c in ld.frame_cache_stats["cameras"] else "DALI per window (" + ld.cfg["video_window"][c] + ")"
+                          if c in ld.cfg["video_window"] else "host (PyAV workers)") for c in cams}
+            res["settings"].setdefault("robocache_video_decode", {})[str(key)] = placed
+            log(f"{name}: video decoded {placed} (mixed: NVDEC; cpu: DALI's CPU decoder), {a.robocache_threads} DALI threads")
         if key == "robocache" and ld.frame_cache_stats:
             name = f"RobotDataLoader ({DEV}, frame cache)"
             fc = ld.frame_cache_stats

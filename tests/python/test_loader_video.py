@@ -17,7 +17,8 @@ import pytest
 from robocache import DatasetSpec, RobotDataLoader
 from robocache.datasets import CorruptDatasetError, DatasetNotFoundError
 from robocache.datasets.video import BackendChoice, VideoWriter
-from robocache.loader.video import EncodedFiles, camera_devices, decode_device
+from robocache.loader.frames import host_video
+from robocache.loader.video import EncodedFiles, camera_devices, decode_device, window_devices
 
 from conftest import shared_data
 
@@ -125,8 +126,18 @@ def test_decode_path_is_chosen_per_camera(vp9):
     cpu_vp9 = RobotDataLoader([spec(vp9, "dali-cpu")], cameras={"front": (32, 32)}, **KW)
     v = cpu_vp9._table["episodes"][0].cameras["front"][0]
     assert decode_device(v, "cpu") == "cpu" and decode_device(v, "cuda") == "cpu"
+    assert window_devices(cpu_vp9._table["episodes"], {"front": "cpu"}) == {"front": "cpu"}
     object.__setattr__(v.video, "_choice", BackendChoice("dali-gpu", "test"))  # what 'auto' picks for VP9 with a GPU
     assert decode_device(v, "cuda") == "mixed" and decode_device(v, "cpu") is None
+    # NVDEC per window only when asked for by name; 'auto' without a frame cache: PyAV workers
+    eps = cpu_vp9._table["episodes"]
+    cfg = {"encoded": {"front": False}, "video": {"front": "mixed"}}
+    for requested, window in (("auto", {}), ("dali-gpu", {"front": "mixed"})):
+        object.__setattr__(v.video, "requested_backend", requested)
+        assert window_devices(eps, {"front": "mixed"}) == window
+        cfg["video_window"] = window
+        assert host_video(cfg, "front", v) == (not window) and not host_video(cfg, "front", v, cached=("front",))
+    object.__setattr__(v.video, "requested_backend", "dali-cpu")
     object.__setattr__(v.video, "_choice", BackendChoice("dali-cpu", "requested"))
     # a camera whose episodes need different decoders stays on the host path (here: VP9 video + JPEG stills)
     mixed = RobotDataLoader([spec(vp9, "dali-cpu"), DatasetSpec(str(BRIDGE), cameras={"front": "observation.image_0"})],
@@ -211,9 +222,40 @@ def test_frame_cache_gives_the_per_window_batches(vp9):
         c = run(small)
     assert small.frame_cache_stats is None
     np.testing.assert_array_equal(c["images.front"], a["images.front"])
-    with pytest.raises(ValueError, match=r"frame_cache must be a positive number of GiB or None, got -1"):
+    with pytest.raises(ValueError, match=r"frame_cache must be 'auto', a positive number of GiB or None, got -1"):
         RobotDataLoader([spec(vp9, "dali-cpu")], frame_cache=-1, **kw)
     # no camera DALI decodes (PyAV here): nothing to cache, per-window PyAV as before
     pyav = RobotDataLoader([spec(vp9, "pyav")], frame_cache=0.5, **kw)
     np.testing.assert_array_equal(run(pyav)["images.front"], run(RobotDataLoader([spec(vp9, "pyav")], **kw))["images.front"])
     assert pyav.frame_cache_stats is None
+
+
+def test_ahead_thread_keeps_order_raises_in_place_and_stops_when_left():
+    import threading
+
+    import torch
+
+    from robocache.loader.transfer import ahead_thread
+
+    closed = []
+
+    def gen(n, fail_at=None):
+        try:
+            for k in range(n):
+                if k == fail_at:
+                    raise KeyError(f"batch {k}")
+                yield {"x": torch.full((2,), k)}
+        finally:
+            closed.append(threading.current_thread().name)
+
+    assert [int(b["x"][0]) for b in ahead_thread(gen(7), None, depth=2)] == list(range(7))
+    got = []
+    with pytest.raises(KeyError, match="batch 3"):
+        for b in ahead_thread(gen(7, fail_at=3), None):
+            got.append(int(b["x"][0]))
+    assert got == [0, 1, 2]
+    it = ahead_thread(gen(100), None, depth=2)
+    assert int(next(it)["x"][0]) == 0
+    it.close()  # left early: the thread stops and closes the generator (in the thread)
+    assert closed == ["robocache-handoff"] * 3
+    assert not [t for t in threading.enumerate() if t.name == "robocache-handoff"]

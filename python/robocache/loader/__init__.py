@@ -20,7 +20,7 @@ from .host import DatasetSpec, HostDataset, as_spec, step_times, window_table
 from .pipeline import COLOR_JITTER_DEFAULTS, BatchSource, build_pipeline, host_keys, norm_arrays
 from .sampling import epoch_plan, quotas, shard_positions
 from .transfer import ahead_thread, host_to_device
-from .video import camera_devices
+from .video import camera_devices, window_devices
 
 __all__ = ["DatasetSpec", "RobotDataLoader"]
 
@@ -109,17 +109,21 @@ class RobotDataLoader:
             (forked on the first ``iter(loader)``, kept across epochs, decoding a few batches ahead;
             ``<= 1``: decoded in this process); JPEG stills read on the host use as many threads.
         prefetch_queue_depth: DALI prefetch depth.
-        frame_cache: GiB: decode every video file of the cameras DALI decodes (see below) once, on
+        frame_cache: decode every video file of the cameras DALI decodes (see Video below) once, on
             the first ``iter(loader)``, into a frame store on the loader's device (the GPU on
             ``cuda``), resized to the camera size; batches then gather their frames from it
-            (:mod:`robocache.loader.cache`). When the decoded frames would take more than this, the
-            loader warns and decodes per window. ``None`` (default): decode per window.
-            :attr:`frame_cache_stats` reports its size and fill time.
+            (:mod:`robocache.loader.cache`). A number: the GiB it may take (over it: a warning, and
+            per-window decoding); ``"auto"`` (default): on ``cuda`` when the frames fit in 10% of
+            the GPU's memory (silently per-window otherwise), never on the CPU; ``None``: off.
+            :attr:`frame_cache_stats` reports its size and fill time (None without a cache).
 
-    Video: a camera whose files DALI decodes (``video_backend`` ``dali-gpu``, which ``auto`` picks for
-    H.264/HEVC/VP9 with a GPU; or ``dali-cpu``: VP8/VP9/MJPEG) is decoded inside the pipeline
-    (``fn.decoders.video``, NVDEC on ``cuda``; :mod:`robocache.loader.video`), no host thread decodes
-    it; other video (AV1, CPU-only machines) is decoded by PyAV in ``num_workers`` processes.
+    Video: a camera whose files DALI can decode here (``video_backend`` ``dali-gpu``, which ``auto``
+    picks for H.264/HEVC/VP9 with a GPU, or ``dali-cpu``: VP8/VP9/MJPEG on the CPU) is decoded by
+    DALI: once into the frame cache, or else per window inside the pipeline (``fn.decoders.video`` on
+    the window's group of pictures, :mod:`robocache.loader.video`) where ``dali-cpu`` or ``dali-gpu``
+    was asked for by name. Other video (AV1, CPU-only machines, and ``auto`` GPU video without a
+    cache: NVDEC per window is slower than PyAV workers) is decoded by PyAV in ``num_workers``
+    worker processes.
 
     Batches are dicts of torch tensors (``B`` samples, ``Ds``/``Da`` the widest state/action):
     ``state [B, To, Ds]``, ``action [B, Ta, Da]`` (float32, normalised), ``state_mask [B, To]``,
@@ -185,7 +189,7 @@ class RobotDataLoader:
                  max_gap: float | None = None, timestamps: str = "relative", image_dtype: str = "uint8",
                  image_mean=None, image_std=None, method: str = "linear", output_map: list | None = None,
                  num_threads: int = 2, num_workers: int = 2, prefetch_queue_depth: int = 2,
-                 frame_cache: float | None = None) -> None:
+                 frame_cache: Any = "auto") -> None:
         import robocache  # noqa: F401, PLC0415  (loads the plugin: fn.robocache.*)
 
         if isinstance(datasets, (str, bytes)) or not hasattr(datasets, "__len__") or len(datasets) == 0:
@@ -248,6 +252,7 @@ class RobotDataLoader:
                     "video": camera_devices([e for h in self.hosts for e in h.episodes], cams, self.device),
                     "norm": [{g: norm_arrays(h.stats[g], normalization, ds_dim if g == "state" else da_dim)
                               for g in ("state", "action")} for h in self.hosts]}
+        self.cfg["video_window"] = window_devices([e for h in self.hosts for e in h.episodes], self.cfg["video"])
         # normalisation in the DALI graph only where a DALI operator (action_noise) needs normalised
         # actions; otherwise after it (see _outside_norm)
         self.cfg["norm_in_dali"] = normalization is not None and "action_noise" in aug
@@ -272,9 +277,9 @@ class RobotDataLoader:
         self._pool = ThreadPoolExecutor(self.num_workers, thread_name_prefix="robocache-loader") if self.num_workers > 1 else None
         self._epoch, self._batches_done = 0, 0
         self._frame_pool = None
-        if frame_cache is not None and not (isinstance(frame_cache, numbers.Real) and not isinstance(frame_cache, bool)
-                                            and frame_cache > 0):
-            raise ValueError(f"RobotDataLoader: frame_cache must be a positive number of GiB or None, got {frame_cache!r}")
+        if frame_cache is not None and frame_cache != "auto" and not (
+                isinstance(frame_cache, numbers.Real) and not isinstance(frame_cache, bool) and frame_cache > 0):
+            raise ValueError(f"RobotDataLoader: frame_cache must be 'auto', a positive number of GiB or None, got {frame_cache!r}")
         self._cache_budget, self._cache, self.frame_cache_stats = frame_cache, None, None
 
     # ------------------------------------------------------------------------------------ checks
@@ -434,8 +439,9 @@ class RobotDataLoader:
             if self._noise_seeded:  # independent action noise per rank and epoch (see the class doc)
                 key = [self.seed & (2**64 - 1), epoch & (2**64 - 1), self.shard_id, 0x6E6F697365]
                 self.cfg["aug"]["action_noise"]["seed"] = int(np.random.SeedSequence(key).generate_state(1)[0]) & 0x7FFFFFFF
-            source = BatchSource(self._table, self.cfg, self.plan(epoch), batches, epoch, self._pool, self._frames(),
-                                 cache=self._frame_cache())
+            cache = self._frame_cache()  # before the PyAV workers: cached cameras need none
+            source = BatchSource(self._table, self.cfg, self.plan(epoch), batches, epoch, self._pool,
+                                 self._frames(cache.devices if cache is not None else ()), cache=cache)
             host = set(host_keys(self.cfg))
             dali_keys = [k for k in self.output_map if k not in host] or ["state"]  # a pipeline needs an output
             pipe = build_pipeline(source, self.cfg, dali_keys, b, self.num_threads, self.prefetch_queue_depth)
@@ -495,13 +501,13 @@ class RobotDataLoader:
         non-blocking copy per batch; see :mod:`robocache.loader.transfer`)."""
         return host_to_device(self.device, self.cfg["device_id"])
 
-    def _frames(self):
+    def _frames(self, cached=()):
         """The worker processes decoding video frames (started on first use, kept across epochs);
         None: decode in this process (``num_workers <= 1`` or no PyAV-decoded video camera)."""
         if self._frame_pool is None and self.num_workers > 1 and self.cfg["cameras"]:
             from .frames import FramePool, video_streams  # noqa: PLC0415
 
-            streams = video_streams(self._table, self.cfg)
+            streams = video_streams(self._table, self.cfg, cached)
             if streams:
                 try:
                     self._frame_pool = FramePool(streams, self.cfg, self.num_workers, ahead=self.prefetch_queue_depth + 2)
@@ -515,13 +521,18 @@ class RobotDataLoader:
         """The filled :class:`~robocache.loader.cache.FrameCache` (built and filled on first use), or
         None (no ``frame_cache``, no camera DALI decodes, or over the budget: per-window decoding)."""
         if self._cache is None and self._cache_budget is not None and self.cfg["video"]:
-            from .cache import CacheTooLarge, FrameCache  # noqa: PLC0415
+            from .cache import CacheTooLarge, FrameCache, auto_budget  # noqa: PLC0415
 
+            auto = self._cache_budget == "auto"
+            budget = auto_budget(self.device, self.cfg["device_id"]) if auto else float(self._cache_budget)
             try:
+                if budget <= 0:
+                    raise CacheTooLarge("no frame cache on the CPU unless asked for")
                 cache = FrameCache(self._table["episodes"], self.cfg["cameras"], self.cfg["video"], self.device,
-                                   self.cfg["device_id"], self._cache_budget, num_threads=max(self.num_threads, 4))
+                                   self.cfg["device_id"], budget, num_threads=max(self.num_threads, 4))
             except CacheTooLarge as e:
-                warnings.warn(f"{e}; decoding per window instead", stacklevel=3)
+                if not auto:
+                    warnings.warn(f"{e}; decoding per window instead", stacklevel=3)
                 self._cache_budget = None
                 return None
             cache.fill()

@@ -29,6 +29,19 @@ class CacheTooLarge(ValueError):
     """The decoded frames would exceed the ``frame_cache`` budget."""
 
 
+AUTO_FRACTION = 0.1
+"""``frame_cache="auto"``: at most this fraction of the GPU's memory (no cache on the CPU)."""
+
+
+def auto_budget(device: str, device_id) -> float:
+    """GiB ``frame_cache="auto"`` allows: :data:`AUTO_FRACTION` of the GPU's memory, 0 on the CPU."""
+    if device != "cuda":
+        return 0.0
+    import torch  # noqa: PLC0415
+
+    return AUTO_FRACTION * torch.cuda.get_device_properties(device_id or 0).total_memory / 2**30
+
+
 class FrameCache:
     """Decoded frames of the cameras decoded in the pipeline, on the loader's device.
 

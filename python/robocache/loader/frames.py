@@ -7,9 +7,9 @@ batch. A worker decodes exactly the frames the in-process path decodes (``Stream
 the same seek and forward decode, keeping the file open between frames), so the frames are the
 same; only which process decodes them changes.
 
-Only video streams decoded by PyAV go to the workers (JPEG stills are decoded by DALI in the
-pipeline or on the host; DALI-decoded video would start a pipeline, maybe a CUDA context, per
-worker).
+Only video streams the host decodes go to the workers (:func:`host_video`: PyAV videos, and
+videos DALI could decode that are neither decoded in the pipeline nor cached; the workers decode
+them with PyAV). JPEG stills are decoded by DALI in the pipeline or on the host.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _decode(jobs: list) -> tuple:
     """Worker: ``[((episode row, camera), frame index)]`` -> the frames written to one file in
     shared memory (``/dev/shm``): ``(path, [(offset, shape)])``, in order; the loader maps the file
     (no copy through a pipe) and deletes it. Without room there: ``(None, frames)``."""
-    frames = [_frame(_STREAMS[key], j) for key, j in jobs]
+    frames = [pyav_frame(_STREAMS[key], j) for key, j in jobs]
     if _SHM_DIR is None:
         return None, frames
     path = None
@@ -90,7 +90,7 @@ _OPEN: OrderedDict = OrderedDict()  # in a worker: video path -> (container, str
 _KEEP_OPEN = 4
 
 
-def _frame(stream, j: int) -> np.ndarray:
+def pyav_frame(stream, j: int) -> np.ndarray:
     """Frame ``j`` of a camera stream: what ``stream.read(j, j + 1)[0]`` returns. For a PyAV video
     the container stays open between frames (opening it and starting the decoder costs about as
     much as decoding a frame): the same seek to the keyframe before the frame's time and the same
@@ -105,6 +105,9 @@ def _frame(stream, j: int) -> np.ndarray:
         except Exception:  # noqa: BLE001 - the reference path below raises the dataset's own error
             _close(str(v.path))
     return np.ascontiguousarray(stream.read(j, j + 1)[0])
+
+
+_frame = pyav_frame  # the name the tests use
 
 
 def _decode_open(path: str, t: float, fps: float):
@@ -154,13 +157,24 @@ def pyav_video(stream) -> bool:
         return False
 
 
-def video_streams(table: dict, cfg: dict) -> dict:
-    """``{(episode row, camera): Stream}`` of the streams the pool decodes."""
+def host_video(cfg: dict, name: str, stream, cached=()) -> bool:
+    """Whether the host decodes this camera stream with PyAV: a PyAV video, or a video DALI could
+    decode that is neither decoded per window in the pipeline (``cfg["video_window"]``) nor cached."""
+    if cfg["encoded"][name] or name in cached:
+        return False
+    if name in cfg.get("video", {}):
+        return name not in cfg.get("video_window", {})
+    return pyav_video(stream)
+
+
+def video_streams(table: dict, cfg: dict, cached=()) -> dict:
+    """``{(episode row, camera): Stream}`` of the streams the pool decodes (``cached``: cameras
+    served from the frame cache)."""
     out = {}
     for ei, e in enumerate(table["episodes"]):
         for name in cfg["cameras"]:
             stream = e.cameras[name][0]
-            if not cfg["encoded"][name] and pyav_video(stream):
+            if host_video(cfg, name, stream, cached):
                 out[(ei, name)] = stream
     return out
 

@@ -132,7 +132,8 @@ class BatchSource:
         self.norm = {g: (np.stack([n[g][0] for n in cfg["norm"]]), np.stack([n[g][1] for n in cfg["norm"]]),
                          np.stack([n[g][2] for n in cfg["norm"]])) for g in w}
         self.pending: dict = {}  # batch number -> frame futures (video decoding ahead of time)
-        self.video = {c: CameraFiles(table["episodes"], c, encoded_files()) for c in cfg.get("video", {}) if c not in self.cached}
+        self.video = {c: CameraFiles(table["episodes"], c, encoded_files()) for c in cfg.get("video_window", {})
+                      if c not in self.cached}  # decoded per window in the graph
         self.ahead = int(ahead)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="robocache-batches") if self.ahead > 0 else None
         self._ready: dict = {}  # batch number -> (future of (DALI inputs, host outputs, cached frames), frames)
@@ -315,7 +316,7 @@ class BatchSource:
                 ev = torch.cuda.Event()
                 ev.record(self._stream)
                 cached = (got, ev)
-        host_cams = [c for c in cfg["cameras"] if c not in self.video and c not in self.cached]
+        host_cams = [c for c in cfg["cameras"] if c not in self.video and c not in self.cached]  # = extra_names' cameras
         if host_cams:
             args = list(zip(pos.tolist(), epi.tolist(), anchor.tolist()))
             got = frames.result() if frames is not None else {}
@@ -343,6 +344,10 @@ class BatchSource:
             j = nearest_frame(cts, t)
             if cfg["encoded"][name]:
                 out.append(np.frombuffer(bytes(stream.loader.encoded[j]), np.uint8))
+            elif name in cfg.get("video", {}):  # a video DALI could decode, left to the host: PyAV
+                from .frames import pyav_frame  # noqa: PLC0415
+
+                out.append(pyav_frame(stream, j))
             else:
                 out.append(np.ascontiguousarray(stream.read(j, j + 1)[0]))
         return tuple(out)
@@ -372,11 +377,12 @@ def padded_slices(tb: dict, g: str, epi: np.ndarray, sl: np.ndarray) -> tuple:
     return vals, ts
 
 
-def extra_names(cfg: dict) -> list:
+def extra_names(cfg: dict, cached=()) -> list:
     """Names of the per-sample outputs (host camera frames, colour-jitter draws), in order; cameras
-    decoded in the graph (``cfg["video"]``) come before them (see :func:`source_names`), cameras
-    served from the frame cache come from the second external source."""
-    names = ["cam." + c for c in cfg["cameras"] if c not in cfg.get("video", {})]
+    decoded per window in the graph (``cfg["video_window"]``) come before them (see
+    :func:`source_names`), cameras served from the frame cache (``cached``) come from the second
+    external source."""
+    names = ["cam." + c for c in cfg["cameras"] if c not in cfg.get("video_window", {}) and c not in cached]
     if "color_jitter" in cfg["aug"]:
         names += ["cj.brightness", "cj.contrast", "cj.saturation", "cj.hue"]
     return names
@@ -392,10 +398,10 @@ def source_names(cfg: dict, cached=()) -> list:
             names += [g + "_offset", g + "_scale"]
     if "temporal_jitter" in cfg["aug"]:
         names += ["window_start", "tj.speed", "state_tj_offset", "action_tj_offset"]
-    for c in cfg.get("video", {}):
+    for c in cfg.get("video_window", {}):
         if c not in cached:
             names += ["cam." + c, "camf." + c]
-    return names + extra_names(cfg)
+    return names + extra_names(cfg, cached)
 
 
 def robocache_aug(fn, name: str):
@@ -427,7 +433,7 @@ def build_pipeline(source: BatchSource, cfg: dict, output_map: list, batch_size:
     gpu = cfg["device"] == "cuda"
     names = source.names
     source.keep = int(prefetch) + 3
-    video = cfg.get("video", {})
+    video = cfg.get("video_window", {})
     layouts = ["HWC" if n.startswith("cam.") and not cfg["encoded"][n[4:]] and n[4:] not in video else "" for n in names]
 
     @pipeline_def(batch_size=batch_size, num_threads=num_threads, device_id=cfg["device_id"] if gpu else None,

@@ -65,6 +65,20 @@ def camera_devices(episodes: list, cameras: dict, loader_device: str) -> dict:
     return out
 
 
+def window_devices(episodes: list, devices: dict) -> dict:
+    """The cameras of :func:`camera_devices` decoded per window inside the pipeline (without a frame
+    cache): DALI's CPU decoder, or NVDEC where ``video_backend="dali-gpu"`` was asked for explicitly.
+    With ``auto``, a GPU-decodable camera is decoded per window by PyAV worker processes instead
+    (measured on an H200: ~60 samples/s through ``fn.decoders.video`` per window, DALI 2.4 setting up
+    a decoder per sample, against several hundred for 16 PyAV workers); with a frame cache it is
+    decoded once by NVDEC."""
+    out = {}
+    for cam, dev in devices.items():
+        if dev == "cpu" or all(getattr(e.cameras[cam][0].video, "requested_backend", "auto") == "dali-gpu" for e in episodes):
+            out[cam] = dev
+    return out
+
+
 class EncodedFiles:
     """Encoded video kept in memory for the pipeline, least recently used files dropped beyond
     ``max_bytes``: whole files (``uint8`` arrays, read once) and, for the codecs of
