@@ -97,7 +97,6 @@ struct RcAlView {
   const B *d;
   const TS *wts;
   const B *wd;
-  double scale;  // (n - 1) / (last - first): rows per unit of time, for interpolation guesses
   int n, c, r0, tlen, dlen;
   __device__ __forceinline__ TS t(int j) const {
     unsigned u = (unsigned)(j - r0);
@@ -174,18 +173,17 @@ __device__ __forceinline__ void rc_al_locate(const RcAlView<TS, typename E::bits
   if (wl > 0 && sg[0] <= t && (t < sg[wl - 1] || v.r0 + wl == n)) {
     // Interpolation guess inside the window, then a walk to the last entry <= t (the result is the
     // binary search's).
-    // (rows per unit of time over the whole stream: no division per step; any start gives the same row)
-    double x = rc_al_diff(t, sg[0]) * v.scale;
-    int a = x < (double)(wl - 1) ? (int)x : wl - 1;
-    a = a < 0 ? 0 : a;
+    double span = rc_al_diff(sg[wl - 1], sg[0]);
+    int a = span > 0.0 ? (int)(rc_al_diff(t, sg[0]) / span * (double)(wl - 1)) : 0;
+    a = a < 0 ? 0 : (a > wl - 1 ? wl - 1 : a);
     while (a > 0 && sg[a] > t) a--;
     while (a + 1 < wl && sg[a + 1] <= t) a++;
     lo = v.r0 + a;
   } else {
     const TS *ts = v.ts;
-    double x = rc_al_diff(t, first) * v.scale;
-    int g = x < (double)(n - 1) ? (int)x : n - 1;
-    g = g < 0 ? 0 : g;
+    double span = rc_al_diff(last, first);
+    int g = span > 0.0 ? (int)(rc_al_diff(t, first) / span * (double)(n - 1)) : 0;
+    g = g < 0 ? 0 : (g > n - 1 ? n - 1 : g);
     int hi;
     if (__ldg(ts + g) <= t) {
       lo = g;
@@ -304,11 +302,10 @@ __device__ __forceinline__ int rc_al_guess(TS t, TS first, TS last, int n) {
 }
 
 // A stream as a block keeps it in shared memory: its global timestamps and rows, its ends (raw 8
-// bytes), rows per unit of time, rows, the window's first row and rows wanted, and the windows: timestamps of rows
+// bytes), rows, the window's first row and rows wanted, and the windows: timestamps of rows
 // [r0, r0 + tlen) at byte toff, rows [r0, r0 + dlen) at byte doff.
 struct RcAlWin {
   rc_u64 ts, d, first, last;
-  double scale;
   int n, r0, rows, tlen, dlen, toff, doff, pad;
 };
 // One global byte range [src, src + bytes) copied to shared memory: its 16-byte chunks start at
@@ -347,8 +344,6 @@ __device__ __forceinline__ void rc_al_want(const RcAlignSample *s, const RcAlign
   w.d = s->data[q];
   w.first = fb;
   w.last = lb;
-  const double span = rc_al_diff(last, first);
-  w.scale = span > 0.0 ? (double)(n - 1) / span : 0.0;
   w.n = n;
   w.r0 = g0;
   w.rows = g1 - g0 + 1;
@@ -372,11 +367,8 @@ __device__ __forceinline__ void rc_al_place(const RcAlignSample *s, const RcAlig
   int off = 0;
   *stage = -1;
   const int need = rc_al_round16((int)(gout & 15) + obytes);
-  // Split: the (i0, i1, w) of every item first (the host sizes p.smem to hold them: a launch that
-  // breaks that contract stops with an error rather than write past the buffer).
-  if (split && 16 * p.tile * ns > cap) __trap();
   if (split) {
-    off = 16 * p.tile * ns;
+    off = 16 * p.tile * ns;  // the (i0, i1, w) of every item (the host sizes p.smem to hold them)
   } else if (need <= cap / 2) {
     *stage = (int)(gout & 15);
     off = need;
@@ -501,7 +493,6 @@ __device__ __forceinline__ void rc_al_item(const RcAlignSample *s, const RcAlign
   v.wts = (const TS *)(sbuf + wq.toff);
   v.wd = (const B *)(sbuf + wq.doff);
   v.n = wq.n;
-  v.scale = wq.scale;
   v.c = (int)p.streams[q].channels;
   v.r0 = wq.r0;
   v.tlen = wq.tlen;
@@ -747,13 +738,13 @@ __device__ __forceinline__ void rc_align(const RcAlignSample *__restrict__ sampl
                      const int *__restrict__ tile_sample, RcAlignParams p) {                 \
     rc_align<E>(samples, tile_sample, p, SPLIT);                                             \
   }
-// The shipped entry points: fused (RC_ALIGN_SPLIT=0) or split form, RC_ALIGN_MIN_BLOCKS.
-#ifndef RC_ALIGN_SPLIT
-#define RC_ALIGN_SPLIT 0
-#endif
-#define RC_ALIGN(E, SUFFIX) RC_ALIGN_ENTRY(E, SUFFIX, RC_ALIGN_MIN_BLOCKS, RC_ALIGN_SPLIT)
+#define RC_ALIGN(E, SUFFIX) RC_ALIGN_ENTRY(E, SUFFIX, RC_ALIGN_MIN_BLOCKS, false)
 
-RC_ALIGN(RcF32, f32)
+// float32 at 64 registers per thread (__launch_bounds__(256, 4)): 60.1 us against 91.4 us uncapped
+// (110 registers) at the benchmark shape on an H200, the same code as the tuning entry point
+// align_f32_r64 that was measured (benchmarks/results/gpu_align_h200_notes.md). The other dtypes keep
+// the bounds their GPU checks ran with (RC_ALIGN_MIN_BLOCKS).
+RC_ALIGN_ENTRY(RcF32, f32, 4, false)
 RC_ALIGN(RcF64, f64)
 RC_ALIGN(RcF16, f16)
 RC_ALIGN(RcBF16, bf16)

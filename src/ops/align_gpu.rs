@@ -25,10 +25,11 @@ const MIN_TILE: usize = 8;
 const MARGIN: usize = 4;
 const MARGIN_SHIFT: usize = 8;
 /// Streams with more rows per reference step than this keep their rows in global memory (a block
-/// reads only the few rows each step needs instead of copying all to shared memory).
-const SPARSE: usize = 1_000_000;
-/// Whether the shipped kernels are the split form (`RC_ALIGN_SPLIT` in the kernel).
-const SPLIT: bool = false;
+/// reads only the few rows each step needs instead of copying all to shared memory). 0: every stream
+/// (only timestamp windows are copied): fastest at the benchmark shape on an H200 (60.1 us against
+/// 81.8-98.4 us with row windows; benchmarks/results/gpu_align_h200_notes.md).
+/// `ROBOCACHE_ALIGN_SPARSE` sets it per launch.
+const SPARSE: usize = 0;
 
 /// Mirror of `RcAlignSample` in `kernels/common.cuh`.
 #[repr(C)]
@@ -130,7 +131,7 @@ fn env_usize(name: &str) -> Option<usize> {
 /// windows need more (denser than the estimate) reads the rows it misses from global memory.
 /// `ROBOCACHE_ALIGN_TILE`, `ROBOCACHE_ALIGN_THREADS` (most threads), `ROBOCACHE_ALIGN_BLOCK` (threads), `ROBOCACHE_ALIGN_SMEM`,
 /// `ROBOCACHE_ALIGN_SPARSE`, `ROBOCACHE_ALIGN_MARGIN` and `ROBOCACHE_ALIGN_MARGIN_SHIFT` override (for tuning).
-fn shape_for(samples: &[GpuSample<'_>], layout: &Layout, es: usize, split: bool) -> Shape {
+fn shape_for(samples: &[GpuSample<'_>], layout: &Layout, es: usize) -> Shape {
     let ns = layout.channels.len().max(1);
     let mut rps = vec![0.0f64; ns];
     let mut most = vec![0usize; ns];
@@ -144,7 +145,7 @@ fn shape_for(samples: &[GpuSample<'_>], layout: &Layout, es: usize, split: bool)
     let margin = env_usize("ROBOCACHE_ALIGN_MARGIN").unwrap_or(MARGIN).min(1 << 20);
     let margin_shift = env_usize("ROBOCACHE_ALIGN_MARGIN_SHIFT").unwrap_or(MARGIN_SHIFT).min(31);
     let estimate = |k: usize| -> usize {
-        let mut b = if split { 16 * k * ns } else { align16(k * layout.total * es) + 16 };
+        let mut b = align16(k * layout.total * es) + 16;
         for q in 0..ns {
             let m = margin + (most[q] >> margin_shift);
             let rows = ((k as f64 * rps[q]).ceil() as usize + 2 * m + 3).min(most[q]);
@@ -168,12 +169,12 @@ fn shape_for(samples: &[GpuSample<'_>], layout: &Layout, es: usize, split: bool)
     let threads =
         env_usize("ROBOCACHE_ALIGN_BLOCK").unwrap_or(tile * ns).min(tile * ns).div_ceil(32).clamp(1, MAX_THREADS / 32)
             * 32;
-    // A tile's windows span its guesses (the tile's time range times the stream's mean rows per unit
-    // of time) plus the margins, so the estimate is near exact: a little slack for rounding.
     let smem = env_usize("ROBOCACHE_ALIGN_SMEM")
-        .unwrap_or_else(|| align16(estimate(tile) + estimate(tile) / 32))
+        .unwrap_or_else(|| align16(estimate(tile) + estimate(tile) / 8))
         .clamp(256, SMEM_CAP)
         & !15;
+    // The split tuning variants keep every item's (i0, i1, w) in shared memory (16 bytes each).
+    let split = std::env::var("ROBOCACHE_ALIGN_VARIANT").is_ok_and(|v| v.contains("split"));
     let smem = if split { smem.max(16 * tile * ns + 256) } else { smem };
     Shape { tile, threads, smem, sparse, margin, margin_shift }
 }
@@ -312,11 +313,7 @@ pub unsafe fn run_gpu(
         return Err(Error::Batch { op: OP, msg: format!("{} fused channels; expected 1 to 2^31 - 1", layout.total) });
     }
     let ts_int = matches!(samples[0].times.first(), Some(Times::Nanos(_)));
-    // `ROBOCACHE_ALIGN_VARIANT` (r64, r48, r40, r32, split, split_r64, split_r48, split_r40): a float32
-    // tuning entry point, present in builds with `-DRC_ALIGN_VARIANTS=1` in `ROBOCACHE_NVRTC_OPTIONS`.
-    let variant = std::env::var("ROBOCACHE_ALIGN_VARIANT").ok().filter(|v| !v.is_empty() && dtype == DType::F32);
-    let split = variant.as_deref().map_or(SPLIT, |v| v.contains("split"));
-    let shape = shape_for(samples, layout, dtype.size(), split);
+    let shape = shape_for(samples, layout, dtype.size());
     let tile = shape.tile;
 
     let desc_bytes = align16(samples.len() * std::mem::size_of::<AlignSampleDesc>());
@@ -445,6 +442,9 @@ pub unsafe fn run_gpu(
         }
         return Ok(());
     }
+    // `ROBOCACHE_ALIGN_VARIANT` (r64, r48, r40, r32): a register-capped float32 entry point, present in
+    // builds with `-DRC_ALIGN_VARIANTS=1` in `ROBOCACHE_NVRTC_OPTIONS` (tuning).
+    let variant = std::env::var("ROBOCACHE_ALIGN_VARIANT").ok().filter(|v| !v.is_empty() && dtype == DType::F32);
     let name = match variant {
         Some(v) => format!("align_{}_{v}", dtype.suffix()),
         None => format!("align_{}", dtype.suffix()),

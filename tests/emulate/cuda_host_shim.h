@@ -5,7 +5,6 @@
 // for. Not for float16 (its conversions are PTX asm).
 #pragma once
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 
 #define __device__
@@ -26,7 +25,6 @@ struct uint2 { unsigned x, y; };
 struct int2 { int x, y; };
 
 inline void __syncthreads() {}
-inline void __trap() { std::abort(); }
 template <typename T> inline T __ldg(const T *p) { return *p; }
 inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
 inline float __uint_as_float(unsigned i) { float f; std::memcpy(&f, &i, 4); return f; }
