@@ -239,14 +239,16 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
     let e32s = emu(b"emulate_align_f32_split");
     let seed = std::env::var("ROBOCACHE_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_a11e_u64);
     let mut rng = Rng(seed | 1);
-    // Launch knob sets (read by the GPU path per launch): defaults; rows and most searches in global
-    // memory with an odd tile; a shared-memory budget too small for the output tile and most windows.
+    // Launch knob sets (read by the GPU path per launch): defaults (rows in global memory); every
+    // stream's rows in shared-memory windows; rows and most searches in global memory with an odd
+    // tile; a shared-memory budget too small for the output tile and most windows.
     // The split form (float32 tuning entry point) under the first two.
-    let knob_sets: [&[(&str, &str)]; 5] = [
+    let knob_sets: [&[(&str, &str)]; 6] = [
         &[],
+        &[("SPARSE", "1000000")],
         &[("SPARSE", "0"), ("MARGIN", "0"), ("MARGIN_SHIFT", "31"), ("TILE", "5")],
         &[("SMEM", "256"), ("TILE", "64")],
-        &[("VARIANT", "split")],
+        &[("VARIANT", "split"), ("SPARSE", "1000000")],
         &[("VARIANT", "split"), ("SPARSE", "0"), ("MARGIN", "0"), ("MARGIN_SHIFT", "31"), ("TILE", "5")],
     ];
     let all = ["TILE", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "THREADS", "BLOCK", "VARIANT"];
@@ -345,5 +347,5 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
     for k in all {
         std::env::remove_var(format!("ROBOCACHE_ALIGN_{k}"));
     }
-    assert_eq!(cases, 162 + 2 * 18);
+    assert_eq!(cases, 4 * 54 + 2 * 18);
 }

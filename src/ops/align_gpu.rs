@@ -25,8 +25,11 @@ const MIN_TILE: usize = 8;
 const MARGIN: usize = 4;
 const MARGIN_SHIFT: usize = 8;
 /// Streams with more rows per reference step than this keep their rows in global memory (a block
-/// reads only the few rows each step needs instead of copying all to shared memory).
-const SPARSE: usize = 1_000_000;
+/// reads only the few rows each step needs instead of copying all to shared memory). 0: every stream
+/// (only timestamp windows are copied): fastest at the benchmark shape on an H200 (60.1 us against
+/// 81.8-98.4 us with row windows; benchmarks/results/gpu_align_h200_notes.md).
+/// `ROBOCACHE_ALIGN_SPARSE` sets it per launch.
+const SPARSE: usize = 0;
 
 /// Mirror of `RcAlignSample` in `kernels/common.cuh`.
 #[repr(C)]

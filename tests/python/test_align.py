@@ -351,12 +351,13 @@ def kernel_on_cpu(tmp_path_factory):
     return ctypes.CDLL(str(lib))
 
 
-# Launch knobs (ROBOCACHE_ALIGN_*, read per launch): the defaults; every stream's rows in global memory
-# with windows too narrow for most steps and an odd tile (the kernel's global-memory searches and row
-# reads); a shared-memory budget too small for the output tile and most windows (cut windows,
-# unstaged stores) with large tiles.
+# Launch knobs (ROBOCACHE_ALIGN_*, read per launch): the defaults (rows in global memory); every
+# stream's rows in shared-memory windows; windows too narrow for most steps and an odd tile (the
+# kernel's global-memory searches); a shared-memory budget too small for the output tile and most
+# windows (cut windows, unstaged stores) with large tiles.
 KNOB_SETS = {
     "default": {},
+    "dense": {"SPARSE": "1000000"},
     "global": {"SPARSE": "0", "MARGIN": "0", "MARGIN_SHIFT": "31", "TILE": "5"},
     "cut": {"SMEM": "256", "TILE": "64"},
 }
