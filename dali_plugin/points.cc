@@ -22,7 +22,9 @@ namespace dali {
   "along an axis is ``floor((p - origin) / voxel_size)``. Means are float64 sums divided by the "   \
   "count and rounded to float32. Both backends add a voxel's points in the same order (up to 32 "  \
   "points: one after another in input order; more: 32 interleaved partial sums, point ``k`` into " \
-  "partial ``k mod 32``, then added pairwise), so CPU and GPU give bitwise equal outputs.\n\n"     \
+  "partial ``k mod 32``, then added pairwise), so CPU and GPU give bitwise equal outputs (except "  \
+  "voxelize's dense ``\"mean\"`` grid, which the GPU adds with atomics: equal to float32 "        \
+  "rounding).\n\n"                                                                                \
   "**Order.** Voxels are sorted by their integer coordinates ``(ix, iy, iz)``, lexicographically " \
   "(by x, then y, then z): deterministic, independent of the input order, and the same on the "   \
   "CPU and the GPU. The GPU backend sorts the voxel keys of each sample with a radix sort.\n\n"
