@@ -4,8 +4,7 @@
 //
 // Every per-row kernel runs on a grid (gx, num_samples): blockIdx.y is the sample. Voxels without
 // dense grids (voxel_downsample and voxelize "sparse") come from a sort, one segment per sample:
-//   points_init      per-sample info, histograms, tickets and look-back status reset (not for
-//                    voxel_downsample: info comes reset from the host, points_bounds zeroes the rest)
+//   points_init      per-sample info, histograms, tickets and look-back status reset
 //   points_bounds    min / max of finite xyz per sample (and sums for normalize)
 //   points_hist      per sample: key layout (origin, smallest coordinate, bits per axis, errors);
 //                    per row: the voxel key (x | y | z relative to the smallest coordinate, so key
@@ -200,8 +199,9 @@ __device__ void rcp_layout(const RcPointsSample &s, const RcPointsInfo &f, const
   l.wide = total > 64 - RCP_ROW_BITS;
 }
 
-// Zeroes the sort's histograms, tickets and pass 0's look-back status (thread t0 of `stride`).
-__device__ __forceinline__ void rcp_zero_sort(const RcPointsBufs &b, const RcPointsParams &p, rc_i64 t0, rc_i64 stride) {
+extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_init(RcPointsBufs b, RcPointsParams p) {
+  rc_i64 stride = (rc_i64)gridDim.x * blockDim.x;
+  rc_i64 t0 = (rc_i64)blockIdx.x * blockDim.x + threadIdx.x;
   if (b.stat0)
     for (rc_i64 i = t0; i < p.total_tiles * 64; i += stride) ((uint4 *)b.stat0)[i] = make_uint4(0u, 0u, 0u, 0u);
   if (b.hist)
@@ -209,14 +209,6 @@ __device__ __forceinline__ void rcp_zero_sort(const RcPointsBufs &b, const RcPoi
       ((uint4 *)b.hist)[i] = make_uint4(0u, 0u, 0u, 0u);
   if (b.ctr)
     for (rc_i64 i = t0; i < (rc_i64)p.num_samples * RCP_CTRS; i += stride) ((unsigned *)b.ctr)[i] = 0u;
-}
-
-// Per-sample info reset and rcp_zero_sort (voxel_downsample skips it: the host sends the reset info
-// with the descriptors and points_bounds zeroes the rest).
-extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_init(RcPointsBufs b, RcPointsParams p) {
-  rc_i64 stride = (rc_i64)gridDim.x * blockDim.x;
-  rc_i64 t0 = (rc_i64)blockIdx.x * blockDim.x + threadIdx.x;
-  rcp_zero_sort(b, p, t0, stride);
   for (rc_i64 i = t0; i < p.num_samples; i += stride) {
     RcPointsInfo &f = rcp_info(b, (int)i);
     for (int a = 0; a < 3; a++) {
@@ -246,9 +238,6 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_bounds(RcPoints
   __shared__ unsigned sh_lo[RCP_WARPS][3], sh_hi[RCP_WARPS][3];
   __shared__ double sh_sum[RCP_WARPS][3];
   __shared__ unsigned long long sh_nv[RCP_WARPS];
-  if (p.kind == 0)  // voxel_downsample has no points_init (used from points_hist on)
-    rcp_zero_sort(b, p, ((rc_i64)blockIdx.y * gridDim.x + blockIdx.x) * blockDim.x + threadIdx.x,
-                  (rc_i64)gridDim.x * gridDim.y * blockDim.x);
   const RcPointsSample &s = rcp_sample(b);
   const float *pts = (const float *)s.points;
   const rc_i64 n = s.n;

@@ -420,13 +420,7 @@ pub unsafe fn run_gpu(
     if !dd {
         host[l.outs..l.outs + nb * 32].copy_from_slice(bytes_of(outs));
     }
-    // voxel_downsample: the per-sample info goes reset with the descriptors (no points_init launch).
-    let reset = args.kind == Kind::Downsample;
-    if reset {
-        let info = vec![PointsInfo { lo: [0xff80_0000; 3], hi: [0x007f_ffff; 3], npass: 1, ..Default::default() }; nb];
-        host[l.info..l.info + nb * std::mem::size_of::<PointsInfo>()].copy_from_slice(bytes_of(&info));
-    }
-    to_device(exec, dev, &host[..if reset { l.host_bytes } else { l.info }])?;
+    to_device(exec, dev, &host[..l.info])?;
 
     let b = bufs(&l, dev);
     let p = params(args, cols, nb, &l);
@@ -436,9 +430,7 @@ pub unsafe fn run_gpu(
     // Few blocks, many rows each: one set of atomics per block on the sample's bounds.
     let bounds_gx = blocks(l.max_n, THREADS as usize * 8, 2048);
     let init = (l.rows / TILE * 64).max(nb * PASSES * 64).max(nb);
-    if !reset {
-        launch("points_init", (blocks(init, THREADS as usize * 4, 8192), 1), THREADS, &b, &p, exec)?;
-    }
+    launch("points_init", (blocks(init, THREADS as usize * 4, 8192), 1), THREADS, &b, &p, exec)?;
     match args.kind {
         Kind::Normalize => {
             launch("points_bounds", (bounds_gx, y), THREADS, &b, &p, exec)?;
