@@ -159,12 +159,6 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_pass(RcPoint
   rcp_pass_tile(b, s, f, p, pass, t, true, runsum);
 }
 
-// Whether points_runs stores voxel counts: with min_points 1 and no max_voxels every run of equal
-// keys is a voxel, and points_finalize takes a count as the distance to the next voxel's start.
-__device__ __forceinline__ bool rcp_need_counts(const RcPointsParams &p) {
-  return p.min_points > 1 || p.max_voxels > 0;
-}
-
 // Rows of the voxel that starts at sorted row i: the first j > i with another key (gallop, then
 // bisect: O(log count) loads).
 __device__ __forceinline__ rc_i64 rcp_run_len(const RcpSorted &so, rc_i64 i, rc_u64 key, rc_i64 ns) {
@@ -190,7 +184,7 @@ __device__ __forceinline__ rc_i64 rcp_run_len(const RcpSorted &so, rc_i64 i, rc_
 // key (the segment is sorted). Voxel id = number of kept starts before it in the sample: the
 // tile's own (scan over (round, warp, lane), the tile's row order) plus the earlier tiles' (decoupled
 // look-back on one status word per tile, in the status array the last pass left zeroed). Per voxel:
-// first sorted row, count (when needed), coordinates. The sample's last tile writes the totals.
+// first sorted row, count, coordinates. The sample's last tile writes the totals.
 // Row of thread t in round k of tile T: T * RCP_TILE + k * RCP_THREADS + t.
 extern "C" __global__ void __launch_bounds__(RCP_THREADS, 5) points_runs(RcPointsBufs b, RcPointsParams p) {
   __shared__ int off[RCP_ITEMS][RCP_WARPS];
@@ -276,7 +270,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS, 5) points_runs(RcPoint
     rc_i64 idx = s.row_begin + vid;
     const rc_u64 key = keys[k];
     ((int *)b.vstart)[idx] = (int)i;
-    if (rcp_need_counts(p)) ((int *)b.vcount)[idx] = (int)rcp_run_len(so, i, key, ns);
+    ((int *)b.vcount)[idx] = (int)rcp_run_len(so, i, key, ns);
     if (coords) {
       int *vc = (int *)b.vcoord + idx * 3;
       vc[0] = (int)((key >> f.shift[0]) + f.cmin[0]);
@@ -413,9 +407,8 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize(RcP
       rc_i64 idx = s.row_begin + j;
       o = rcp_out_row(b, s, f, p, j, cap);
       if (o >= 0) {
+        n = ((const int *)b.vcount)[idx];
         start = ((const int *)b.vstart)[idx];
-        n = rcp_need_counts(p) ? ((const int *)b.vcount)[idx]
-                               : (int)((j + 1 < f.total ? (rc_i64)((const int *)b.vstart)[idx + 1] : (rc_i64)f.nsort) - start);
         if (n <= RCP_LONG) {
           for (int c0 = 0; c0 < C; c0 += 4) {
             double acc[4] = {0.0, 0.0, 0.0, 0.0};
