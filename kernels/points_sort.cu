@@ -362,7 +362,7 @@ __device__ __forceinline__ void rcp_sum_rows(const RcpSorted &so, const float *p
 #pragma unroll
     for (int u = 0; u < 4; u++)
 #pragma unroll
-      for (int c = 0; c < 4; c++) x4[u][c] = c < cw ? __ldg(r4[u] + c) : 0.f;
+      for (int c = 0; c < 4; c++) x4[u][c] = c < cw ? r4[u][c] : 0.f;
 #pragma unroll
     for (int u = 0; u < 4; u++)
 #pragma unroll
@@ -373,7 +373,7 @@ __device__ __forceinline__ void rcp_sum_rows(const RcpSorted &so, const float *p
     const float *row = pts + (rc_i64)so.row(start + k) * C + c0;
 #pragma unroll
     for (int c = 0; c < 4; c++)
-      if (c < cw) acc[c] += (double)__ldg(row + c);
+      if (c < cw) acc[c] += (double)row[c];
   }
 }
 
@@ -441,7 +441,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize(RcP
           const float *row = pts + (rc_i64)so.row(vs + k) * C + c0;
 #pragma unroll
           for (int c = 0; c < 4; c++)
-            if (c < cw) acc[c] += (double)__ldg(row + c);
+            if (c < cw) acc[c] += (double)row[c];
         }
 #pragma unroll
         for (int c = 0; c < 4; c++) {

@@ -113,7 +113,6 @@ template <typename T> inline unsigned __match_any_sync(unsigned, T v) {
   return rc_vote(b, [b](unsigned long long x) { return x == b; });
 }
 
-template <typename T> inline T __ldg(const T *p) { return *p; }
 inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline int __ffs(unsigned x) { return __builtin_ffs((int)x); }
 inline int __clz(unsigned x) { return x ? __builtin_clz(x) : 32; }
