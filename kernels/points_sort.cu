@@ -186,7 +186,7 @@ __device__ __forceinline__ rc_i64 rcp_run_len(const RcpSorted &so, rc_i64 i, rc_
 // look-back on one status word per tile, in the status array the last pass left zeroed). Per voxel:
 // first sorted row, count, coordinates. The sample's last tile writes the totals.
 // Row of thread t in round k of tile T: T * RCP_TILE + k * RCP_THREADS + t.
-extern "C" __global__ void __launch_bounds__(RCP_THREADS, 5) points_runs(RcPointsBufs b, RcPointsParams p) {
+extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBufs b, RcPointsParams p) {
   __shared__ int off[RCP_ITEMS][RCP_WARPS];
   __shared__ int sh_t, sh_base;
   const RcPointsSample &s = rcp_sample(b);
