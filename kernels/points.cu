@@ -27,7 +27,7 @@
 #define RCP_THREADS 256
 #define RCP_ITEMS 8
 #define RCP_TILE (RCP_THREADS * RCP_ITEMS)
-#define RCP_WARPS (RCP_THREADS / 32)  // RCP_ITEMS * RCP_WARPS == 64 (points_runs' warp scan)
+#define RCP_WARPS (RCP_THREADS / 32)
 #define RCP_PASSES 8
 #define RCP_CTRS 10  // tickets per sample: passes 0-7, points_runs
 #define RCP_LONG 32

@@ -220,43 +220,36 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBu
     off[lane][w] = __popc(mine);
   }
   __syncthreads();
-  if (threadIdx.x < 32) {
-    // Exclusive scan of the RCP_ITEMS x RCP_WARPS counts in (round, warp) order by warp 0: lane l
-    // holds the two entries 2l and 2l + 1.
-    int *o = &off[0][0];
-    const int l = threadIdx.x, c0 = o[2 * l], c1 = o[2 * l + 1];
-    int v = c0 + c1;
-    for (int k = 1; k < 32; k <<= 1) {
-      int y = __shfl_up_sync(0xffffffffu, v, k);
-      if (l >= k) v += y;
+  if (threadIdx.x == 0) {
+    int run = 0;
+    for (int k = 0; k < RCP_ITEMS; k++)
+      for (int v = 0; v < RCP_WARPS; v++) {
+        int c = off[k][v];
+        off[k][v] = run;
+        run += c;
+      }
+    // Look-back: the status array pass npass would use (zeroed by pass npass - 1), word 0 per tile.
+    volatile unsigned *sv = (volatile unsigned *)((f.npass & 1) ? b.stat1 : b.stat0);
+    const rc_i64 tile = s.row_begin / RCP_TILE + t;
+    unsigned excl = 0u;
+    if (t == 0) {
+      sv[tile * 256] = RCP_ST_PRE | (unsigned)run;
+    } else {
+      sv[tile * 256] = RCP_ST_AGG | (unsigned)run;
+      for (rc_i64 j = tile - 1;;) {
+        unsigned v = sv[j * 256];
+        if (v == 0u) continue;
+        excl += v & RCP_ST_VAL;
+        if (v & RCP_ST_PRE) break;
+        j--;
+      }
+      sv[tile * 256] = RCP_ST_PRE | (excl + (unsigned)run);
     }
-    o[2 * l] = v - c0 - c1;
-    o[2 * l + 1] = v - c1;
-    const int run = __shfl_sync(0xffffffffu, v, 31);  // the tile's voxel starts
-    if (l == 0) {
-      // Look-back: the status array pass npass would use (zeroed by pass npass - 1), word 0 per tile.
-      volatile unsigned *sv = (volatile unsigned *)((f.npass & 1) ? b.stat1 : b.stat0);
-      const rc_i64 tile = s.row_begin / RCP_TILE + t;
-      unsigned excl = 0u;
-      if (t == 0) {
-        sv[tile * 256] = RCP_ST_PRE | (unsigned)run;
-      } else {
-        sv[tile * 256] = RCP_ST_AGG | (unsigned)run;
-        for (rc_i64 j = tile - 1;;) {
-          unsigned st = sv[j * 256];
-          if (st == 0u) continue;
-          excl += st & RCP_ST_VAL;
-          if (st & RCP_ST_PRE) break;
-          j--;
-        }
-        sv[tile * 256] = RCP_ST_PRE | (excl + (unsigned)run);
-      }
-      sh_base = (int)excl;
-      if (t == ntiles - 1) {
-        const int total = (int)excl + run;
-        f.total = total;
-        f.count = (p.max_voxels > 0 && total > p.max_voxels) ? p.max_voxels : total;
-      }
+    sh_base = (int)excl;
+    if (t == ntiles - 1) {
+      const int total = (int)excl + run;
+      f.total = total;
+      f.count = (p.max_voxels > 0 && total > p.max_voxels) ? p.max_voxels : total;
     }
   }
   __syncthreads();
