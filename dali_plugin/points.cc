@@ -22,7 +22,9 @@ namespace dali {
   "along an axis is ``floor((p - origin) / voxel_size)``. Means are float64 sums divided by the "   \
   "count and rounded to float32. Both backends add a voxel's points in the same order (up to 32 "  \
   "points: one after another in input order; more: 32 interleaved partial sums, point ``k`` into " \
-  "partial ``k mod 32``, then added pairwise), so CPU and GPU give bitwise equal outputs.\n\n"     \
+  "partial ``k mod 32``, then added pairwise), so CPU and GPU give bitwise equal outputs (except "  \
+  "voxelize's dense ``\"mean\"`` grid, which the GPU adds with atomics: equal to float32 "        \
+  "rounding).\n\n"                                                                                \
   "**Order.** Voxels are sorted by their integer coordinates ``(ix, iy, iz)``, lexicographically " \
   "(by x, then y, then z): deterministic, independent of the input order, and the same on the "   \
   "CPU and the GPU. The GPU backend sorts the voxel keys of each sample with a radix sort.\n\n"
@@ -36,7 +38,9 @@ tensor of 1 or 3 float32 values per sample). The grid is anchored at ``origin`` 
 or, with ``anchor="min_bound"``, at the sample's minimum bound minus half a voxel: exactly the grid of
 Open3D's ``PointCloud.voxel_down_sample``. No dense grid is built: 1 cm voxels over a 200 m scene are
 fine. Voxel coordinates must lie in ``[-2^31, 2^31)`` on every axis and the occupied box must span
-fewer than 2^63 cells.
+fewer than 2^63 cells. On the GPU, boxes of up to 2^40 cells (e.g. 5 cm voxels over 400 m x 400 m x
+50 m) take the fast path; larger ones (1 cm over 200 m: 2^41) finish their sort in one thread block
+per sample: correct, but slower.
 
 **Outputs.** ``points [M, C]`` float32; then ``counts [M]`` int32 (points per voxel) when
 ``return_counts=True``; then ``num_points`` (a scalar int32) when ``max_points > 0``.
@@ -52,7 +56,8 @@ raised: the sample gets ``num_points = -1`` and no rows (the CPU backend raises 
 
 **Errors** name ``robocache.voxel_downsample`` and the sample: ``voxel_size`` <= 0, NaN or inf, or not
 1 or 3 values; points not 2-D or with fewer than 3 columns; not float32; a grid beyond 2^31 cells along
-an axis (or over 2^63 cells in all); ``C`` differing within a batch.
+an axis (or over 2^63 cells in all); ``C`` differing within a batch; on the GPU, a sample of more than
+2^30 - 1 points.
 )")
     .NumInput(1)
     .InputDox(0, "points", "TensorList", "Point clouds ``[N, C]`` float32, ``C >= 3`` (x, y, z, features).")

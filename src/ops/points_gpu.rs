@@ -1,4 +1,8 @@
-//! GPU backend of the point-cloud operators: a few launches of `kernels/points.cu` per ragged batch.
+//! GPU backend of the point-cloud operators: a few launches of `kernels/points.cu` (and
+//! `points_sort.cu`) per ragged batch. voxel_downsample and sparse voxelize sort per-sample voxel
+//! keys with a radix sort (one launch per 8-bit pass for the whole batch), then take voxels as runs
+//! of equal keys (see the kernel file's header). [`Exec::Emulate`] runs the same host code on a CPU
+//! build of the kernels (tests).
 //! The host packs one descriptor per sample (and the output pointers when they are known) into one
 //! pinned buffer, sent with one asynchronous copy. When output sizes depend on the data
 //! (`voxel_downsample`, `voxelize(mode="sparse")` without `max_points`), [`run_gpu`] copies the
