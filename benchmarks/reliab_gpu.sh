@@ -20,8 +20,18 @@ PY="${PYTHON:-python3}"
 SAN_S="${SAN_S:-35}"
 SOAK_S="${SOAK_S:-50}"
 PROP_S="${PROP_S:-40}"
-export PYTHONPATH="$ROOT/python:$ROOT/extra${PYTHONPATH:+:$PYTHONPATH}"
+# hypothesis (part 3): $HYPOTHESIS_DIR, <root>/extra, or a carried .carry/reliab/extra (next to the
+# root or the current directory); otherwise whatever PYTHONPATH already provides.
+HYP=""
+for d in "${HYPOTHESIS_DIR:-}" "$ROOT/extra" "$ROOT/.carry/reliab/extra" "$PWD/.carry/reliab/extra"; do
+  if [ -n "$d" ] && [ -d "$d/hypothesis" ]; then HYP="$d"; break; fi
+done
+export PYTHONPATH="$ROOT/python${HYP:+:$HYP}${PYTHONPATH:+:$PYTHONPATH}"
 export ROBOCACHE_PLUGIN="${ROBOCACHE_PLUGIN:-$ROOT/libdali_robocache.so}"
+# Part 3 runs from tests/python: make relative paths absolute first.
+PYTHONPATH="$("$PY" -c 'import os, sys; print(os.pathsep.join(os.path.abspath(p) for p in sys.argv[1].split(os.pathsep) if p))' "$PYTHONPATH")"
+ROBOCACHE_PLUGIN="$(cd "$(dirname "$ROBOCACHE_PLUGIN")" && pwd)/$(basename "$ROBOCACHE_PLUGIN")"
+export PYTHONPATH ROBOCACHE_PLUGIN
 mkdir -p "$OUT"
 W="$(mktemp -d)"
 {
@@ -43,7 +53,7 @@ W="$(mktemp -d)"
     echo "pytest exit $?"
     tail -n 60 "$W/prop.txt"
   else
-    echo "skipped: tests/python or hypothesis missing under $ROOT (carry tests/python and extra/)" | tee "$W/prop.txt"
+    echo "skipped: no $ROOT/tests/python, or hypothesis not importable (looked in \$HYPOTHESIS_DIR, $ROOT/extra, .carry/reliab/extra and PYTHONPATH)" | tee "$W/prop.txt"
   fi
   "$PY" - "$W" "$OUT/reliab_gpu.json" <<'EOF'
 import json, sys, xml.etree.ElementTree as ET

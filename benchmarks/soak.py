@@ -214,7 +214,7 @@ def rebuild_phase(device, pool, rebuilds, gmem, log, budget=float("inf")):
         if late > 3 * statistics.median(times[1:max(2, len(times) // 4)]) + 0.05:
             res["ok"] = False
             res["error"] = (res["error"] or "") + f" builds slowed down: {late:.3f} s vs {later:.3f} s"
-        log(f"rebuild: first build+2 runs {first:.3f} s (NVRTC compile on GPU), median {later:.3f} s, last quarter {late:.3f} s")
+        log(f"rebuild: build + 2 runs: first {first:.3f} s, median {later:.3f} s, last quarter {late:.3f} s (flat: no recompilation, no slow-down)")
     return res
 
 
