@@ -96,6 +96,30 @@ def gpu_count() -> int:
         return 0
 
 
+def local_gpu() -> int:
+    """The CUDA device for DALI decoding in this process (``dali-gpu`` video, ``mixed`` images): a
+    data-parallel rank decodes on its own GPU, not on GPU 0. ``torch.cuda.current_device()`` when torch
+    has initialised CUDA (a training script that called ``torch.cuda.set_device``), else ``LOCAL_RANK``
+    (``torchrun``) when this process sees more than that many devices, else 0.
+
+    Returns:
+        int: device index.
+    """
+    import sys  # noqa: PLC0415
+
+    torch = sys.modules.get("torch")
+    try:
+        if torch is not None and torch.cuda.is_initialized():
+            return int(torch.cuda.current_device())
+    except Exception:  # noqa: BLE001 - a torch without CUDA
+        pass
+    try:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+    except ValueError:
+        return 0
+    return local if 0 <= local < gpu_count() else 0
+
+
 @dataclasses.dataclass(frozen=True)
 class BackendChoice:
     """The decoder picked for a video file and why.
@@ -373,10 +397,10 @@ _PIPES: dict = {}
 _PIPES_LOCK = threading.Lock()
 
 
-def _video_pipe(device: str):
+def _video_pipe(device: str, gpu: int | None):
     from nvidia.dali import fn, pipeline_def, types  # noqa: PLC0415
 
-    key = ("video", device)
+    key = ("video", device, gpu)
     with _PIPES_LOCK:
         if key not in _PIPES:
             dec = getattr(fn.decoders, "video", None) or fn.experimental.decoders.video
@@ -384,7 +408,7 @@ def _video_pipe(device: str):
             @pipeline_def(
                 batch_size=1,
                 num_threads=2,
-                device_id=0 if device == "mixed" else None,
+                device_id=gpu,
                 prefetch_queue_depth=1,
                 exec_dynamic=True,
             )
@@ -423,14 +447,15 @@ def decode_dali(
     """
     p = str(path)
     data = _file_bytes(p, os.path.getmtime(p))
-    pipe, lock = _video_pipe(device)
+    gpu = local_gpu() if device == "mixed" else None
+    pipe, lock = _video_pipe(device, gpu)
     with lock:
         try:
             pipe.feed_input("encoded", [data])
             pipe.feed_input("frames", [np.asarray(file_indices, np.int32)])
             (out,) = pipe.run()
         except RuntimeError as e:
-            _PIPES.pop(("video", device), None)  # a failed DALI pipeline is not reusable
+            _PIPES.pop(("video", device, gpu), None)  # a failed DALI pipeline is not reusable
             raise CorruptDatasetError(
                 f"{context}: DALI ({device}) cannot decode {p}: " f"{str(e).splitlines()[0]}"
             ) from None
@@ -439,17 +464,17 @@ def decode_dali(
     return np.array(out[0])
 
 
-def _image_pipe(device: str, batch: int):
+def _image_pipe(device: str, batch: int, gpu: int | None):
     from nvidia.dali import fn, pipeline_def, types  # noqa: PLC0415
 
-    key = ("image", device, batch)
+    key = ("image", device, batch, gpu)
     with _PIPES_LOCK:
         if key not in _PIPES:
 
             @pipeline_def(
                 batch_size=batch,
                 num_threads=2,
-                device_id=0 if device == "mixed" else None,
+                device_id=gpu,
                 prefetch_queue_depth=1,
                 exec_dynamic=True,
             )
@@ -495,7 +520,8 @@ def decode_images(
         CorruptDatasetError: when an image does not decode or sizes differ.
     """
     dev = image_device(device)
-    pipe, lock = _image_pipe(dev, batch)
+    gpu = local_gpu() if dev == "mixed" else None
+    pipe, lock = _image_pipe(dev, batch, gpu)
     frames = []
     with lock:
         for k in range(0, len(encoded), batch):
@@ -507,7 +533,7 @@ def decode_images(
                 pipe.feed_input("encoded", chunk)
                 (out,) = pipe.run()
             except RuntimeError as e:
-                _PIPES.pop(("image", dev, batch), None)
+                _PIPES.pop(("image", dev, batch, gpu), None)
                 raise CorruptDatasetError(
                     f"{context}: images {k}..{k + len(chunk) - 1} do not "
                     f"decode: {str(e).splitlines()[0]}"

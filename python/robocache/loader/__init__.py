@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .distributed import Placement, gpu_for, placement
 from .host import DatasetSpec, HostDataset, as_spec, step_times, window_table
 from .pipeline import COLOR_JITTER_DEFAULTS, BatchSource, build_pipeline, host_keys, norm_arrays
 from .sampling import epoch_plan, quotas, shard_positions
@@ -77,13 +78,16 @@ class RobotDataLoader:
         batch_size: samples per batch.
         device: ``"cuda"`` (resampling, normalisation and images on the GPU, every output a CUDA
             tensor), ``"cpu"`` (the whole pipeline on the CPU, CPU tensors) or ``"auto"``.
-        device_id: CUDA device (default: ``torch.cuda.current_device()``).
-        seed: seeds the epoch plans and augmentations.
-        shard_id: this data-parallel rank's shard.
-        num_shards: number of shards.
+        device_id: CUDA device of this process's pipeline (default: ``LOCAL_RANK`` when set, e.g. by
+            ``torchrun``, else ``torch.cuda.current_device()``).
+        seed: seeds the epoch plans and augmentations (the same on every rank).
+        shard_id: this data-parallel rank's shard (default: the global rank from ``torch.distributed``
+            when a process group is initialised, else ``RANK``, else 0).
+        num_shards: number of shards (default: the world size, likewise; else ``WORLD_SIZE``, else 1).
         shuffle: shuffle datasets and windows within each epoch.
         epoch_size: windows per epoch (default: the total number of windows of all datasets).
-        last_batch_policy: DALI's ``LastBatchPolicy`` (``FILL`` default, ``DROP``, ``PARTIAL``).
+        last_batch_policy: DALI's ``LastBatchPolicy`` (``FILL`` default, ``DROP``, ``PARTIAL``); every
+            shard gets the same number of batches under each (see Data parallel below).
         normalization: ``"mean_std"`` (default), ``"min_max"`` (to [-1, 1]) or ``None``; per dataset,
             from the dataset's statistics (LeRobot ``stats.json``/episode stats, GR00T-sliced) or
             computed once from the loaded episodes.
@@ -136,6 +140,32 @@ class RobotDataLoader:
     is the next epoch (or :meth:`set_epoch`); :meth:`state_dict` / :meth:`load_state_dict` resume
     mid-epoch with the same remaining batches.
 
+    Data parallel (``torchrun``; :mod:`robocache.loader.distributed` says how rank, world size and GPU
+    are found): each rank builds its own DALI pipeline on its own GPU and computes the same plan from
+    ``(seed, epoch)`` alone, with no communication, so no rank waits on another's data; all ranks must
+    run the same epochs (``iter`` or :meth:`set_epoch`). With ``S`` ranks of ``B`` samples (global
+    batch ``G = S*B``), ``N = epoch_size``, guaranteed for a given seed and epoch whatever ``S``:
+
+    * the epoch plan, and everything drawn per position (the window, ``color_jitter`` and
+      ``temporal_jitter``'s speed, keyed by ``(seed, epoch, position)``), is the same, so the sample at
+      a position (every output) is the same bits;
+    * rank ``r``'s batch ``k`` is the positions ``k*G + r + S*j`` (``j < B``); step ``k`` (the
+      ``k``-th batches of all ranks) is the positions ``[k*G, (k+1)*G)`` for every ``k < floor(N / G)``,
+      the same data as one process with batch ``G``;
+    * every rank yields ``len(loader)`` batches: ``DROP`` ``floor(N / G)``, ``PARTIAL`` and ``FILL``
+      ``ceil(N / G)``; the last step covers ``[k*G, N)`` plus repeats of the rank's own first positions
+      (``PARTIAL``: each rank ``ceil(N / S)`` samples, at most ``S - 1`` repeats per epoch, like
+      ``DistributedSampler``; ``FILL``: full batches). Only those repeats depend on ``S``;
+    * :meth:`state_dict` holds the same position on every rank (ranks step together), so rank 0's
+      copy resumes every rank, and resumes at another world size with the same ``G`` (same remaining
+      steps).
+
+    Not invariant: ``action_noise`` (and ``temporal_jitter`` with ``warp_strength > 0``) draw inside
+    their DALI operators from ``(seed, the pipeline's batch counter, sample in batch)``; the loader
+    seeds ``action_noise`` from ``(seed, epoch, shard)`` (unless given ``seed``), so ranks and epochs
+    draw independent noise, deterministic per rank for a given ``S``, but a mid-epoch resume
+    restarts the counter (other draws than an uninterrupted run).
+
     Outputs that need no DALI work (masks, ``*_dim_mask``, indices, ``anchor_time``, and the
     timestamps unless ``temporal_jitter`` replays the window) are computed on the host per batch and
     joined to the DALI outputs (on ``cuda``: one host-to-device copy per batch).
@@ -152,7 +182,8 @@ class RobotDataLoader:
 
     def __init__(self, datasets, weights=None, target_frequency: float = 50.0, observation_horizon: Any = 1,
                  action_horizon: Any = 16, cameras: dict | None = None, augmentations=(), batch_size: int = 32,
-                 device: str = "auto", device_id: int | None = None, seed: int = 0, shard_id: int = 0, num_shards: int = 1,
+                 device: str = "auto", device_id: int | None = None, seed: int = 0, shard_id: int | None = None,
+                 num_shards: int | None = None,
                  shuffle: bool = True, epoch_size: int | None = None, last_batch_policy: Any = "FILL",
                  normalization: str | None = "mean_std", pad: bool = True, short_episodes: str = "error",
                  max_gap: float | None = None, timestamps: str = "relative", image_dtype: str = "uint8",
@@ -167,12 +198,17 @@ class RobotDataLoader:
         f = float(target_frequency)
         if not (math.isfinite(f) and f > 0):
             raise ValueError(f"RobotDataLoader: target_frequency must be a positive number of Hz, got {target_frequency!r}")
+        where = placement(shard_id, num_shards)
+        shard_id, num_shards = where.shard_id, where.num_shards
         for name, v, lo in (("batch_size", batch_size, 1), ("num_shards", num_shards, 1), ("num_threads", num_threads, 1),
                             ("num_workers", num_workers, 0), ("prefetch_queue_depth", prefetch_queue_depth, 1)):
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
                 raise ValueError(f"RobotDataLoader: {name} must be an int >= {lo}, got {v!r}")
         if isinstance(shard_id, bool) or not isinstance(shard_id, numbers.Integral) or not 0 <= shard_id < num_shards:
-            raise ValueError(f"RobotDataLoader: shard_id must be in [0, num_shards={num_shards}), got {shard_id!r}")
+            raise ValueError(f"RobotDataLoader: shard_id must be in [0, num_shards={num_shards}), got {shard_id!r}"
+                             + ("" if where.source == "explicit" else f" (shard_id, num_shards from {where.source})"))
+        if device_id is not None and (isinstance(device_id, bool) or not isinstance(device_id, numbers.Integral) or device_id < 0):
+            raise ValueError(f"RobotDataLoader: device_id must be an int >= 0 or None, got {device_id!r}")
         choices = {"normalization": (normalization, ("mean_std", "min_max", None)),
                    "short_episodes": (short_episodes, ("error", "skip")), "timestamps": (timestamps, ("relative", "episode")),
                    "image_dtype": (image_dtype, ("uint8", "float32")), "method": (method, ("linear", "nearest", "previous")),
@@ -183,12 +219,14 @@ class RobotDataLoader:
         if max_gap is not None and not (isinstance(max_gap, numbers.Real) and max_gap > 0):
             raise ValueError(f"RobotDataLoader: max_gap must be a positive number of seconds or None, got {max_gap!r}")
         self.device = self._device(device)
+        self._placement = where
         self.batch_size, self.seed, self.shard_id, self.num_shards = int(batch_size), int(seed), int(shard_id), int(num_shards)
         self.shuffle, self.last_batch_policy = bool(shuffle), _policy_name(last_batch_policy)
         self.target_frequency = f
         steps = (_steps(observation_horizon, f, "observation_horizon"), _steps(action_horizon, f, "action_horizon"))
         cams = self._cameras(cameras)
         aug = self._augmentations(augmentations, bool(cams))
+        self._noise_seeded = "action_noise" in aug and "seed" not in aug["action_noise"]  # seeded per (epoch, shard) in __iter__
         cfg = {"steps": steps, "period": 1.0 / f, "cameras": cams, "pad": bool(pad), "short_episodes": short_episodes,
                "max_gap": max_gap}
         self.tasks: list = []
@@ -200,6 +238,9 @@ class RobotDataLoader:
             raise ValueError(f"RobotDataLoader: epoch_size must be an int >= 1, got {epoch_size!r}")
         if self.epoch_size < self.num_shards:
             raise ValueError(f"RobotDataLoader: epoch_size {self.epoch_size} is smaller than num_shards {self.num_shards}")
+        if self.last_batch_policy == "drop" and self.epoch_size < self.global_batch_size:
+            raise ValueError(f"RobotDataLoader: last_batch_policy DROP with epoch_size {self.epoch_size} smaller than the global batch "
+                             f"{self.global_batch_size} (batch_size {self.batch_size} x {self.num_shards} shards) yields no batches")
         ds_dim = max(h.state_dim for h in self.hosts)
         da_dim = max(h.action_dim for h in self.hosts)
         mean = [0.0] * 3 if image_mean is None else [float(x) for x in image_mean]
@@ -258,14 +299,9 @@ class RobotDataLoader:
     def _device_id(self, device_id: int | None) -> int | None:
         if self.device != "cuda":
             return None
-        if device_id is not None:
-            return int(device_id)
-        try:
-            import torch  # noqa: PLC0415
+        from ..datasets.video import gpu_count  # noqa: PLC0415
 
-            return int(torch.cuda.current_device())
-        except Exception:  # noqa: BLE001 - torch without CUDA: DALI's default device
-            return 0
+        return gpu_for(device_id, self._placement.local_rank, gpu_count())
 
     @staticmethod
     def _cameras(cameras: dict | None) -> dict:
@@ -363,6 +399,22 @@ class RobotDataLoader:
         """Epoch positions this shard yields, in order (after the last-batch policy)."""
         return shard_positions(self.epoch_size, self.batch_size, self.shard_id, self.num_shards, self.last_batch_policy)
 
+    @property
+    def placement(self) -> Placement:
+        """This loader's shard, shard count, ``LOCAL_RANK`` and where they came from
+        (:class:`~robocache.loader.distributed.Placement`)."""
+        return self._placement
+
+    @property
+    def device_id(self) -> int | None:
+        """CUDA device of this loader's DALI pipeline (None on the CPU)."""
+        return self.cfg["device_id"]
+
+    @property
+    def global_batch_size(self) -> int:
+        """Samples per data-parallel step over all shards: ``batch_size * num_shards``."""
+        return self.batch_size * self.num_shards
+
     def quotas(self) -> np.ndarray:
         """Windows per dataset in an epoch."""
         return quotas(self.weights, self.epoch_size)
@@ -384,6 +436,9 @@ class RobotDataLoader:
         b = self.batch_size
         batches = [pos[i:i + b] for i in range(start * b, len(pos), b)]
         if batches:
+            if self._noise_seeded:  # independent action noise per rank and epoch (see the class doc)
+                key = [self.seed & (2**64 - 1), epoch & (2**64 - 1), self.shard_id, 0x6E6F697365]
+                self.cfg["aug"]["action_noise"]["seed"] = int(np.random.SeedSequence(key).generate_state(1)[0]) & 0x7FFFFFFF
             cache = self._frame_cache()  # before the PyAV workers: cached cameras need none
             source = BatchSource(self._table, self.cfg, self.plan(epoch), batches, epoch, self._pool,
                                  self._frames(cache.devices if cache is not None else ()), cache=cache)
@@ -397,6 +452,7 @@ class RobotDataLoader:
             to_device = self._host_to_device()
             norm = self._outside_norm()
             wanted = [n for n in self.output_map if n in host]
+
             def produce():
                 for k, out in source.checked(it):  # enumerate(it); a DALI failure names the batches' video files
                     h = source.host.pop(k)
@@ -485,25 +541,38 @@ class RobotDataLoader:
         return self._cache
 
     def _fingerprint(self) -> dict:
-        return {"seed": self.seed, "epoch_size": self.epoch_size, "batch_size": self.batch_size, "num_shards": self.num_shards,
-                "shard_id": self.shard_id, "shuffle": self.shuffle, "last_batch_policy": self.last_batch_policy,
+        return {"seed": self.seed, "epoch_size": self.epoch_size, "global_batch_size": self.global_batch_size,
+                "shuffle": self.shuffle, "last_batch_policy": self.last_batch_policy,
                 "datasets": [[h.name, h.num_windows] for h in self.hosts], "weights": [round(float(w), 12) for w in self.weights]}
 
     def state_dict(self) -> dict:
-        """Where iteration stands: epoch and batches already delivered in it, plus what must match to resume."""
-        return {"version": 1, "epoch": self._epoch, "batches_done": self._batches_done, **self._fingerprint()}
+        """Where iteration stands: epoch and batches (data-parallel steps) already delivered in it, what
+        must match to resume, and this loader's ``batch_size``/``num_shards``/``shard_id`` (for information).
+        The same on every rank of a job that steps together."""
+        return {"version": 2, "epoch": self._epoch, "batches_done": self._batches_done, **self._fingerprint(),
+                "batch_size": self.batch_size, "num_shards": self.num_shards, "shard_id": self.shard_id}
 
     def load_state_dict(self, state: dict) -> None:
         """Resume: the next ``iter(loader)`` yields the remaining batches of the saved epoch.
 
+        A state saved by any rank resumes every rank (ranks step together), also at another world
+        size with the same global batch ``batch_size * num_shards`` (the remaining steps are the same
+        data; see the class doc for the last step).
+
         Raises:
-            ValueError: when the state was saved by a loader with other datasets, seed, sizes or sharding.
+            ValueError: when the state was saved by a loader with other datasets, seed, epoch size, global
+                batch, shuffling or last-batch policy.
         """
+        if state.get("version") == 1 and "global_batch_size" not in state:  # saved before data-parallel resume
+            state = {**state, "global_batch_size": int(state.get("batch_size", 0)) * int(state.get("num_shards", 0))}
         mine = self._fingerprint()
         for k, v in mine.items():
             if state.get(k) != v:
                 raise ValueError(f"RobotDataLoader.load_state_dict: {k} differs: saved {state.get(k)!r}, this loader {v!r}")
-        self._epoch, self._batches_done = int(state["epoch"]), int(state["batches_done"])
+        done = state.get("batches_done")
+        if isinstance(done, bool) or not isinstance(done, numbers.Integral) or not 0 <= done <= len(self):
+            raise ValueError(f"RobotDataLoader.load_state_dict: batches_done must be in [0, {len(self)}], got {done!r}")
+        self._epoch, self._batches_done = int(state["epoch"]), int(done)
 
     def __del__(self) -> None:
         pool = getattr(self, "_pool", None)

@@ -14,7 +14,10 @@ Definitions (the loader's documentation repeats them):
   drawn more often than it has windows starts a fresh permutation). ``shuffle=False``: the datasets
   are interleaved as evenly as their quotas allow and windows come in table order, cycling.
 * **Shards**: shard ``s`` of ``S`` owns the positions ``p`` with ``p % S == s``: disjoint, and
-  together the whole epoch.
+  together the whole epoch. Batch ``k`` of shard ``s`` holds its positions ``k*B .. k*B + B - 1``,
+  so the ``k``-th batches of all shards together are the positions ``[k*G, (k+1)*G)`` with
+  ``G = S*B``: the global batch of a data-parallel step is a contiguous slice of the epoch, the same
+  for any ``S`` with the same ``G`` (see :func:`shard_positions` for the last step).
 """
 
 from __future__ import annotations
@@ -88,11 +91,22 @@ def epoch_plan(counts, weights, epoch_size: int, seed: int, epoch: int, shuffle:
 def shard_positions(epoch_size: int, batch_size: int, shard_id: int, num_shards: int, policy: str) -> np.ndarray:
     """Epoch positions a shard yields, in order, after the last-batch policy.
 
-    ``"partial"``: the shard's own positions, the last batch possibly short. ``"drop"``: every shard
-    yields ``floor(floor(N / S) / B)`` full batches. ``"fill"``: every shard yields
-    ``ceil(ceil(N / S) / B)`` full batches, the tail filled by wrapping around to the shard's first
-    positions (DALI's ``FILL``). With ``"drop"`` and ``"fill"`` all shards yield the same number of
-    batches, which data-parallel training needs.
+    Every policy gives every shard the same number of batches (data-parallel training needs it:
+    a rank with one batch more would wait forever in the gradient all-reduce). With ``N`` positions,
+    ``S`` shards, ``B`` samples per batch and ``G = S*B``:
+
+    * ``"drop"``: ``floor(N / G)`` full batches per shard; the steps cover the positions
+      ``[0, floor(N / G) * G)``, the rest of the epoch is dropped (as one process with batch ``G``).
+    * ``"partial"``: every shard yields ``ceil(N / S)`` positions, its own, and a shard one short
+      repeats its first position (at most ``S - 1`` repeats per epoch, as
+      ``torch.utils.data.DistributedSampler``), so the last batch has the same size
+      ``ceil(N / S) - (steps - 1) * B`` on every shard; ``ceil(N / G)`` batches. ``S = 1``: exactly
+      the epoch, the last batch short.
+    * ``"fill"``: ``ceil(N / G)`` full batches per shard, the tail filled by wrapping around to the
+      shard's own first positions (DALI's ``FILL``); a shard never yields another shard's position.
+
+    In every case step ``k < floor(N / G)`` covers exactly the positions ``[k*G, (k+1)*G)``; the last
+    step of ``"partial"``/``"fill"`` covers ``[k*G, N)`` plus repeats that depend on ``S``.
 
     Args:
         epoch_size: positions in the epoch.
@@ -105,13 +119,12 @@ def shard_positions(epoch_size: int, batch_size: int, shard_id: int, num_shards:
         np.ndarray: int64 positions.
     """
     own = np.arange(shard_id, epoch_size, num_shards, dtype=np.int64)
-    if policy == "partial":
-        return own
-    if policy == "drop":
-        n = (epoch_size // num_shards) // batch_size * batch_size
-        return own[:n]
-    per_shard = -(-epoch_size // num_shards)
-    n = -(-per_shard // batch_size) * batch_size
     if len(own) == 0:
         return own
+    if policy == "drop":
+        n = epoch_size // (num_shards * batch_size) * batch_size
+    elif policy == "partial":
+        n = -(-epoch_size // num_shards)
+    else:
+        n = -(-epoch_size // (num_shards * batch_size)) * batch_size
     return own[np.arange(n) % len(own)]
