@@ -452,6 +452,7 @@ class RobotDataLoader:
             to_device = self._host_to_device()
             norm = self._outside_norm()
             wanted = [n for n in self.output_map if n in host]
+
             def produce():
                 for k, out in source.checked(it):  # enumerate(it); a DALI failure names the batches' video files
                     h = source.host.pop(k)
