@@ -305,17 +305,32 @@ fn fuzz_resample(b: &mut Bytes) -> std::result::Result<(), String> {
     }
     // The GPU backend's host-side sizing runs on the same planned batch (no device needed).
     ok_or_documented("resample_gpu_scratch_bytes", resample_gpu_scratch_bytes(&op, &batch, &samples, &lens))?;
-    for (i, smp) in samples.iter().enumerate() {
-        planned("resample", lens[i])?;
-        if lens[i] * s.channels.max(1) > MAX_RUN_ELEMS {
+    run_series_samples("resample", 0, &lens, s.channels, |i, o| {
+        // SAFETY: `o` is sized for sample i's planned shape (run_series_samples).
+        ok_or_documented("resample_run_cpu", unsafe { resample_run_cpu(&op, &batch, i, &samples[i], o) })
+    })
+}
+
+/// Runs the CPU backend of a time-series operator on each planned sample: checks the planned
+/// length, skips samples over MAX_RUN_ELEMS, and hands `run` output buffers sized for the planned
+/// shape (8 bytes per element, the widest type, plus one spare element).
+fn run_series_samples(
+    what: &str,
+    reach: usize,
+    lens: &[i64],
+    channels: i64,
+    mut run: impl FnMut(usize, &ResampleOut) -> std::result::Result<Option<()>, String>,
+) -> std::result::Result<(), String> {
+    for (i, &n) in lens.iter().enumerate() {
+        planned(what, n)?;
+        if n * channels.max(1) > MAX_RUN_ELEMS {
             continue;
         }
-        let mut out = vec![0u64; (lens[i] * s.channels.max(1)) as usize + 1];
-        let mut out_ts = vec![0u64; lens[i] as usize + 1];
+        let mut out = vec![0u64; (n * channels.max(1)) as usize + 1];
+        let mut out_ts = vec![0u64; n as usize + 1];
         let o = ResampleOut { out: out.as_mut_ptr() as usize, out_ts: out_ts.as_mut_ptr() as usize };
-        // SAFETY: buffers sized for the planned shape (8 bytes per element, the widest type).
-        reached(0);
-        ok_or_documented("resample_run_cpu", unsafe { resample_run_cpu(&op, &batch, i, smp, &o) })?;
+        reached(reach);
+        run(i, &o)?;
     }
     Ok(())
 }
@@ -358,19 +373,10 @@ fn fuzz_jitter(b: &mut Bytes) -> std::result::Result<(), String> {
         return Ok(());
     }
     ok_or_documented("jitter_gpu_scratch_bytes", jitter_gpu_scratch_bytes(&op, &batch, &samples))?;
-    for (i, smp) in samples.iter().enumerate() {
-        planned("temporal_jitter", lens[i])?;
-        if lens[i] * s.channels.max(1) > MAX_RUN_ELEMS {
-            continue;
-        }
-        let mut out = vec![0u64; (lens[i] * s.channels.max(1)) as usize + 1];
-        let mut out_ts = vec![0u64; lens[i] as usize + 1];
-        let o = ResampleOut { out: out.as_mut_ptr() as usize, out_ts: out_ts.as_mut_ptr() as usize };
-        // SAFETY: buffers sized for the planned shape.
-        reached(1);
-        ok_or_documented("jitter_run_cpu", unsafe { jitter_run_cpu(&op, &batch, i, smp, &o) })?;
-    }
-    Ok(())
+    run_series_samples("temporal_jitter", 1, &lens, s.channels, |i, o| {
+        // SAFETY: `o` is sized for sample i's planned shape (run_series_samples).
+        ok_or_documented("jitter_run_cpu", unsafe { jitter_run_cpu(&op, &batch, i, &samples[i], o) })
+    })
 }
 
 fn fuzz_noise(b: &mut Bytes) -> std::result::Result<(), String> {
