@@ -196,6 +196,29 @@ def timestamps(draw, t: int, ns: bool, base: str | None = None):
     return b + np.concatenate([[0.0], np.cumsum(step * rng.uniform(0.5, 1.5, t - 1))])
 
 
+DTYPES = ["float32", "float64", "float16", "bfloat16"]
+
+
+@st.composite
+def series_batches(draw, channels, max_t: int = 40):
+    """A valid ragged batch of 1-3 ``[T, C]`` series in a random dtype, C drawn from ``channels``
+    (T at most 6 when C > 100): ``(data lists in dtype, data float64, timestamps, dtype, rng)``."""
+    dtype = draw(st.sampled_from(DTYPES))
+    ns = draw(st.booleans())
+    c = draw(st.sampled_from(list(channels)))
+    b = draw(st.integers(1, 3))
+    tmax = 6 if c > 100 else max_t
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    data, data64, tss = [], [], []
+    for _ in range(b):
+        t = draw(st.one_of(st.just(1), st.integers(1, tmax)))
+        tss.append(draw(timestamps(t, ns)))
+        d64 = round_to(fill_values(rng, (t, c), draw(st.sampled_from(["normal", "extreme", "all_nan", "some_nan", "const"])), dtype), dtype)
+        data64.append(d64)
+        data.append(cast(d64, dtype))
+    return data, data64, tss, dtype, rng
+
+
 def break_timestamps(rng: np.random.Generator, ts: np.ndarray, kind: str):
     """A copy of ``ts`` made hostile: ``dup`` (a repeated value), ``unsorted`` (two swapped),
     ``nan``/``inf`` (float64 only). Returns ``(ts, index)``: the first index a strict check fails at."""

@@ -12,10 +12,9 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from prop_common import BACKENDS, as_f64, assert_error, break_timestamps, cast, expected_ts_error, fill_values, run_error, run_op, timestamps
+from prop_common import BACKENDS, DTYPES, as_f64, assert_error, break_timestamps, cast, expected_ts_error, fill_values, run_error, run_op, timestamps
 from robocache.testing import random_quaternions, reference_align
 
-DTYPES = ["float32", "float64", "float16", "bfloat16"]
 TOL = {"float32": 2e-6, "float16": 2e-3, "float64": 1e-12, "bfloat16": 1.6e-2}
 
 

@@ -12,10 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prop_common import BACKENDS, as_f64, assert_error, break_timestamps, cast, expected_ts_error, fill_values, reference_resample_rules, round_to, run_error, run_op, timestamps
+from prop_common import BACKENDS, series_batches, as_f64, assert_error, break_timestamps, expected_ts_error, fill_values, reference_resample_rules, round_to, run_error, run_op
 from robocache.testing_augment import reference_action_noise, reference_points_augment, reference_temporal_jitter
 
-DTYPES = ["float32", "float64", "float16", "bfloat16"]
 TOL = {"float32": 2e-6, "float16": 2e-3, "float64": 1e-6, "bfloat16": 1.6e-2}
 SEED = 4242
 f32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
@@ -31,21 +30,9 @@ def scale_of(x):
     return float(a.max()) if a.size else 1.0
 
 
-@st.composite
-def series(draw, max_t=40):
-    """A ragged batch of ``[T, C]`` series in a random dtype: ``(data, data64, ts, dtype, rng)``."""
-    dtype = draw(st.sampled_from(DTYPES))
-    ns = draw(st.booleans())
-    c = draw(st.sampled_from([1, 1, 3, 700]))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    data, data64, tss = [], [], []
-    for _ in range(draw(st.integers(1, 3))):
-        t = draw(st.one_of(st.just(1), st.integers(1, 6 if c > 100 else max_t)))
-        tss.append(draw(timestamps(t, ns)))
-        d64 = round_to(fill_values(rng, (t, c), draw(st.sampled_from(["normal", "extreme", "all_nan", "some_nan", "const"])), dtype), dtype)
-        data64.append(d64)
-        data.append(cast(d64, dtype))
-    return data, data64, tss, dtype, rng
+def series():
+    """A valid ragged batch (prop_common.series_batches), C in 1, 3 or 700."""
+    return series_batches((1, 1, 3, 700))
 
 
 # ---------------------------------------------------------------- temporal_jitter

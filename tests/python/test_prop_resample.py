@@ -12,9 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prop_common import BACKENDS, as_f64, assert_error, break_timestamps, cast, expected_ts_error, fill_values, reference_resample_rules, round_to, run_error, run_op, timestamps
-
-DTYPES = ["float32", "float64", "float16", "bfloat16"]
+from prop_common import BACKENDS, series_batches, as_f64, assert_error, break_timestamps, expected_ts_error, reference_resample_rules, round_to, run_error, run_op
 
 
 def check(out, out_ts, data64, ts, method, extrapolate, dtype):
@@ -26,23 +24,9 @@ def check(out, out_ts, data64, ts, method, extrapolate, dtype):
     np.testing.assert_allclose(np.nan_to_num(got), np.nan_to_num(ref), rtol=tol, atol=tol * max(scale, 1e-300))
 
 
-@st.composite
-def batches(draw):
-    """A valid ragged batch: ``(data lists in dtype, data float64, timestamps, kind of dtype)``."""
-    dtype = draw(st.sampled_from(DTYPES))
-    ns = draw(st.booleans())
-    c = draw(st.sampled_from([1, 1, 2, 5, 700]))
-    b = draw(st.integers(1, 3))
-    tmax = 6 if c > 100 else 40
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    data, data64, tss = [], [], []
-    for _ in range(b):
-        t = draw(st.one_of(st.just(1), st.integers(1, tmax)))
-        tss.append(draw(timestamps(t, ns)))
-        d64 = round_to(fill_values(rng, (t, c), draw(st.sampled_from(["normal", "extreme", "all_nan", "some_nan", "const"])), dtype), dtype)
-        data64.append(d64)
-        data.append(cast(d64, dtype))
-    return data, data64, tss, dtype, rng
+def batches():
+    """A valid ragged batch (prop_common.series_batches), C in 1, 2, 5 or 700."""
+    return series_batches((1, 1, 2, 5, 700))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
