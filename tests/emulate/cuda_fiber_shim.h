@@ -14,17 +14,8 @@
 #include <cstring>
 #include <vector>
 
-#define __device__
-#define __global__
-#define __forceinline__ inline
-#define __restrict__
-#define __shared__ static
-#define __launch_bounds__(...)
+#include "cuda_shim_common.h"
 
-struct rc_dim3 { unsigned x = 0, y = 0, z = 0; };
-struct uint4 { unsigned x, y, z, w; };
-struct uint2 { unsigned x, y; };
-struct int2 { int x, y; };
 struct ulonglong2 { unsigned long long x, y; };
 inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return {a, b, c, d}; }
 inline uint2 make_uint2(unsigned a, unsigned b) { return {a, b}; }
@@ -117,11 +108,6 @@ inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline int __ffs(unsigned x) { return __builtin_ffs((int)x); }
 inline int __clz(unsigned x) { return x ? __builtin_clz(x) : 32; }
 inline int __clzll(long long x) { return x ? __builtin_clzll((unsigned long long)x) : 64; }
-inline float __uint_as_float(unsigned i) { return rc_unbits<float>(i); }
-inline float __int_as_float(int i) { return rc_unbits<float>((unsigned)i); }
-inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((unsigned long long)a * b) >> 32); }
-inline unsigned __float_as_uint(float f) { return (unsigned)rc_bits(f); }
-inline double __longlong_as_double(long long i) { return rc_unbits<double>((unsigned long long)i); }
 inline long long __double_as_longlong(double d) { return (long long)rc_bits(d); }
 template <typename T> inline T atomicAdd(T *p, T v) {
   T o = *p;
