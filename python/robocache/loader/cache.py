@@ -18,6 +18,7 @@ and size are reported in :attr:`FrameCache.stats`.
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
@@ -160,16 +161,8 @@ class FrameCache:
         idx = torch.from_numpy(rows)
         if self.device != "cuda":
             return store.index_select(0, idx)
-        with torch.cuda.stream(stream) if stream is not None else _nullctx():
+        with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
             return store.index_select(0, idx.pin_memory().to(store.device, non_blocking=True))
-
-
-class _nullctx:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _fill_pipeline(device: str, h: int, w: int, batch: int, num_threads: int, device_id):

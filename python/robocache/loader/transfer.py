@@ -18,6 +18,7 @@ inside ``next()``); a caller that switches streams later gets the batch ordered 
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 
@@ -58,7 +59,7 @@ def ahead_thread(gen, device_id: int | None, depth: int = 2):
         try:
             if cuda:
                 torch.cuda.set_device(dev)
-            with torch.cuda.stream(stream) if cuda else _Null():
+            with torch.cuda.stream(stream) if cuda else contextlib.nullcontext():
                 for batch in gen:
                     ev = None
                     if cuda:
@@ -93,14 +94,6 @@ def ahead_thread(gen, device_id: int | None, depth: int = 2):
         stop.set()
         if threading.current_thread() is not t:  # (a finaliser may run anywhere)
             t.join()
-
-
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def host_to_device(device: str, device_id: int | None, slots: int = 4):
