@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import robocache  # noqa: E402
 from robocache._raw_align import AlignBatch  # noqa: E402
 from robocache.dtypes import bf16_bits_to_float, float_to_bf16_bits  # noqa: E402
-from robocache.testing import random_quaternions, random_streams, reference_align  # noqa: E402
+from robocache.testing import random_quaternions, random_streams, reference_align, streams_overlap  # noqa: E402
 
 import torch  # noqa: E402
 from nvidia.dali import fn, pipeline_def  # noqa: E402
@@ -142,7 +142,7 @@ def random_checks(rng):
                     )
                     reference = None
                     # "intersection" only where every sample's streams overlap (else the operator rightly refuses)
-                    overlap = all(max(t[i][0] for _, t in streams) <= min(t[i][-1] for _, t in streams) for i in range(len(streams[0][1])))
+                    overlap = streams_overlap(streams)
                     if form == "rate":
                         kw.update(target_rate=float(rng.choice([10.0, 50.0, 333.0])), span=str(rng.choice(["intersection", "union"])) if overlap else "union")
                     elif form == "count":

@@ -260,3 +260,13 @@ def random_streams(rng, batch, specs, ns=False, dtype=np.float32, nan_runs=True,
             out[s][0].append(d.astype(dtype))
             out[s][1].append(ts)
     return out
+
+
+def streams_overlap(streams) -> bool:
+    """Whether every sample's streams share a time span (``span="intersection"`` needs it; a
+    ``random_streams`` batch with short streams at low rates may not).
+
+    Args:
+        streams: a list per stream of ``(data list, timestamps list)`` over the batch.
+    """
+    return all(max(t[i][0] for _, t in streams) <= min(t[i][-1] for _, t in streams) for i in range(len(streams[0][1])))

@@ -11,7 +11,7 @@ import pytest
 import robocache  # noqa: F401  (loads the plugin)
 from nvidia.dali import fn, pipeline_def
 from robocache.dtypes import bf16_bits_to_float, float_to_bf16_bits
-from robocache.testing import random_quaternions, random_streams, reference_align
+from robocache.testing import random_quaternions, random_streams, reference_align, streams_overlap
 
 TOL = {"float32": 2e-6, "float16": 2e-3, "float64": 1e-12, "bfloat16": 1.6e-2}
 
@@ -82,7 +82,9 @@ def test_random_ragged_streams_vs_reference(rng, dtype_name, ns):
             kw = dict(methods=methods, max_gap=max_gap, quaternions=quats, quaternion_order=order, fill=fill)
             reference = None
             if form == "rate":
-                kw.update(target_rate=float(rng.choice([10.0, 50.0, 333.0])), span=str(rng.choice(["intersection", "union"])))
+                # "intersection" only where every sample's streams overlap (else the operator rightly refuses)
+                span = str(rng.choice(["intersection", "union"])) if streams_overlap(streams) else "union"
+                kw.update(target_rate=float(rng.choice([10.0, 50.0, 333.0])), span=span)
             elif form == "count":
                 kw.update(num_samples=int(rng.integers(1, 90)), span="union")
             else:
@@ -399,7 +401,9 @@ def test_gpu_kernel_source_on_cpu_matches_cpu_backend(rng, kernel_on_cpu, dtype_
             )
             reference, clock = None, {}
             if form == "rate":
-                clock = dict(target_rate=float(rng.choice([10.0, 50.0, 333.0])), span=str(rng.choice(["intersection", "union"])))
+                # "intersection" only where every sample's streams overlap (else the operator rightly refuses)
+                span = str(rng.choice(["intersection", "union"])) if streams_overlap(streams) else "union"
+                clock = dict(target_rate=float(rng.choice([10.0, 50.0, 333.0])), span=span)
             elif form == "count":
                 clock = dict(num_samples=int(rng.integers(1, 90)), span="union")
             else:
