@@ -272,20 +272,68 @@ def loader_rate(it, batches: int, batch_size: int, buffered: int = 0) -> float:
     return batches * batch_size / (time.perf_counter() - t0)
 
 
-def train(it, model_size: str, cams: list, dims: tuple, args, mon: Monitor, buffered: int = 0) -> dict:
-    """Warm-up, then timed steps (at least ``args.steps`` and ``args.min_seconds``, at most 10x steps).
+class GraphedStep:
+    """One training step (forward under autocast, backward, AdamW) captured as a CUDA graph and
+    replayed per batch: the batch is copied into static input tensors, then the whole step is one
+    launch, so a small model is not bound by the host's kernel launches (PyTorch's whole-network
+    capture recipe: warm-up on a side stream, grads set to None before capture, a capturable
+    optimizer, autocast without its weight cache). Every loader configuration trains through the
+    same step, so the comparison between loaders stays like for like."""
 
-    The host keeps at most one step queued ahead of the GPU (it waits for the previous step's end
-    event after launching the current one), as a training loop that logs the loss does; the time in
-    ``next(it)`` (batch fetch plus host-to-device copy) is the wait for data.
-    """
-    torch.manual_seed(0)
-    if GPU:
-        torch.cuda.reset_peak_memory_stats()
-    with torch.device(DEV):
-        model = groot_model.GrootStylePolicy(model_size, cams, dims[0], dims[1], TA)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, fused=GPU)
-    ctx = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if GPU else (lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+    def __init__(self, model, opt, ctx, example: dict, warmup: int = 3) -> None:
+        self.static = {k: v.clone() for k, v in example.items()}
+        self.opt = opt  # its state tensors are the graph's: they must outlive it
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            for _ in range(warmup):
+                opt.zero_grad(set_to_none=True)
+                with ctx():
+                    loss = model(self.static)
+                loss.backward()
+                opt.step()
+        torch.cuda.current_stream().wait_stream(s)
+        self.graph = torch.cuda.CUDAGraph()
+        opt.zero_grad(set_to_none=True)
+        with torch.cuda.graph(self.graph):
+            with ctx():
+                self.loss = model(self.static)
+            self.loss.backward()
+            opt.step()
+
+    def __call__(self, b: dict) -> torch.Tensor:
+        for k, v in self.static.items():
+            v.copy_(b[k], non_blocking=True)
+        self.graph.replay()
+        return self.loss
+
+
+def make_step(model_size: str, cams: list, dims: tuple, args, example: dict):
+    """``(model, step, how)``: the policy and its training step, CUDA-graphed on a GPU unless
+    ``--eager`` (falls back to eager, saying why, when capture fails)."""
+
+    def build():
+        torch.manual_seed(0)
+        with torch.device(DEV):
+            model = groot_model.GrootStylePolicy(model_size, cams, dims[0], dims[1], TA)
+        graph = GPU and not args.eager
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, fused=GPU, capturable=graph)
+        return model, opt
+
+    dev_type = "cuda" if GPU else "cpu"
+    ctx = lambda: torch.autocast(dev_type, dtype=torch.bfloat16, cache_enabled=False)  # noqa: E731
+    model, opt = build()
+    if GPU and not args.eager:
+        try:
+            return model, GraphedStep(model, opt, ctx, example), "cuda graph"
+        except Exception as e:  # noqa: BLE001 - reported; the run goes on eagerly
+            log(f"  CUDA graph capture failed ({type(e).__name__}: {e}); training eagerly")
+            del model, opt
+            torch.cuda.synchronize()
+            model, opt = build()
+            how = f"eager (graph capture failed: {type(e).__name__})"
+    else:
+        how = "eager"
 
     def step(b):
         with ctx():
@@ -295,13 +343,26 @@ def train(it, model_size: str, cams: list, dims: tuple, args, mon: Monitor, buff
         opt.step()
         return loss
 
+    return model, step, how
+
+
+def train(it, model_size: str, cams: list, dims: tuple, args, mon: Monitor, buffered: int = 0) -> dict:
+    """Warm-up, then timed steps (at least ``args.steps`` and ``args.min_seconds``, at most 50x steps).
+
+    The host keeps at most one step queued ahead of the GPU (it waits for the previous step's end
+    event after launching the current one), as a training loop that logs the loss does; the time in
+    ``next(it)`` (batch fetch plus host-to-device copy) is the wait for data.
+    """
+    if GPU:
+        torch.cuda.reset_peak_memory_stats()
+    model, step, how = make_step(model_size, cams, dims, args, next(it))
     for _ in range(args.warmup + buffered):  # steady state: what the loader decoded ahead is used up first
         loss = step(next(it))
     sync()
     mon.start_window()
     waits, starts, ends = [], [], []
     n, t0 = 0, time.perf_counter()
-    while n < args.steps or (time.perf_counter() - t0 < args.min_seconds and n < 10 * args.steps):
+    while n < args.steps or (time.perf_counter() - t0 < args.min_seconds and n < 50 * args.steps):
         tw = time.perf_counter()
         b = next(it)
         waits.append(time.perf_counter() - tw)
@@ -326,13 +387,14 @@ def train(it, model_size: str, cams: list, dims: tuple, args, mon: Monitor, buff
         gaps = sum(max(ends[k].elapsed_time(starts[k + 1]), 0.0) for k in range(n - 1))
         busy = 100.0 * (1.0 - gaps / span) if span > 0 else None
     bs = len(b["action"])
-    out = {"model": model_size, "vision": model.vit_name, "params_total": sum(p.numel() for p in model.parameters()),
+    out = {"model": model_size, "vision": model.vit_name, "training_step": how, "params_total": sum(p.numel() for p in model.parameters()),
            "params_transformer": model.transformer_params(), "steps": n, "seconds": dt, "steps_per_s": n / dt,
            "samples_per_s": n * bs / dt, "wait_fraction": wait / dt,
            "wait_ms_p50": 1e3 * float(np.percentile(waits, 50)), "wait_ms_p95": 1e3 * float(np.percentile(waits, 95)),
            "gpu_stream_busy_pct": busy, "final_loss": float(loss.detach().float()),
            "gpu_max_memory_allocated_bytes": torch.cuda.max_memory_allocated() if GPU else None, **win}
-    del model, opt
+    del model, step, loss
+    gc.collect()
     if GPU:
         torch.cuda.empty_cache()
     return out
@@ -390,6 +452,8 @@ def table(res: dict) -> str:
         lines.append(f"{r['loader']:<36}{r['model']:<11}{r['steps_per_s']:>9.2f}{r['samples_per_s']:>11.1f}"
                      f"{100 * r['wait_fraction']:>8.1f}{gu:>11}{gb:>11}{r['cpu_util_pct']:>7.1f}{r['peak_host_rss_bytes'] / 2**30:>9.2f}"
                      f"{gm:>12}{la:>16}")
+    steps = sorted({r.get("training_step", "eager") for r in res["runs"]})
+    lines.append(f"training step: {', '.join(steps)} (the same for every loader configuration)")
     lines.append("no loader: one fixed batch on the device (the model's own speed, the ceiling); GPU util: NVML, sampled every 50 ms;")
     lines.append("GPU busy: CUDA stream time not spent waiting between steps (events); wait: time in next(batch) incl. the "
                  "host-to-device copy; CPU: all cores; RSS: process + workers")
@@ -490,7 +554,7 @@ def parse(argv):
     ap.add_argument("--cameras", type=int, default=None, choices=(1, 2, 3))
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--steps", type=int, default=None, help="timed training steps per configuration (at least)")
-    ap.add_argument("--min-seconds", type=float, default=None, help="timed training lasts at least this long (max 10x steps)")
+    ap.add_argument("--min-seconds", type=float, default=None, help="timed training lasts at least this long (max 50x steps)")
     ap.add_argument("--warmup", type=int, default=None)
     ap.add_argument("--loader-batches", type=int, default=None, help="batches timed for the loader alone")
     ap.add_argument("--cpus", type=int, default=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
@@ -501,6 +565,8 @@ def parse(argv):
     ap.add_argument("--frame-cache-gib", type=float, default=48.0,
                     help="RobotDataLoader's frame_cache budget for the robocache configuration (0: off; robocache_window is "
                          "always per-window decoding)")
+    ap.add_argument("--eager", action="store_true", help="train eagerly (default on a GPU: the training step is one CUDA "
+                    "graph, the same for every loader configuration)")
     ap.add_argument("--alone", default="", help="comma list of configurations timed as the loader alone only (no training)")
     ap.add_argument("--check-batches", type=int, default=None, help="batches compared between RobotDataLoader on the GPU and "
                     "the same windows decoded by PyAV on the CPU")
@@ -627,6 +693,8 @@ def main(argv=None) -> int:
                       "loader_alone_samples_per_s": alone, "peak_host_rss_bytes": mon.peak_rss,
                       "peak_gpu_used_bytes_nvml": mon.peak_gpu_used or None})
             res["runs"].append(r)
+            a.out.parent.mkdir(parents=True, exist_ok=True)
+            a.out.write_text(json.dumps(res, indent=1))  # so far: a run cut short keeps what it measured
             gu = "n/a" if r["gpu_util_pct"] is None else f"{r['gpu_util_pct']:.1f}%"
             log(f"  {m:<10} {r['steps_per_s']:7.2f} steps/s {r['samples_per_s']:8.1f} samples/s wait {100 * r['wait_fraction']:5.1f}% "
                 f"GPU {gu} CPU {r['cpu_util_pct']:.0f}% ({r['steps']} steps, loss {r['final_loss']:.3f})")

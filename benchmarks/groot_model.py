@@ -137,7 +137,9 @@ class GrootStylePolicy(nn.Module):
         """Flow-matching loss of one batch."""
         action = batch["action"].float()
         b = action.shape[0]
-        toks = [self.img_proj(self.image_tokens(batch[f"images.{c}"])) + self.cam_embed[k] for k, c in enumerate(self.cameras)]
+        # every camera's frames through the vision encoder in one batch (as GR00T's Eagle takes all views)
+        img = self.img_proj(self.image_tokens(torch.cat([batch[f"images.{c}"] for c in self.cameras], 0)))
+        toks = [x + self.cam_embed[k] for k, x in enumerate(img.split(b, 0))]
         state = batch["state"].float()[:, -1]
         toks.append(self.state_proj(state)[:, None])
         # GR00T: t ~ Beta-shaped (more weight on noisy times); x_t = (1 - t) noise + t action

@@ -17,7 +17,7 @@ import pytest
 from conftest import shared_data
 
 ROOT = Path(__file__).resolve().parents[2]
-RUN_FIELDS = ("model", "vision", "params_total", "params_transformer", "steps", "seconds", "steps_per_s", "samples_per_s",
+RUN_FIELDS = ("model", "vision", "training_step", "params_total", "params_transformer", "steps", "seconds", "steps_per_s", "samples_per_s",
               "wait_fraction", "wait_ms_p50", "wait_ms_p95", "gpu_stream_busy_pct", "final_loss", "gpu_max_memory_allocated_bytes",
               "gpu_util_pct", "gpu_util_samples", "cpu_util_pct", "cpu_cores_busy", "loader", "config", "workers",
               "loader_alone_samples_per_s", "peak_host_rss_bytes", "peak_gpu_used_bytes_nvml")
