@@ -115,15 +115,10 @@ def timed_training(ddp, opt, it, a, gpu: bool, sampler: GpuSampler) -> dict:
     """``--warmup`` then ``--steps`` DDP steps (the same count on every rank), at most one queued ahead."""
     import torch.distributed as dist  # noqa: PLC0415
 
-    amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if gpu else (lambda: torch.autocast("cpu", enabled=False))
+    amp = groot_model.autocast("cuda" if gpu else "cpu", enabled=gpu)
 
     def step(b):
-        with amp():
-            loss = ddp(b)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss
+        return groot_model.train_step(ddp, opt, b, amp)
 
     for _ in range(a.warmup):
         loss = step(next(it))

@@ -287,11 +287,7 @@ class GraphedStep:
         s.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(s):
             for _ in range(warmup):
-                opt.zero_grad(set_to_none=True)
-                with ctx():
-                    loss = model(self.static)
-                loss.backward()
-                opt.step()
+                groot_model.train_step(model, opt, self.static, ctx)
         torch.cuda.current_stream().wait_stream(s)
         self.graph = torch.cuda.CUDAGraph()
         opt.zero_grad(set_to_none=True)
@@ -320,8 +316,7 @@ def make_step(model_size: str, cams: list, dims: tuple, args, example: dict):
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01, fused=GPU, capturable=graph)
         return model, opt
 
-    dev_type = "cuda" if GPU else "cpu"
-    ctx = lambda: torch.autocast(dev_type, dtype=torch.bfloat16, cache_enabled=False)  # noqa: E731
+    ctx = groot_model.autocast(DEV)
     model, opt = build()
     if GPU and not args.eager:
         try:
@@ -335,15 +330,7 @@ def make_step(model_size: str, cams: list, dims: tuple, args, example: dict):
     else:
         how = "eager"
 
-    def step(b):
-        with ctx():
-            loss = model(b)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return model, step, how
+    return model, lambda b: groot_model.train_step(model, opt, b, ctx), how
 
 
 def train(it, model_size: str, cams: list, dims: tuple, args, mon: Monitor, buffered: int = 0) -> dict:

@@ -153,3 +153,19 @@ class GrootStylePolicy(nn.Module):
         v = self.action_out(h[:, -self.chunk:]).float()
         mask = batch["action_mask"].to(v.dtype)[..., None]
         return (((v - (action - noise)) ** 2) * mask).sum() / (mask.sum() * action.shape[-1]).clamp_min(1.0)
+
+
+def autocast(device_type: str, enabled: bool = True):
+    """``() -> context``: bf16 autocast on ``device_type`` (no weight-cast cache, so the same step can
+    be captured in a CUDA graph); ``enabled=False`` gives a no-op context."""
+    return lambda: torch.autocast(device_type, dtype=torch.bfloat16, enabled=enabled, cache_enabled=False)
+
+
+def train_step(model: nn.Module, opt: torch.optim.Optimizer, batch: dict, amp) -> torch.Tensor:
+    """One eager training step: the loss under ``amp()``, backward, optimizer step; returns the loss."""
+    with amp():
+        loss = model(batch)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss

@@ -168,16 +168,12 @@ def main(argv=None) -> int:
                                   "local_rank": where.local_rank, "device_id": loader.device_id, "batches_per_epoch": len(loader)})
     if len({r["batches_per_epoch"] for r in info}) != 1:
         raise SystemExit(f"ranks disagree on batches per epoch: {info}")
-    amp = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if gpu else (lambda: torch.autocast("cpu", enabled=False))
+    amp = groot_model.autocast("cuda" if gpu else "cpu", enabled=gpu)
     losses, t0, first = [], None, step  # losses stay on the device (no host sync per step)
     while step < a.steps:
         for batch in loader:
             torch.manual_seed(step_generator_seed(a.seed, step, rank))
-            with amp():
-                loss = ddp(batch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            loss = groot_model.train_step(ddp, opt, batch, amp)
             step += 1
             losses.append(loss.detach().float())
             if t0 is None:
