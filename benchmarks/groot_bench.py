@@ -498,8 +498,7 @@ def plot(res: dict, path: Path) -> None:
             bars = ax.bar(xs, ys, width, label=ld, color=color(ld))
             ax.bar_label(bars, fmt="%.0f" if key == "samples_per_s" else "%.1f", fontsize=7)
         if key in ("gpu_util_pct", "gpu_stream_busy_pct"):
-            if key == "gpu_stream_busy_pct":
-                ax.axhline(95, color="red", lw=0.8, ls="--")
+            ax.axhline(95, color="red", lw=0.8, ls="--")
             ax.set_ylim(0, 105)
             if all(r[key] is None for r in res["runs"]):
                 ax.text(0.5, 0.5, "no GPU (CPU toy run)", transform=ax.transAxes, ha="center")
@@ -517,7 +516,8 @@ def plot(res: dict, path: Path) -> None:
     ax.set_title("loader alone (no model), samples/s")
     axes[0].legend(fontsize=8)
     e = res["env"]
-    fig.suptitle(f"GR00T-style training, batch {res['settings']['batch_size']}, {e['gpu']}, {e['cpus']} CPUs"
+    steps = ", ".join(sorted({r.get("training_step", "eager") for r in res["runs"]}))
+    fig.suptitle(f"GR00T-style training, batch {res['settings']['batch_size']}, training step: {steps}, {e['gpu']}, {e['cpus']} CPUs"
                  + (" (TOY SIZE: CPU only)" if res["settings"]["toy"] else ""))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
