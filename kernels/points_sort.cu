@@ -99,6 +99,27 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
   if (!look) {
     excl = runsum[d];
     runsum[d] = excl + run;
+  } else if (t > 0 && (p.flags & RCP_F_LOOKW)) {
+    // RCP_LOOKW earlier tiles' words per step, loads in flight together; the walk never passes the
+    // sample's first tile (always a prefix), so the words below it are never used.
+    const rc_i64 tile0 = s.row_begin / RCP_TILE;
+    for (rc_i64 j = tile - 1;;) {
+      unsigned v[RCP_LOOKW];
+#pragma unroll
+      for (int i = 0; i < RCP_LOOKW; i++) v[i] = j - i >= tile0 ? sv[(j - i) * 256 + d] : RCP_ST_PRE;
+      int used = 0;
+      bool done = false;
+#pragma unroll
+      for (int i = 0; i < RCP_LOOKW; i++) {
+        if (done || v[i] == 0u) break;  // a prefix reached, or not published yet (read again from there)
+        excl += v[i] & RCP_ST_VAL;
+        used++;
+        done = (v[i] & RCP_ST_PRE) != 0u;
+      }
+      if (done) break;
+      j -= used;
+    }
+    if (!(p.flags & RCP_F_AGGONLY)) sv[tile * 256 + d] = RCP_ST_PRE | (excl + run);
   } else if (t > 0) {
     for (rc_i64 j = tile - 1;;) {
       unsigned v = sv[j * 256 + d];
@@ -107,7 +128,7 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
       if (v & RCP_ST_PRE) break;
       j--;
     }
-    sv[tile * 256 + d] = RCP_ST_PRE | (excl + run);
+    if (!(p.flags & RCP_F_AGGONLY)) sv[tile * 256 + d] = RCP_ST_PRE | (excl + run);
   }
   __syncthreads();  // every thread has read gb[] as tile offsets
   gb[d] = dbase + excl - (unsigned)tdo;  // + slot in the tile = the row in the segment
@@ -184,9 +205,11 @@ __device__ __forceinline__ rc_i64 rcp_run_len(const RcpSorted &so, rc_i64 i, rc_
 // key (the segment is sorted). Voxel id = number of kept starts before it in the sample: the
 // tile's own (scan over (round, warp, lane), the tile's row order) plus the earlier tiles' (decoupled
 // look-back on one status word per tile, in the status array the last pass left zeroed). Per voxel:
-// first sorted row, count, coordinates. The sample's last tile writes the totals.
+// first sorted row, count (RCP_F_DIST: none, finalize takes the distance to the next start) and
+// coordinates. The sample's last tile writes the totals. RCP_F_LOOKW: warp 0 scans and looks back
+// (32 tiles per step); else thread 0 alone.
 // Row of thread t in round k of tile T: T * RCP_TILE + k * RCP_THREADS + t.
-extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBufs b, RcPointsParams p) {
+__device__ __forceinline__ void rcp_runs(const RcPointsBufs &b, const RcPointsParams &p) {
   __shared__ int off[RCP_ITEMS][RCP_WARPS];
   __shared__ int sh_t, sh_base;
   const RcPointsSample &s = rcp_sample(b);
@@ -220,7 +243,50 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBu
     off[lane][w] = __popc(mine);
   }
   __syncthreads();
-  if (threadIdx.x == 0) {
+  // Look-back: the status array pass npass would use (zeroed by pass npass - 1), word 0 per tile.
+  volatile unsigned *sv = (volatile unsigned *)((f.npass & 1) ? b.stat1 : b.stat0);
+  const rc_i64 tile = s.row_begin / RCP_TILE + t;
+  if ((p.flags & RCP_F_LOOKW) && w == 0) {
+    // Lane l holds entries 2l, 2l + 1 of off in (round, warp) order: a warp scan.
+    int *o = &off[0][0];
+    const int e0 = o[2 * lane], e1 = o[2 * lane + 1];
+    int inc = e0 + e1;
+#pragma unroll
+    for (int d = 1; d < 32; d <<= 1) {
+      const int y = __shfl_up_sync(0xffffffffu, inc, d);
+      if (lane >= d) inc += y;
+    }
+    const unsigned run = (unsigned)__shfl_sync(0xffffffffu, inc, 31);
+    o[2 * lane] = inc - e0 - e1;
+    o[2 * lane + 1] = inc - e1;
+    unsigned excl = 0u;
+    if (lane == 0) sv[tile * 256] = (t == 0 ? RCP_ST_PRE : RCP_ST_AGG) | run;
+    if (t > 0) {
+      // Lane l reads tile j - l; below the sample's first tile (a prefix, never passed) nothing.
+      const rc_i64 tile0 = s.row_begin / RCP_TILE;
+      for (rc_i64 j = tile - 1;;) {
+        const unsigned v = j - lane >= tile0 ? sv[(j - lane) * 256] : RCP_ST_PRE;
+        const unsigned zero = __ballot_sync(0xffffffffu, v == 0u), pre = __ballot_sync(0xffffffffu, (v & RCP_ST_PRE) != 0u);
+        const int fz = zero ? __ffs(zero) - 1 : 32, fp = pre ? __ffs(pre) - 1 : 32;
+        const int take = fz < fp ? fz : fp + 1;  // lanes [0, take): published, up to the first prefix
+        unsigned add = lane < take ? (v & RCP_ST_VAL) : 0u;
+#pragma unroll
+        for (int d = 16; d > 0; d >>= 1) add += __shfl_xor_sync(0xffffffffu, add, d);
+        excl += add;
+        if (fp < fz) break;
+        j -= fz;
+      }
+      if (lane == 0 && !(p.flags & RCP_F_AGGONLY)) sv[tile * 256] = RCP_ST_PRE | (excl + run);
+    }
+    if (lane == 0) {
+      sh_base = (int)excl;
+      if (t == ntiles - 1) {
+        const int total = (int)(excl + run);
+        f.total = total;
+        f.count = (p.max_voxels > 0 && total > p.max_voxels) ? p.max_voxels : total;
+      }
+    }
+  } else if (!(p.flags & RCP_F_LOOKW) && threadIdx.x == 0) {
     int run = 0;
     for (int k = 0; k < RCP_ITEMS; k++)
       for (int v = 0; v < RCP_WARPS; v++) {
@@ -228,9 +294,6 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBu
         off[k][v] = run;
         run += c;
       }
-    // Look-back: the status array pass npass would use (zeroed by pass npass - 1), word 0 per tile.
-    volatile unsigned *sv = (volatile unsigned *)((f.npass & 1) ? b.stat1 : b.stat0);
-    const rc_i64 tile = s.row_begin / RCP_TILE + t;
     unsigned excl = 0u;
     if (t == 0) {
       sv[tile * 256] = RCP_ST_PRE | (unsigned)run;
@@ -243,7 +306,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBu
         if (v & RCP_ST_PRE) break;
         j--;
       }
-      sv[tile * 256] = RCP_ST_PRE | (excl + (unsigned)run);
+      if (!(p.flags & RCP_F_AGGONLY)) sv[tile * 256] = RCP_ST_PRE | (excl + (unsigned)run);
     }
     sh_base = (int)excl;
     if (t == ntiles - 1) {
@@ -253,7 +316,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBu
     }
   }
   __syncthreads();
-  const bool coords = p.o_coord >= 0;
+  const bool coords = p.o_coord >= 0, dist = (p.flags & RCP_F_DIST) != 0u;
   const int base = sh_base;
 #pragma unroll
   for (int k = 0; k < RCP_ITEMS; k++) {
@@ -263,7 +326,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBu
     rc_i64 idx = s.row_begin + vid;
     const rc_u64 key = keys[k];
     ((int *)b.vstart)[idx] = (int)i;
-    ((int *)b.vcount)[idx] = (int)rcp_run_len(so, i, key, ns);
+    if (!dist) ((int *)b.vcount)[idx] = (int)rcp_run_len(so, i, key, ns);
     if (coords) {
       int *vc = (int *)b.vcoord + idx * 3;
       vc[0] = (int)((key >> f.shift[0]) + f.cmin[0]);
@@ -272,6 +335,9 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBu
     }
   }
 }
+extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBufs b, RcPointsParams p) { rcp_runs(b, p); }
+// The same at <= 48 registers (5 blocks per SM).
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 5) points_runs48(RcPointsBufs b, RcPointsParams p) { rcp_runs(b, p); }
 
 // max_voxels: one block per sample (blockIdx.x). The max_voxels-th largest count t by an 8-bit
 // radix select over the counts; voxels with more points are kept, and of those with exactly t the
@@ -343,7 +409,13 @@ __device__ __forceinline__ rc_i64 rcp_cap(const RcPointsParams &p, const RcPoint
 }
 
 // Sum of column block [c0, c0 + cw) of the n rows at sorted rows start.. (cw <= 4) into acc, one row
-// after another in row order (4 rows' loads in flight).
+// after another in row order (4 rows' loads in flight). LDG: loads through the read-only path.
+template <bool LDG>
+__device__ __forceinline__ float rcp_ld(const float *q) {
+  if (LDG) return __ldg(q);
+  return *q;
+}
+template <bool LDG>
 __device__ __forceinline__ void rcp_sum_rows(const RcpSorted &so, const float *pts, int C, int c0, int cw,
                                              rc_i64 start, int n, double acc[4]) {
   int k = 0;
@@ -355,7 +427,7 @@ __device__ __forceinline__ void rcp_sum_rows(const RcpSorted &so, const float *p
 #pragma unroll
     for (int u = 0; u < 4; u++)
 #pragma unroll
-      for (int c = 0; c < 4; c++) x4[u][c] = c < cw ? r4[u][c] : 0.f;
+      for (int c = 0; c < 4; c++) x4[u][c] = c < cw ? rcp_ld<LDG>(r4[u] + c) : 0.f;
 #pragma unroll
     for (int u = 0; u < 4; u++)
 #pragma unroll
@@ -366,7 +438,7 @@ __device__ __forceinline__ void rcp_sum_rows(const RcpSorted &so, const float *p
     const float *row = pts + (rc_i64)so.row(start + k) * C + c0;
 #pragma unroll
     for (int c = 0; c < 4; c++)
-      if (c < cw) acc[c] += (double)row[c];
+      if (c < cw) acc[c] += (double)rcp_ld<LDG>(row + c);
   }
 }
 
@@ -376,8 +448,9 @@ __device__ __forceinline__ void rcp_sum_rows(const RcpSorted &so, const float *p
 // ((p0 + p16) + (p8 + p24)) + ... (shuffle-down tree, offsets 16, 8, 4, 2, 1). Float64, divided by
 // the count, rounded to float32: the CPU backend adds in exactly these orders. Rows past the kept
 // voxels up to max_points are zeroed; the first thread writes num_points (-1 after a device-side
-// error).
-extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize(RcPointsBufs b, RcPointsParams p) {
+// error). RCP_F_DIST: a voxel's count is the distance from its first sorted row to the next voxel's.
+template <bool LDG>
+__device__ __forceinline__ void rcp_finalize(const RcPointsBufs &b, const RcPointsParams &p) {
   const RcPointsSample &s = rcp_sample(b);
   const RcPointsInfo &f = rcp_info(b, blockIdx.y);
   const RcpSorted so = rcp_sorted(b, s, f);
@@ -390,6 +463,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize(RcP
   const rc_i64 kept = (rc_i64)f.count < cap ? (rc_i64)f.count : cap;
   const rc_i64 ext = (rc_i64)f.total > cap ? (rc_i64)f.total : cap;
   const int C = p.cols, lane = threadIdx.x & 31;
+  const bool dist = (p.flags & RCP_F_DIST) != 0u;
   const rc_i64 stride = (rc_i64)gridDim.x * blockDim.x;
   for (rc_i64 j0 = (rc_i64)blockIdx.x * blockDim.x + (threadIdx.x & ~31); j0 < ext; j0 += stride) {
     const rc_i64 j = j0 + lane;
@@ -400,13 +474,13 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize(RcP
       rc_i64 idx = s.row_begin + j;
       o = rcp_out_row(b, s, f, p, j, cap);
       if (o >= 0) {
-        n = ((const int *)b.vcount)[idx];
         start = ((const int *)b.vstart)[idx];
+        n = dist ? (j + 1 < f.total ? ((const int *)b.vstart)[idx + 1] : f.nsort) - (int)start : ((const int *)b.vcount)[idx];
         if (n <= RCP_LONG) {
           for (int c0 = 0; c0 < C; c0 += 4) {
             double acc[4] = {0.0, 0.0, 0.0, 0.0};
             const int cw = C - c0 < 4 ? C - c0 : 4;
-            rcp_sum_rows(so, pts, C, c0, cw, start, n, acc);
+            rcp_sum_rows<LDG>(so, pts, C, c0, cw, start, n, acc);
 #pragma unroll
             for (int c = 0; c < 4; c++)
               if (c < cw) feat[o * C + c0 + c] = (float)(acc[c] / (double)n);
@@ -434,7 +508,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize(RcP
           const float *row = pts + (rc_i64)so.row(vs + k) * C + c0;
 #pragma unroll
           for (int c = 0; c < 4; c++)
-            if (c < cw) acc[c] += (double)row[c];
+            if (c < cw) acc[c] += (double)rcp_ld<LDG>(row + c);
         }
 #pragma unroll
         for (int c = 0; c < 4; c++) {
@@ -448,3 +522,13 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize(RcP
     }
   }
 }
+// Finalize at <= 64 registers (4 blocks per SM), <= 40 (6) and <= 32 (8); the read-only path
+// with RCP_F_LDG.
+#define RCP_FINALIZE(NAME, MINB)                                                                      \
+  extern "C" __global__ void __launch_bounds__(RCP_THREADS, MINB) NAME(RcPointsBufs b, RcPointsParams p) { \
+    if (p.flags & RCP_F_LDG) rcp_finalize<true>(b, p);                                                 \
+    else rcp_finalize<false>(b, p);                                                                    \
+  }
+RCP_FINALIZE(points_finalize, 4)
+RCP_FINALIZE(points_finalize6, 6)
+RCP_FINALIZE(points_finalize8, 8)
