@@ -40,12 +40,11 @@
 #define RCP_ROW_MASK 0x3fffffffull
 #define RCP_NONE 0xffffffffffffffffull  // pass 0 input of a dropped row (no valid item is all ones)
 // Variant bits of RcPointsParams::flags (the host chooses; src/ops/points_gpu.rs).
-#define RCP_F_LOOKW 1u   // look-back over a window of RCP_LOOKW tiles per step (pass), a warp's (runs)
+#define RCP_F_LOOKW 1u   // points_runs: warp 0 scans and looks back over 32 tiles per step
 #define RCP_F_DIST 2u    // counts = distance to the next voxel's start (min_points 1, no max_voxels)
-#define RCP_F_LDG 4u     // finalize reads rows through the read-only path
 #define RCP_F_NOINIT 8u  // no points_init: the host sent the info, points_bounds zeroes the rest
 #define RCP_F_AGGONLY 16u  // tests: later tiles publish only aggregates (every look-back walks to tile 0)
-#define RCP_LOOKW 16
+#define RCP_LOOKW 16     // points_passw: look-back words per step
 
 __device__ __forceinline__ unsigned rcp_ord(float f) {
   unsigned u = __float_as_uint(f);

@@ -25,6 +25,7 @@ __device__ __forceinline__ RcpSorted rcp_sorted(const RcPointsBufs &b, const RcP
 // dropped row RCP_NONE) and writes keys[pass & 1]. `look` (thread d, digit d): look ? the decoupled
 // look-back over the earlier tiles (status words `st`, this tile's published at once) : a running
 // count per digit in `runsum` (one block doing all tiles in order).
+template <bool LOOKW>
 __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, const RcPointsInfo &f,
                               const RcPointsParams &p, int pass, rc_i64 t, bool look, unsigned *runsum) {
   __shared__ unsigned wh[RCP_WARPS][256];
@@ -99,7 +100,7 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
   if (!look) {
     excl = runsum[d];
     runsum[d] = excl + run;
-  } else if (t > 0 && (p.flags & RCP_F_LOOKW)) {
+  } else if (t > 0 && LOOKW) {
     // RCP_LOOKW earlier tiles' words per step, loads in flight together; the walk never passes the
     // sample's first tile (always a prefix), so the words below it are never used.
     const rc_i64 tile0 = s.row_begin / RCP_TILE;
@@ -149,8 +150,10 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
 // ticket of its sample (tickets follow the order blocks start in, so the tile before it is held by
 // a block already running: the look-back cannot wait on a block that never runs). A sample that
 // needs more passes than the host launched (p.last_pass: keys over 40 bits for voxel_downsample)
-// gets them all in this launch from its block 0 alone, tile after tile (slow, rare).
-extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_pass(RcPointsBufs b, RcPointsParams p) {
+// gets them all in this launch from its block 0 alone, tile after tile (slow, rare). LOOKW: the
+// look-back reads RCP_LOOKW tiles' words per step (points_passw).
+template <bool LOOKW>
+__device__ __forceinline__ void rcp_pass(const RcPointsBufs &b, const RcPointsParams &p) {
   __shared__ unsigned runsum[256];
   __shared__ int sh_t;
   const RcPointsSample &s = rcp_sample(b);
@@ -163,7 +166,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_pass(RcPoint
     for (int q = pass; q < f.npass; q++) {
       runsum[threadIdx.x] = 0u;  // read and written by thread d only
       const rc_i64 n_in = q == 0 ? s.n : (rc_i64)f.nsort;
-      for (rc_i64 t = 0; t * RCP_TILE < n_in; t++) rcp_pass_tile(b, s, f, p, q, t, false, runsum);
+      for (rc_i64 t = 0; t * RCP_TILE < n_in; t++) rcp_pass_tile<LOOKW>(b, s, f, p, q, t, false, runsum);
     }
     // points_runs looks back through the status array pass npass would use: zero it.
     unsigned *st_next = (unsigned *)((f.npass & 1) ? b.stat1 : b.stat0);
@@ -177,8 +180,10 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_pass(RcPoint
   const rc_i64 t = sh_t;
   // Zero this tile's status words for pass + 1 (pass - 1, their last user, has finished).
   ((unsigned *)((pass & 1) ? b.stat0 : b.stat1))[(tile0 + t) * 256 + threadIdx.x] = 0u;
-  rcp_pass_tile(b, s, f, p, pass, t, true, runsum);
+  rcp_pass_tile<LOOKW>(b, s, f, p, pass, t, true, runsum);
 }
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_pass(RcPointsBufs b, RcPointsParams p) { rcp_pass<false>(b, p); }
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_passw(RcPointsBufs b, RcPointsParams p) { rcp_pass<true>(b, p); }
 
 // Rows of the voxel that starts at sorted row i: the first j > i with another key (gallop, then
 // bisect: O(log count) loads).
@@ -522,13 +527,119 @@ __device__ __forceinline__ void rcp_finalize(const RcPointsBufs &b, const RcPoin
     }
   }
 }
-// Finalize at <= 64 registers (4 blocks per SM), <= 40 (6) and <= 32 (8); the read-only path
-// with RCP_F_LDG.
-#define RCP_FINALIZE(NAME, MINB)                                                                      \
-  extern "C" __global__ void __launch_bounds__(RCP_THREADS, MINB) NAME(RcPointsBufs b, RcPointsParams p) { \
-    if (p.flags & RCP_F_LDG) rcp_finalize<true>(b, p);                                                 \
-    else rcp_finalize<false>(b, p);                                                                    \
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize(RcPointsBufs b, RcPointsParams p) { rcp_finalize<false>(b, p); }
+// Rows read through the read-only path.
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize_ldg(RcPointsBufs b, RcPointsParams p) { rcp_finalize<true>(b, p); }
+
+// The same with K voxels per lane (warp chunk of 32 K voxels: voxel jw + k * 32 + lane), their
+// loads in flight together: first every voxel's start and count, then every short voxel's first row
+// (its first column block), then the sums in the same order as rcp_finalize (the first row, then
+// the others one after another).
+template <bool LDG, int K>
+__device__ __forceinline__ void rcp_finalize_k(const RcPointsBufs &b, const RcPointsParams &p) {
+  const RcPointsSample &s = rcp_sample(b);
+  const RcPointsInfo &f = rcp_info(b, blockIdx.y);
+  const RcpSorted so = rcp_sorted(b, s, f);
+  const rc_u64 *outs = (const rc_u64 *)b.outs + (rc_i64)blockIdx.y * 4;
+  float *feat = (float *)outs[p.o_feat];
+  int *cnt = p.o_cnt >= 0 ? (int *)outs[p.o_cnt] : 0;
+  int *crd = p.o_coord >= 0 ? (int *)outs[p.o_coord] : 0;
+  const float *pts = (const float *)s.points;
+  const rc_i64 cap = rcp_cap(p, f);
+  const rc_i64 kept = (rc_i64)f.count < cap ? (rc_i64)f.count : cap;
+  const rc_i64 total = f.total;
+  const rc_i64 ext = total > cap ? total : cap;
+  const int C = p.cols, lane = threadIdx.x & 31, cw0 = C < 4 ? C : 4;
+  const bool dist = (p.flags & RCP_F_DIST) != 0u;
+  const rc_i64 stride = (rc_i64)gridDim.x * blockDim.x * K;
+  for (rc_i64 jw = ((rc_i64)blockIdx.x * blockDim.x + (threadIdx.x & ~31)) * K; jw < ext; jw += stride) {
+    rc_i64 o[K];
+    int start[K], n[K];
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+      const rc_i64 j = jw + k * 32 + lane;
+      o[k] = j < total ? rcp_out_row(b, s, f, p, j, cap) : -1;
+      start[k] = 0;
+      n[k] = 0;
+      if (o[k] >= 0) {
+        const rc_i64 idx = s.row_begin + j;
+        start[k] = ((const int *)b.vstart)[idx];
+        n[k] = dist ? (j + 1 < total ? ((const int *)b.vstart)[idx + 1] : f.nsort) : ((const int *)b.vcount)[idx];
+      }
+    }
+    if (dist) {
+#pragma unroll
+      for (int k = 0; k < K; k++) n[k] -= start[k];
+    }
+    float x0[K][4];
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+      const bool sh = o[k] >= 0 && n[k] <= RCP_LONG;
+      const float *r = pts + (sh ? (rc_i64)so.row(start[k]) * C : 0);
+#pragma unroll
+      for (int c = 0; c < 4; c++) x0[k][c] = (sh && c < cw0) ? rcp_ld<LDG>(r + c) : 0.f;
+    }
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+      const rc_i64 j = jw + k * 32 + lane;
+      if (j == 0 && p.o_num >= 0) *(int *)outs[p.o_num] = f.err ? -1 : (int)kept;
+      if (o[k] >= 0) {
+        const rc_i64 ok = o[k];
+        if (n[k] <= RCP_LONG) {
+          for (int c0 = 0; c0 < C; c0 += 4) {
+            double acc[4] = {0.0, 0.0, 0.0, 0.0};
+            const int cw = C - c0 < 4 ? C - c0 : 4;
+            if (c0 == 0) {
+#pragma unroll
+              for (int c = 0; c < 4; c++)
+                if (c < cw) acc[c] += (double)x0[k][c];
+              rcp_sum_rows<LDG>(so, pts, C, 0, cw, start[k] + 1, n[k] - 1, acc);
+            } else {
+              rcp_sum_rows<LDG>(so, pts, C, c0, cw, start[k], n[k], acc);
+            }
+#pragma unroll
+            for (int c = 0; c < 4; c++)
+              if (c < cw) feat[ok * C + c0 + c] = (float)(acc[c] / (double)n[k]);
+          }
+        }
+        if (cnt) cnt[ok] = n[k];
+        if (crd)
+          for (int a = 0; a < 3; a++) crd[ok * 3 + a] = ((const int *)b.vcoord)[(s.row_begin + j) * 3 + a];
+      }
+      if (p.max_points > 0 && j >= kept && j < cap) {
+        for (int c = 0; c < C; c++) feat[j * C + c] = 0.f;
+        if (cnt) cnt[j] = 0;
+        if (crd)
+          for (int a = 0; a < 3; a++) crd[j * 3 + a] = 0;
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+      for (unsigned m = __ballot_sync(0xffffffffu, o[k] >= 0 && n[k] > RCP_LONG); m; m &= m - 1) {
+        const int src = __ffs(m) - 1;
+        const rc_i64 vo = __shfl_sync(0xffffffffu, o[k], src);
+        const int vs = __shfl_sync(0xffffffffu, start[k], src), vn = __shfl_sync(0xffffffffu, n[k], src);
+        for (int c0 = 0; c0 < C; c0 += 4) {
+          double acc[4] = {0.0, 0.0, 0.0, 0.0};
+          const int cw = C - c0 < 4 ? C - c0 : 4;
+          for (int q = lane; q < vn; q += 32) {
+            const float *row = pts + (rc_i64)so.row(vs + q) * C + c0;
+#pragma unroll
+            for (int c = 0; c < 4; c++)
+              if (c < cw) acc[c] += (double)rcp_ld<LDG>(row + c);
+          }
+#pragma unroll
+          for (int c = 0; c < 4; c++) {
+            if (c >= cw) break;  // uniform in the warp
+#pragma unroll
+            for (int o2 = 16; o2 > 0; o2 >>= 1) acc[c] += __shfl_down_sync(0xffffffffu, acc[c], o2);
+          }
+          if (lane == 0)
+            for (int c = 0; c < cw; c++) feat[vo * C + c0 + c] = (float)(acc[c] / (double)vn);
+        }
+      }
+    }
   }
-RCP_FINALIZE(points_finalize, 4)
-RCP_FINALIZE(points_finalize6, 6)
-RCP_FINALIZE(points_finalize8, 8)
+}
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 3) points_finalize2(RcPointsBufs b, RcPointsParams p) { rcp_finalize_k<true, 2>(b, p); }
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 2) points_finalize4(RcPointsBufs b, RcPointsParams p) { rcp_finalize_k<true, 4>(b, p); }

@@ -29,37 +29,41 @@ const FAST_PASSES: usize = 5;
 /// Ticket counters per sample (`RCP_CTRS`).
 const CTRS: usize = 10;
 
-/// Variant bits. Bits below 32 reach the kernels (`RCP_F_*` in `kernels/points.cu`): look-back
-/// over a window of tiles per step (a warp's in points_runs), counts as distances between voxel
-/// starts (min_points 1, no max_voxels), finalize's row reads through the read-only path, no
+/// Variant bits. Bits below 32 reach the kernels (`RCP_F_*` in `kernels/points.cu`): points_runs
+/// scans and looks back with warp 0 (32 tiles per step) instead of thread 0; counts as distances
+/// between voxel starts (min_points 1, no max_voxels: no run-length search, no count array); no
 /// points_init launch for voxel_downsample (the host sends the per-sample info, points_bounds
-/// zeroes the rest). The others pick kernels: points_runs48 (<= 48 registers), points_hist4 (4 rows
-/// per thread and step, loads first), points_finalize6 / points_finalize8 (<= 40 / 32 registers).
+/// zeroes the rest). The others pick kernels: points_passw (look-back over 16 tiles per step),
+/// points_runs48 (<= 48 registers), points_hist4 (4 rows per thread and step, loads first),
+/// points_finalize_ldg (row reads through the read-only path), points_finalize2 / points_finalize4
+/// (read-only path, 2 / 4 voxels per thread with their loads in flight together).
 const F_LOOKW: u32 = 1;
 const F_DIST: u32 = 2;
-const F_LDG: u32 = 4;
 const F_NOINIT: u32 = 8;
 /// Tests: tiles after the first publish only their aggregates, so that every look-back walks back to
 /// the sample's first tile (the emulator runs blocks in order: otherwise the previous tile is always
 /// a prefix).
 const F_AGGONLY: u32 = 16;
-const F_RUNS48: u32 = 32;
-const F_HIST4: u32 = 64;
-const F_FIN6: u32 = 128;
-const F_FIN8: u32 = 256;
-const VARIANTS: [(&str, u32); 9] = [
+const F_PASSW: u32 = 32;
+const F_RUNS48: u32 = 64;
+const F_HIST4: u32 = 128;
+const F_LDG: u32 = 256;
+const F_FIN2: u32 = 512;
+const F_FIN4: u32 = 1024;
+const VARIANTS: [(&str, u32); 10] = [
     ("lookw", F_LOOKW),
     ("dist", F_DIST),
-    ("ldg", F_LDG),
     ("noinit", F_NOINIT),
+    ("aggonly", F_AGGONLY),
+    ("passw", F_PASSW),
     ("runs48", F_RUNS48),
     ("hist4", F_HIST4),
-    ("fin6", F_FIN6),
-    ("fin8", F_FIN8),
-    ("aggonly", F_AGGONLY),
+    ("ldg", F_LDG),
+    ("fin2", F_FIN2),
+    ("fin4", F_FIN4),
 ];
 /// The variant used unless `ROBOCACHE_POINTS_VARIANT` names others.
-const DEFAULT_VARIANT: u32 = F_LOOKW | F_DIST | F_LDG | F_NOINIT | F_RUNS48 | F_HIST4;
+const DEFAULT_VARIANT: u32 = F_LOOKW | F_DIST | F_NOINIT | F_PASSW | F_RUNS48 | F_HIST4 | F_LDG;
 
 /// Variant bits for a batch: `ROBOCACHE_POINTS_VARIANT` (comma-separated names of [`VARIANTS`],
 /// e.g. `lookw,dist`; `none` or any unknown name adds nothing: the v5b kernels), read at each
@@ -266,7 +270,7 @@ pub fn scratch_bytes(args: &PointsArgs, cols: usize, samples: &[GpuPoints]) -> R
 fn params(args: &PointsArgs, cols: usize, b: usize, l: &Layout, variant: u32) -> PointsParams {
     let dist = sorts(args) && args.min_points <= 1 && !(args.kind == Kind::Voxelize && args.max_voxels > 0);
     let noinit = args.kind == Kind::Downsample;
-    let flags = variant & (F_LOOKW | F_LDG | F_AGGONLY | if dist { F_DIST } else { 0 } | if noinit { F_NOINIT } else { 0 });
+    let flags = variant & (F_LOOKW | F_AGGONLY | if dist { F_DIST } else { 0 } | if noinit { F_NOINIT } else { 0 });
     let mut p = PointsParams {
         num_samples: b as i32,
         cols: cols as i32,
@@ -537,9 +541,10 @@ pub unsafe fn run_gpu(
                 }
                 _ => FAST_PASSES,
             };
+            let pass_kernel = if v & F_PASSW != 0 { "points_passw" } else { "points_pass" };
             for pass in 0..passes {
                 let pp = PointsParams { pass: pass as i32, last_pass: passes as i32 - 1, ..p };
-                launch("points_pass", (tiles_gx, y), THREADS, &b, &pp, exec)?;
+                launch(pass_kernel, (tiles_gx, y), THREADS, &b, &pp, exec)?;
             }
             let runs = if v & F_RUNS48 != 0 { "points_runs48" } else { "points_runs" };
             launch(runs, (tiles_gx, y), THREADS, &b, &p, exec)?;
@@ -574,14 +579,16 @@ pub unsafe fn run_gpu(
 
 unsafe fn finalize(l: &Layout, args: &PointsArgs, b: &PointsBufs, p: &PointsParams, v: u32, exec: Exec) -> Result<()> {
     let ext = l.max_n.max(args.max_points);
-    let name = if v & F_FIN8 != 0 {
-        "points_finalize8"
-    } else if v & F_FIN6 != 0 {
-        "points_finalize6"
+    let (name, per) = if v & F_FIN4 != 0 {
+        ("points_finalize4", 4)
+    } else if v & F_FIN2 != 0 {
+        ("points_finalize2", 2)
+    } else if v & F_LDG != 0 {
+        ("points_finalize_ldg", 1)
     } else {
-        "points_finalize"
+        ("points_finalize", 1)
     };
-    launch(name, (blocks(ext, THREADS as usize, 8192), p.num_samples as u32), THREADS, b, p, exec)
+    launch(name, (blocks(ext, THREADS as usize * per, 8192), p.num_samples as u32), THREADS, b, p, exec)
 }
 
 /// Second half of a data-dependent batch: sends the output pointers (one copy) and writes means,
