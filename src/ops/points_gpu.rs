@@ -65,17 +65,21 @@ const VARIANTS: [(&str, u32); 10] = [
 /// The variant used unless `ROBOCACHE_POINTS_VARIANT` names others.
 const DEFAULT_VARIANT: u32 = F_LOOKW | F_DIST | F_NOINIT | F_PASSW | F_RUNS48 | F_HIST4 | F_LDG;
 
-/// Variant bits for a batch: `ROBOCACHE_POINTS_VARIANT` (comma-separated names of [`VARIANTS`],
-/// e.g. `lookw,dist`; `none` or any unknown name adds nothing: the v5b kernels), read at each
+/// Variant bits for a batch: `ROBOCACHE_POINTS_VARIANT`, comma-separated names of [`VARIANTS`]
+/// (e.g. `lookw,dist`), `default` for [`DEFAULT_VARIANT`]'s, `-name` to take one away (e.g.
+/// `default,-hist4`); `none` or any unknown name adds nothing: the v5b kernels. Read at each
 /// [`run_gpu`] so that one process can compare variants; unset: [`DEFAULT_VARIANT`].
 fn variant() -> u32 {
-    match std::env::var("ROBOCACHE_POINTS_VARIANT") {
-        Ok(v) => v
-            .split(',')
-            .filter_map(|w| VARIANTS.iter().find(|(n, _)| *n == w.trim()).map(|x| x.1))
-            .fold(0, |a, b| a | b),
-        Err(_) => DEFAULT_VARIANT,
-    }
+    std::env::var("ROBOCACHE_POINTS_VARIANT").map_or(DEFAULT_VARIANT, |v| parse_variant(&v))
+}
+
+fn parse_variant(v: &str) -> u32 {
+    let bits = |w: &str| VARIANTS.iter().find(|(n, _)| *n == w).map_or(0, |x| x.1);
+    v.split(',').map(str::trim).fold(0, |acc, w| match w {
+        "default" => acc | DEFAULT_VARIANT,
+        _ if w.starts_with('-') => acc & !bits(&w[1..]),
+        _ => acc | bits(w),
+    })
 }
 
 /// Mirror of `RcPointsSample` in `kernels/common.cuh`.
@@ -620,4 +624,19 @@ pub unsafe fn finish_gpu(
     let v = u32::from_le_bytes(host[l.variant..l.variant + 4].try_into().expect("4 bytes"));
     let p = params(args, cols, nb, &l, v);
     finalize(&l, args, &b, &p, v, exec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variant_names_add_and_take_away_bits() {
+        assert_eq!(parse_variant("none"), 0);
+        assert_eq!(parse_variant(""), 0);
+        assert_eq!(parse_variant("lookw, dist"), F_LOOKW | F_DIST);
+        assert_eq!(parse_variant("default"), DEFAULT_VARIANT);
+        assert_eq!(parse_variant("default,-hist4,fin4"), (DEFAULT_VARIANT & !F_HIST4) | F_FIN4);
+        assert_eq!(parse_variant("passw,nonsense"), F_PASSW);
+    }
 }
