@@ -44,7 +44,7 @@
 #define RCP_F_DIST 2u    // counts = distance to the next voxel's start (min_points 1, no max_voxels)
 #define RCP_F_NOINIT 8u  // no points_init: the host sent the info, points_bounds zeroes the rest
 #define RCP_F_AGGONLY 16u  // tests: later tiles publish only aggregates (every look-back walks to tile 0)
-#define RCP_LOOKW 16     // points_passw: look-back words per step
+#define RCP_F_SLEEP 32u  // points_pass: a waiting look-back sleeps 64 ns between reads
 
 __device__ __forceinline__ unsigned rcp_ord(float f) {
   unsigned u = __float_as_uint(f);
@@ -244,8 +244,9 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_init(RcPointsBu
 }
 
 // Min / max of finite xyz (and, for normalize, their sums and count): warp, then block reduced,
-// then one set of atomics per block.
-extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_bounds(RcPointsBufs b, RcPointsParams p) {
+// then one set of atomics per block. U rows per thread and step, their loads first.
+template <int U>
+__device__ __forceinline__ void rcp_bounds(const RcPointsBufs &b, const RcPointsParams &p) {
   __shared__ unsigned sh_lo[RCP_WARPS][3], sh_hi[RCP_WARPS][3];
   __shared__ double sh_sum[RCP_WARPS][3];
   __shared__ unsigned long long sh_nv[RCP_WARPS];
@@ -258,19 +259,27 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_bounds(RcPoints
   unsigned long long nv = 0ull;
   if (p.flags & RCP_F_NOINIT) rcp_reset(b, p, ((rc_i64)blockIdx.y * gridDim.x + blockIdx.x) * blockDim.x + threadIdx.x,
                                         (rc_i64)gridDim.x * gridDim.y * blockDim.x, false);
-  for (rc_i64 r = (rc_i64)blockIdx.x * blockDim.x + threadIdx.x; r < n; r += (rc_i64)gridDim.x * blockDim.x) {
-    const float *row = pts + r * C;
-    float x = row[0], y = row[1], z = row[2];
-    if (!(rcp_fin(x) && rcp_fin(y) && rcp_fin(z))) continue;
-    float v[3] = {x, y, z};
+  const rc_i64 step = (rc_i64)gridDim.x * blockDim.x * U;
+  for (rc_i64 r0 = (rc_i64)blockIdx.x * blockDim.x * U + threadIdx.x; r0 < n; r0 += step) {
+    float v[U][3];
 #pragma unroll
-    for (int a = 0; a < 3; a++) {
-      unsigned o = rcp_ord(v[a]);
-      lo[a] = o < lo[a] ? o : lo[a];
-      hi[a] = o > hi[a] ? o : hi[a];
-      if (p.kind == 2) sum[a] += (double)v[a];
+    for (int u = 0; u < U; u++) {
+      const rc_i64 r = r0 + u * RCP_THREADS;
+#pragma unroll
+      for (int a = 0; a < 3; a++) v[u][a] = r < n ? pts[r * C + a] : __int_as_float(0x7f800000);  // +inf: skipped
     }
-    nv++;
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      if (!(rcp_fin(v[u][0]) && rcp_fin(v[u][1]) && rcp_fin(v[u][2]))) continue;
+#pragma unroll
+      for (int a = 0; a < 3; a++) {
+        unsigned o = rcp_ord(v[u][a]);
+        lo[a] = o < lo[a] ? o : lo[a];
+        hi[a] = o > hi[a] ? o : hi[a];
+        if (p.kind == 2) sum[a] += (double)v[u][a];
+      }
+      nv++;
+    }
   }
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) {
@@ -313,6 +322,8 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_bounds(RcPoints
     }
   }
 }
+extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_bounds(RcPointsBufs b, RcPointsParams p) { rcp_bounds<1>(b, p); }
+extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_bounds4(RcPointsBufs b, RcPointsParams p) { rcp_bounds<4>(b, p); }
 
 // Per sample (every block works it out; block 0 stores it): the key layout. Per row: its sort item
 // (keys1 / rows1, pass 0's input) and the counts of its digits in every pass (shared atomics, then

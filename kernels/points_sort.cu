@@ -25,7 +25,7 @@ __device__ __forceinline__ RcpSorted rcp_sorted(const RcPointsBufs &b, const RcP
 // dropped row RCP_NONE) and writes keys[pass & 1]. `look` (thread d, digit d): look ? the decoupled
 // look-back over the earlier tiles (status words `st`, this tile's published at once) : a running
 // count per digit in `runsum` (one block doing all tiles in order).
-template <bool LOOKW>
+template <int LOOKW>
 __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, const RcPointsInfo &f,
                               const RcPointsParams &p, int pass, rc_i64 t, bool look, unsigned *runsum) {
   __shared__ unsigned wh[RCP_WARPS][256];
@@ -100,18 +100,18 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
   if (!look) {
     excl = runsum[d];
     runsum[d] = excl + run;
-  } else if (t > 0 && LOOKW) {
-    // RCP_LOOKW earlier tiles' words per step, loads in flight together; the walk never passes the
+  } else if (t > 0 && LOOKW > 1) {
+    // LOOKW earlier tiles' words per step, loads in flight together; the walk never passes the
     // sample's first tile (always a prefix), so the words below it are never used.
     const rc_i64 tile0 = s.row_begin / RCP_TILE;
     for (rc_i64 j = tile - 1;;) {
-      unsigned v[RCP_LOOKW];
+      unsigned v[LOOKW];
 #pragma unroll
-      for (int i = 0; i < RCP_LOOKW; i++) v[i] = j - i >= tile0 ? sv[(j - i) * 256 + d] : RCP_ST_PRE;
+      for (int i = 0; i < LOOKW; i++) v[i] = j - i >= tile0 ? sv[(j - i) * 256 + d] : RCP_ST_PRE;
       int used = 0;
       bool done = false;
 #pragma unroll
-      for (int i = 0; i < RCP_LOOKW; i++) {
+      for (int i = 0; i < LOOKW; i++) {
         if (done || v[i] == 0u) break;  // a prefix reached, or not published yet (read again from there)
         excl += v[i] & RCP_ST_VAL;
         used++;
@@ -124,7 +124,10 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
   } else if (t > 0) {
     for (rc_i64 j = tile - 1;;) {
       unsigned v = sv[j * 256 + d];
-      if (v == 0u) continue;  // not published yet: that block is running, wait
+      if (v == 0u) {  // not published yet: that block is running, wait
+        if (p.flags & RCP_F_SLEEP) __nanosleep(64);
+        continue;
+      }
       excl += v & RCP_ST_VAL;
       if (v & RCP_ST_PRE) break;
       j--;
@@ -150,9 +153,9 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
 // ticket of its sample (tickets follow the order blocks start in, so the tile before it is held by
 // a block already running: the look-back cannot wait on a block that never runs). A sample that
 // needs more passes than the host launched (p.last_pass: keys over 40 bits for voxel_downsample)
-// gets them all in this launch from its block 0 alone, tile after tile (slow, rare). LOOKW: the
-// look-back reads RCP_LOOKW tiles' words per step (points_passw).
-template <bool LOOKW>
+// gets them all in this launch from its block 0 alone, tile after tile (slow, rare). LOOKW > 1: the
+// look-back reads LOOKW tiles' words per step (points_passw 16, points_passw4, points_passw2).
+template <int LOOKW>
 __device__ __forceinline__ void rcp_pass(const RcPointsBufs &b, const RcPointsParams &p) {
   __shared__ unsigned runsum[256];
   __shared__ int sh_t;
@@ -182,8 +185,10 @@ __device__ __forceinline__ void rcp_pass(const RcPointsBufs &b, const RcPointsPa
   ((unsigned *)((pass & 1) ? b.stat0 : b.stat1))[(tile0 + t) * 256 + threadIdx.x] = 0u;
   rcp_pass_tile<LOOKW>(b, s, f, p, pass, t, true, runsum);
 }
-extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_pass(RcPointsBufs b, RcPointsParams p) { rcp_pass<false>(b, p); }
-extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_passw(RcPointsBufs b, RcPointsParams p) { rcp_pass<true>(b, p); }
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_pass(RcPointsBufs b, RcPointsParams p) { rcp_pass<1>(b, p); }
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_passw(RcPointsBufs b, RcPointsParams p) { rcp_pass<16>(b, p); }
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_passw4(RcPointsBufs b, RcPointsParams p) { rcp_pass<4>(b, p); }
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_passw2(RcPointsBufs b, RcPointsParams p) { rcp_pass<2>(b, p); }
 
 // Rows of the voxel that starts at sorted row i: the first j > i with another key (gallop, then
 // bisect: O(log count) loads).

@@ -58,10 +58,13 @@ pub static POINTS: KernelSource = KernelSource {
     kernels: &[
         "points_init",
         "points_bounds",
+        "points_bounds4",
         "points_hist",
         "points_hist4",
         "points_pass",
         "points_passw",
+        "points_passw4",
+        "points_passw2",
         "points_runs",
         "points_runs48",
         "points_select",

@@ -29,12 +29,13 @@ const FAST_PASSES: usize = 5;
 /// Ticket counters per sample (`RCP_CTRS`).
 const CTRS: usize = 10;
 
-/// Variant bits. Bits below 32 reach the kernels (`RCP_F_*` in `kernels/points.cu`): points_runs
+/// Variant bits. Bits below 64 reach the kernels (`RCP_F_*` in `kernels/points.cu`): points_runs
 /// scans and looks back with warp 0 (32 tiles per step) instead of thread 0; counts as distances
 /// between voxel starts (min_points 1, no max_voxels: no run-length search, no count array); no
 /// points_init launch for voxel_downsample (the host sends the per-sample info, points_bounds
-/// zeroes the rest). The others pick kernels: points_passw (look-back over 16 tiles per step),
-/// points_runs48 (<= 48 registers), points_hist4 (4 rows per thread and step, loads first),
+/// zeroes the rest); a radix pass's waiting look-back sleeps between reads. The others pick kernels:
+/// points_passw / passw4 / passw2 (look-back over 16 / 4 / 2 tiles per step), points_runs48 (<= 48
+/// registers), points_hist4 / points_bounds4 (4 rows per thread and step, loads first),
 /// points_finalize_ldg (row reads through the read-only path), points_finalize2 / points_finalize4
 /// (read-only path, 2 / 4 voxels per thread with their loads in flight together).
 const F_LOOKW: u32 = 1;
@@ -44,26 +45,34 @@ const F_NOINIT: u32 = 8;
 /// the sample's first tile (the emulator runs blocks in order: otherwise the previous tile is always
 /// a prefix).
 const F_AGGONLY: u32 = 16;
-const F_PASSW: u32 = 32;
-const F_RUNS48: u32 = 64;
-const F_HIST4: u32 = 128;
-const F_LDG: u32 = 256;
-const F_FIN2: u32 = 512;
-const F_FIN4: u32 = 1024;
-const VARIANTS: [(&str, u32); 10] = [
+const F_SLEEP: u32 = 32;
+const F_PASSW: u32 = 64;
+const F_RUNS48: u32 = 128;
+const F_HIST4: u32 = 256;
+const F_LDG: u32 = 512;
+const F_FIN2: u32 = 1024;
+const F_FIN4: u32 = 2048;
+const F_PASSW4: u32 = 4096;
+const F_PASSW2: u32 = 8192;
+const F_BOUNDS4: u32 = 16384;
+const VARIANTS: [(&str, u32); 14] = [
     ("lookw", F_LOOKW),
     ("dist", F_DIST),
     ("noinit", F_NOINIT),
     ("aggonly", F_AGGONLY),
+    ("sleep", F_SLEEP),
     ("passw", F_PASSW),
     ("runs48", F_RUNS48),
     ("hist4", F_HIST4),
     ("ldg", F_LDG),
     ("fin2", F_FIN2),
     ("fin4", F_FIN4),
+    ("passw4", F_PASSW4),
+    ("passw2", F_PASSW2),
+    ("bounds4", F_BOUNDS4),
 ];
 /// The variant used unless `ROBOCACHE_POINTS_VARIANT` names others.
-const DEFAULT_VARIANT: u32 = F_LOOKW | F_DIST | F_NOINIT | F_PASSW | F_RUNS48 | F_HIST4 | F_LDG;
+const DEFAULT_VARIANT: u32 = F_LOOKW | F_DIST | F_NOINIT | F_RUNS48 | F_HIST4 | F_LDG;
 
 /// Variant bits for a batch: `ROBOCACHE_POINTS_VARIANT`, comma-separated names of [`VARIANTS`]
 /// (e.g. `lookw,dist`), `default` for [`DEFAULT_VARIANT`]'s, `-name` to take one away (e.g.
@@ -274,7 +283,8 @@ pub fn scratch_bytes(args: &PointsArgs, cols: usize, samples: &[GpuPoints]) -> R
 fn params(args: &PointsArgs, cols: usize, b: usize, l: &Layout, variant: u32) -> PointsParams {
     let dist = sorts(args) && args.min_points <= 1 && !(args.kind == Kind::Voxelize && args.max_voxels > 0);
     let noinit = args.kind == Kind::Downsample;
-    let flags = variant & (F_LOOKW | F_AGGONLY | if dist { F_DIST } else { 0 } | if noinit { F_NOINIT } else { 0 });
+    let flags =
+        variant & (F_LOOKW | F_AGGONLY | F_SLEEP | if dist { F_DIST } else { 0 } | if noinit { F_NOINIT } else { 0 });
     let mut p = PointsParams {
         num_samples: b as i32,
         cols: cols as i32,
@@ -529,7 +539,8 @@ pub unsafe fn run_gpu(
         }
         _ => {
             if args.kind == Kind::Downsample {
-                launch("points_bounds", (bounds_gx, y), THREADS, &b, &p, exec)?;
+                let bounds = if v & F_BOUNDS4 != 0 { "points_bounds4" } else { "points_bounds" };
+                launch(bounds, (bounds_gx, y), THREADS, &b, &p, exec)?;
             }
             // At most 512 blocks per sample (about 4 per SM): enough to hide latency, few global
             // atomics (one per block and non-zero bin).
@@ -545,7 +556,15 @@ pub unsafe fn run_gpu(
                 }
                 _ => FAST_PASSES,
             };
-            let pass_kernel = if v & F_PASSW != 0 { "points_passw" } else { "points_pass" };
+            let pass_kernel = if v & F_PASSW != 0 {
+                "points_passw"
+            } else if v & F_PASSW4 != 0 {
+                "points_passw4"
+            } else if v & F_PASSW2 != 0 {
+                "points_passw2"
+            } else {
+                "points_pass"
+            };
             for pass in 0..passes {
                 let pp = PointsParams { pass: pass as i32, last_pass: passes as i32 - 1, ..p };
                 launch(pass_kernel, (tiles_gx, y), THREADS, &b, &pp, exec)?;
@@ -638,5 +657,6 @@ mod tests {
         assert_eq!(parse_variant("default"), DEFAULT_VARIANT);
         assert_eq!(parse_variant("default,-hist4,fin4"), (DEFAULT_VARIANT & !F_HIST4) | F_FIN4);
         assert_eq!(parse_variant("passw,nonsense"), F_PASSW);
+        assert_eq!(parse_variant("default,passw4,bounds4,sleep"), DEFAULT_VARIANT | F_PASSW4 | F_BOUNDS4 | F_SLEEP);
     }
 }

@@ -389,7 +389,7 @@ def assert_bitwise(got, ref, what):
 
 # Kernel variants (ROBOCACHE_POINTS_VARIANT, src/ops/points_gpu.rs): the v5b kernels, the default,
 # and two halves of it.
-POINTS_VARIANTS = ("none", None, "passw,runs48,fin4", "lookw,dist,noinit,hist4,fin2")
+POINTS_VARIANTS = ("none", None, "passw4,runs48,fin4,bounds4,sleep", "lookw,dist,noinit,hist4,fin2,passw2")
 
 
 @pytest.mark.parametrize("variant", POINTS_VARIANTS)
