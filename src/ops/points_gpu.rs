@@ -72,7 +72,7 @@ const VARIANTS: [(&str, u32); 14] = [
     ("bounds4", F_BOUNDS4),
 ];
 /// The variant used unless `ROBOCACHE_POINTS_VARIANT` names others.
-const DEFAULT_VARIANT: u32 = F_LOOKW | F_DIST | F_NOINIT | F_RUNS48 | F_HIST4 | F_LDG;
+const DEFAULT_VARIANT: u32 = F_LOOKW | F_DIST | F_NOINIT | F_PASSW2 | F_RUNS48 | F_HIST4 | F_LDG;
 
 /// Variant bits for a batch: `ROBOCACHE_POINTS_VARIANT`, comma-separated names of [`VARIANTS`]
 /// (e.g. `lookw,dist`), `default` for [`DEFAULT_VARIANT`]'s, `-name` to take one away (e.g.
