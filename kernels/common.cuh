@@ -142,8 +142,9 @@ struct RcPointsParams {
   int nmode, min_points, max_points, max_voxels;
   int o_feat, o_cnt, o_coord, o_num;   // output indices (-1: none)
   int pass, last_pass;                 // radix pass of points_pass; the last one launched
+  int flags, pad;                      // RCP_F_* variant bits (src/ops/points_gpu.rs)
   rc_i64 total_tiles, total_rows;
-};  // 72 bytes
+};  // 80 bytes
 // ---- counter-based random numbers (mirrors src/rng.rs exactly) ----
 // Philox4x32-10; counter = (element, sample, iteration, stream), key = the 64-bit seed.
 struct RcU4 { unsigned x, y, z, w; };

@@ -39,6 +39,12 @@
 #define RCP_ROW_BITS 30          // narrow sort items: key << 30 | row (rows < 2^30 per sample)
 #define RCP_ROW_MASK 0x3fffffffull
 #define RCP_NONE 0xffffffffffffffffull  // pass 0 input of a dropped row (no valid item is all ones)
+// Variant bits of RcPointsParams::flags (the host chooses; src/ops/points_gpu.rs).
+#define RCP_F_LOOKW 1u   // points_runs: warp 0 scans and looks back over 32 tiles per step
+#define RCP_F_DIST 2u    // counts = distance to the next voxel's start (min_points 1, no max_voxels)
+#define RCP_F_NOINIT 8u  // no points_init: the host sent the info, points_bounds zeroes the rest
+#define RCP_F_AGGONLY 16u  // tests: later tiles publish only aggregates (every look-back walks to tile 0)
+#define RCP_F_SLEEP 32u  // points_pass: a waiting look-back sleeps 64 ns between reads
 
 __device__ __forceinline__ unsigned rcp_ord(float f) {
   unsigned u = __float_as_uint(f);
@@ -199,9 +205,9 @@ __device__ void rcp_layout(const RcPointsSample &s, const RcPointsInfo &f, const
   l.wide = total > 64 - RCP_ROW_BITS;
 }
 
-extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_init(RcPointsBufs b, RcPointsParams p) {
-  rc_i64 stride = (rc_i64)gridDim.x * blockDim.x;
-  rc_i64 t0 = (rc_i64)blockIdx.x * blockDim.x + threadIdx.x;
+// Thread t0 of `stride`: zero pass 0's look-back status, the histograms and the tickets; with
+// `info`, set the per-sample info to its initial state (else the host sent it).
+__device__ __forceinline__ void rcp_reset(const RcPointsBufs &b, const RcPointsParams &p, rc_i64 t0, rc_i64 stride, bool info) {
   if (b.stat0)
     for (rc_i64 i = t0; i < p.total_tiles * 64; i += stride) ((uint4 *)b.stat0)[i] = make_uint4(0u, 0u, 0u, 0u);
   if (b.hist)
@@ -209,6 +215,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_init(RcPointsBu
       ((uint4 *)b.hist)[i] = make_uint4(0u, 0u, 0u, 0u);
   if (b.ctr)
     for (rc_i64 i = t0; i < (rc_i64)p.num_samples * RCP_CTRS; i += stride) ((unsigned *)b.ctr)[i] = 0u;
+  if (!info) return;
   for (rc_i64 i = t0; i < p.num_samples; i += stride) {
     RcPointsInfo &f = rcp_info(b, (int)i);
     for (int a = 0; a < 3; a++) {
@@ -232,9 +239,14 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_init(RcPointsBu
   }
 }
 
+extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_init(RcPointsBufs b, RcPointsParams p) {
+  rcp_reset(b, p, (rc_i64)blockIdx.x * blockDim.x + threadIdx.x, (rc_i64)gridDim.x * blockDim.x, true);
+}
+
 // Min / max of finite xyz (and, for normalize, their sums and count): warp, then block reduced,
-// then one set of atomics per block.
-extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_bounds(RcPointsBufs b, RcPointsParams p) {
+// then one set of atomics per block. U rows per thread and step, their loads first.
+template <int U>
+__device__ __forceinline__ void rcp_bounds(const RcPointsBufs &b, const RcPointsParams &p) {
   __shared__ unsigned sh_lo[RCP_WARPS][3], sh_hi[RCP_WARPS][3];
   __shared__ double sh_sum[RCP_WARPS][3];
   __shared__ unsigned long long sh_nv[RCP_WARPS];
@@ -245,19 +257,29 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_bounds(RcPoints
   unsigned lo[3] = {RCP_LO_INIT, RCP_LO_INIT, RCP_LO_INIT}, hi[3] = {RCP_HI_INIT, RCP_HI_INIT, RCP_HI_INIT};
   double sum[3] = {0.0, 0.0, 0.0};
   unsigned long long nv = 0ull;
-  for (rc_i64 r = (rc_i64)blockIdx.x * blockDim.x + threadIdx.x; r < n; r += (rc_i64)gridDim.x * blockDim.x) {
-    const float *row = pts + r * C;
-    float x = row[0], y = row[1], z = row[2];
-    if (!(rcp_fin(x) && rcp_fin(y) && rcp_fin(z))) continue;
-    float v[3] = {x, y, z};
+  if (p.flags & RCP_F_NOINIT) rcp_reset(b, p, ((rc_i64)blockIdx.y * gridDim.x + blockIdx.x) * blockDim.x + threadIdx.x,
+                                        (rc_i64)gridDim.x * gridDim.y * blockDim.x, false);
+  const rc_i64 step = (rc_i64)gridDim.x * blockDim.x * U;
+  for (rc_i64 r0 = (rc_i64)blockIdx.x * blockDim.x * U + threadIdx.x; r0 < n; r0 += step) {
+    float v[U][3];
 #pragma unroll
-    for (int a = 0; a < 3; a++) {
-      unsigned o = rcp_ord(v[a]);
-      lo[a] = o < lo[a] ? o : lo[a];
-      hi[a] = o > hi[a] ? o : hi[a];
-      if (p.kind == 2) sum[a] += (double)v[a];
+    for (int u = 0; u < U; u++) {
+      const rc_i64 r = r0 + u * RCP_THREADS;
+#pragma unroll
+      for (int a = 0; a < 3; a++) v[u][a] = r < n ? pts[r * C + a] : __int_as_float(0x7f800000);  // +inf: skipped
     }
-    nv++;
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      if (!(rcp_fin(v[u][0]) && rcp_fin(v[u][1]) && rcp_fin(v[u][2]))) continue;
+#pragma unroll
+      for (int a = 0; a < 3; a++) {
+        unsigned o = rcp_ord(v[u][a]);
+        lo[a] = o < lo[a] ? o : lo[a];
+        hi[a] = o > hi[a] ? o : hi[a];
+        if (p.kind == 2) sum[a] += (double)v[u][a];
+      }
+      nv++;
+    }
   }
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) {
@@ -300,11 +322,15 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_bounds(RcPoints
     }
   }
 }
+extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_bounds(RcPointsBufs b, RcPointsParams p) { rcp_bounds<1>(b, p); }
+extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_bounds4(RcPointsBufs b, RcPointsParams p) { rcp_bounds<4>(b, p); }
 
 // Per sample (every block works it out; block 0 stores it): the key layout. Per row: its sort item
 // (keys1 / rows1, pass 0's input) and the counts of its digits in every pass (shared atomics, then
-// one global atomic per block and bin); the number of rows in the sort.
-extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_hist(RcPointsBufs b, RcPointsParams p) {
+// one global atomic per block and bin); the number of rows in the sort. U rows per thread and step,
+// their loads first (warp w, step base: rows base + u * RCP_THREADS + w * 32 + lane).
+template <int U>
+__device__ __forceinline__ void rcp_hist(const RcPointsBufs &b, const RcPointsParams &p) {
   __shared__ RcpLay L;
   __shared__ unsigned h[RCP_PASSES * 256];
   __shared__ unsigned sh_nv;
@@ -329,27 +355,37 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_hist(RcPointsBu
   __syncthreads();
   const float *pts = (const float *)s.points;
   const rc_i64 n = s.n;
-  const int np = L.npass, lane = threadIdx.x & 31;
+  const int np = L.npass, lane = threadIdx.x & 31, C = p.cols;
   unsigned cnt = 0u;
-  const rc_i64 stride = (rc_i64)gridDim.x * blockDim.x;
-  for (rc_i64 base = (rc_i64)blockIdx.x * blockDim.x + (threadIdx.x & ~31); base < n; base += stride) {
-    rc_i64 r = base + lane;
-    rc_u64 key = 0ull;
-    bool ok = r < n && rcp_key(s, L, p, pts + r * p.cols, &key);
-    if (r < n) {  // pass 0's input: the sort item, or RCP_NONE for a dropped row
-      ((rc_u64 *)b.keys1)[s.row_begin + r] = !ok ? RCP_NONE : L.wide ? key : (key << RCP_ROW_BITS) | (rc_u64)r;
-      if (L.wide) ((unsigned *)b.rows1)[s.row_begin + r] = (unsigned)r;
+  const rc_i64 stride = (rc_i64)gridDim.x * blockDim.x * U;
+  for (rc_i64 base = (rc_i64)blockIdx.x * blockDim.x * U + (threadIdx.x & ~31); base < n; base += stride) {
+    float xyz[U][3];
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      const rc_i64 r = base + u * RCP_THREADS + lane;
+#pragma unroll
+      for (int a = 0; a < 3; a++) xyz[u][a] = r < n ? pts[r * C + a] : 0.f;
     }
-    cnt += ok ? 1u : 0u;
-    const unsigned all_ok = __ballot_sync(0xffffffffu, ok);
-    for (int q = 0; q < np; q++) {
-      const unsigned d = ok ? (unsigned)(key >> (8 * q)) & 255u : 256u;
-      // A warp of one digit (coherent scans, high digits): one atomic; else one per lane (random
-      // digits rarely collide).
-      if (all_ok == 0xffffffffu && __all_sync(0xffffffffu, d == __shfl_sync(0xffffffffu, d, 0))) {
-        if (lane == 0) atomicAdd(&h[q * 256 + d], 32u);
-      } else if (d < 256u) {
-        atomicAdd(&h[q * 256 + d], 1u);
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      const rc_i64 r = base + u * RCP_THREADS + lane;
+      rc_u64 key = 0ull;
+      bool ok = r < n && rcp_key(s, L, p, xyz[u], &key);
+      if (r < n) {  // pass 0's input: the sort item, or RCP_NONE for a dropped row
+        ((rc_u64 *)b.keys1)[s.row_begin + r] = !ok ? RCP_NONE : L.wide ? key : (key << RCP_ROW_BITS) | (rc_u64)r;
+        if (L.wide) ((unsigned *)b.rows1)[s.row_begin + r] = (unsigned)r;
+      }
+      cnt += ok ? 1u : 0u;
+      const unsigned all_ok = __ballot_sync(0xffffffffu, ok);
+      for (int q = 0; q < np; q++) {
+        const unsigned d = ok ? (unsigned)(key >> (8 * q)) & 255u : 256u;
+        // A warp of one digit (coherent scans, high digits): one atomic; else one per lane (random
+        // digits rarely collide).
+        if (all_ok == 0xffffffffu && __all_sync(0xffffffffu, d == __shfl_sync(0xffffffffu, d, 0))) {
+          if (lane == 0) atomicAdd(&h[q * 256 + d], 32u);
+        } else if (d < 256u) {
+          atomicAdd(&h[q * 256 + d], 1u);
+        }
       }
     }
   }
@@ -361,6 +397,8 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_hist(RcPointsBu
     if (h[i]) atomicAdd(&gh[i], h[i]);
   if (threadIdx.x == 0 && sh_nv) atomicAdd(&f.nsort, (int)sh_nv);
 }
+extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_hist(RcPointsBufs b, RcPointsParams p) { rcp_hist<1>(b, p); }
+extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_hist4(RcPointsBufs b, RcPointsParams p) { rcp_hist<4>(b, p); }
 
 // ---- voxelize, dense modes ----
 __device__ __forceinline__ rc_i64 rcp_cells(const RcPointsSample &s) {

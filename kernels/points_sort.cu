@@ -25,6 +25,7 @@ __device__ __forceinline__ RcpSorted rcp_sorted(const RcPointsBufs &b, const RcP
 // dropped row RCP_NONE) and writes keys[pass & 1]. `look` (thread d, digit d): look ? the decoupled
 // look-back over the earlier tiles (status words `st`, this tile's published at once) : a running
 // count per digit in `runsum` (one block doing all tiles in order).
+template <int LOOKW>
 __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, const RcPointsInfo &f,
                               const RcPointsParams &p, int pass, rc_i64 t, bool look, unsigned *runsum) {
   __shared__ unsigned wh[RCP_WARPS][256];
@@ -99,15 +100,39 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
   if (!look) {
     excl = runsum[d];
     runsum[d] = excl + run;
+  } else if (t > 0 && LOOKW > 1) {
+    // LOOKW earlier tiles' words per step, loads in flight together; the walk never passes the
+    // sample's first tile (always a prefix), so the words below it are never used.
+    const rc_i64 tile0 = s.row_begin / RCP_TILE;
+    for (rc_i64 j = tile - 1;;) {
+      unsigned v[LOOKW];
+#pragma unroll
+      for (int i = 0; i < LOOKW; i++) v[i] = j - i >= tile0 ? sv[(j - i) * 256 + d] : RCP_ST_PRE;
+      int used = 0;
+      bool done = false;
+#pragma unroll
+      for (int i = 0; i < LOOKW; i++) {
+        if (done || v[i] == 0u) break;  // a prefix reached, or not published yet (read again from there)
+        excl += v[i] & RCP_ST_VAL;
+        used++;
+        done = (v[i] & RCP_ST_PRE) != 0u;
+      }
+      if (done) break;
+      j -= used;
+    }
+    if (!(p.flags & RCP_F_AGGONLY)) sv[tile * 256 + d] = RCP_ST_PRE | (excl + run);
   } else if (t > 0) {
     for (rc_i64 j = tile - 1;;) {
       unsigned v = sv[j * 256 + d];
-      if (v == 0u) continue;  // not published yet: that block is running, wait
+      if (v == 0u) {  // not published yet: that block is running, wait
+        if (p.flags & RCP_F_SLEEP) __nanosleep(64);
+        continue;
+      }
       excl += v & RCP_ST_VAL;
       if (v & RCP_ST_PRE) break;
       j--;
     }
-    sv[tile * 256 + d] = RCP_ST_PRE | (excl + run);
+    if (!(p.flags & RCP_F_AGGONLY)) sv[tile * 256 + d] = RCP_ST_PRE | (excl + run);
   }
   __syncthreads();  // every thread has read gb[] as tile offsets
   gb[d] = dbase + excl - (unsigned)tdo;  // + slot in the tile = the row in the segment
@@ -128,8 +153,10 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
 // ticket of its sample (tickets follow the order blocks start in, so the tile before it is held by
 // a block already running: the look-back cannot wait on a block that never runs). A sample that
 // needs more passes than the host launched (p.last_pass: keys over 40 bits for voxel_downsample)
-// gets them all in this launch from its block 0 alone, tile after tile (slow, rare).
-extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_pass(RcPointsBufs b, RcPointsParams p) {
+// gets them all in this launch from its block 0 alone, tile after tile (slow, rare). LOOKW > 1: the
+// look-back reads LOOKW tiles' words per step (points_passw 16, points_passw4, points_passw2).
+template <int LOOKW>
+__device__ __forceinline__ void rcp_pass(const RcPointsBufs &b, const RcPointsParams &p) {
   __shared__ unsigned runsum[256];
   __shared__ int sh_t;
   const RcPointsSample &s = rcp_sample(b);
@@ -142,7 +169,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_pass(RcPoint
     for (int q = pass; q < f.npass; q++) {
       runsum[threadIdx.x] = 0u;  // read and written by thread d only
       const rc_i64 n_in = q == 0 ? s.n : (rc_i64)f.nsort;
-      for (rc_i64 t = 0; t * RCP_TILE < n_in; t++) rcp_pass_tile(b, s, f, p, q, t, false, runsum);
+      for (rc_i64 t = 0; t * RCP_TILE < n_in; t++) rcp_pass_tile<LOOKW>(b, s, f, p, q, t, false, runsum);
     }
     // points_runs looks back through the status array pass npass would use: zero it.
     unsigned *st_next = (unsigned *)((f.npass & 1) ? b.stat1 : b.stat0);
@@ -156,8 +183,12 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_pass(RcPoint
   const rc_i64 t = sh_t;
   // Zero this tile's status words for pass + 1 (pass - 1, their last user, has finished).
   ((unsigned *)((pass & 1) ? b.stat0 : b.stat1))[(tile0 + t) * 256 + threadIdx.x] = 0u;
-  rcp_pass_tile(b, s, f, p, pass, t, true, runsum);
+  rcp_pass_tile<LOOKW>(b, s, f, p, pass, t, true, runsum);
 }
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_pass(RcPointsBufs b, RcPointsParams p) { rcp_pass<1>(b, p); }
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_passw(RcPointsBufs b, RcPointsParams p) { rcp_pass<16>(b, p); }
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_passw4(RcPointsBufs b, RcPointsParams p) { rcp_pass<4>(b, p); }
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_passw2(RcPointsBufs b, RcPointsParams p) { rcp_pass<2>(b, p); }
 
 // Rows of the voxel that starts at sorted row i: the first j > i with another key (gallop, then
 // bisect: O(log count) loads).
@@ -184,9 +215,11 @@ __device__ __forceinline__ rc_i64 rcp_run_len(const RcpSorted &so, rc_i64 i, rc_
 // key (the segment is sorted). Voxel id = number of kept starts before it in the sample: the
 // tile's own (scan over (round, warp, lane), the tile's row order) plus the earlier tiles' (decoupled
 // look-back on one status word per tile, in the status array the last pass left zeroed). Per voxel:
-// first sorted row, count, coordinates. The sample's last tile writes the totals.
+// first sorted row, count (RCP_F_DIST: none, finalize takes the distance to the next start) and
+// coordinates. The sample's last tile writes the totals. RCP_F_LOOKW: warp 0 scans and looks back
+// (32 tiles per step); else thread 0 alone.
 // Row of thread t in round k of tile T: T * RCP_TILE + k * RCP_THREADS + t.
-extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBufs b, RcPointsParams p) {
+__device__ __forceinline__ void rcp_runs(const RcPointsBufs &b, const RcPointsParams &p) {
   __shared__ int off[RCP_ITEMS][RCP_WARPS];
   __shared__ int sh_t, sh_base;
   const RcPointsSample &s = rcp_sample(b);
@@ -220,7 +253,50 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBu
     off[lane][w] = __popc(mine);
   }
   __syncthreads();
-  if (threadIdx.x == 0) {
+  // Look-back: the status array pass npass would use (zeroed by pass npass - 1), word 0 per tile.
+  volatile unsigned *sv = (volatile unsigned *)((f.npass & 1) ? b.stat1 : b.stat0);
+  const rc_i64 tile = s.row_begin / RCP_TILE + t;
+  if ((p.flags & RCP_F_LOOKW) && w == 0) {
+    // Lane l holds entries 2l, 2l + 1 of off in (round, warp) order: a warp scan.
+    int *o = &off[0][0];
+    const int e0 = o[2 * lane], e1 = o[2 * lane + 1];
+    int inc = e0 + e1;
+#pragma unroll
+    for (int d = 1; d < 32; d <<= 1) {
+      const int y = __shfl_up_sync(0xffffffffu, inc, d);
+      if (lane >= d) inc += y;
+    }
+    const unsigned run = (unsigned)__shfl_sync(0xffffffffu, inc, 31);
+    o[2 * lane] = inc - e0 - e1;
+    o[2 * lane + 1] = inc - e1;
+    unsigned excl = 0u;
+    if (lane == 0) sv[tile * 256] = (t == 0 ? RCP_ST_PRE : RCP_ST_AGG) | run;
+    if (t > 0) {
+      // Lane l reads tile j - l; below the sample's first tile (a prefix, never passed) nothing.
+      const rc_i64 tile0 = s.row_begin / RCP_TILE;
+      for (rc_i64 j = tile - 1;;) {
+        const unsigned v = j - lane >= tile0 ? sv[(j - lane) * 256] : RCP_ST_PRE;
+        const unsigned zero = __ballot_sync(0xffffffffu, v == 0u), pre = __ballot_sync(0xffffffffu, (v & RCP_ST_PRE) != 0u);
+        const int fz = zero ? __ffs(zero) - 1 : 32, fp = pre ? __ffs(pre) - 1 : 32;
+        const int take = fz < fp ? fz : fp + 1;  // lanes [0, take): published, up to the first prefix
+        unsigned add = lane < take ? (v & RCP_ST_VAL) : 0u;
+#pragma unroll
+        for (int d = 16; d > 0; d >>= 1) add += __shfl_xor_sync(0xffffffffu, add, d);
+        excl += add;
+        if (fp < fz) break;
+        j -= fz;
+      }
+      if (lane == 0 && !(p.flags & RCP_F_AGGONLY)) sv[tile * 256] = RCP_ST_PRE | (excl + run);
+    }
+    if (lane == 0) {
+      sh_base = (int)excl;
+      if (t == ntiles - 1) {
+        const int total = (int)(excl + run);
+        f.total = total;
+        f.count = (p.max_voxels > 0 && total > p.max_voxels) ? p.max_voxels : total;
+      }
+    }
+  } else if (!(p.flags & RCP_F_LOOKW) && threadIdx.x == 0) {
     int run = 0;
     for (int k = 0; k < RCP_ITEMS; k++)
       for (int v = 0; v < RCP_WARPS; v++) {
@@ -228,9 +304,6 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBu
         off[k][v] = run;
         run += c;
       }
-    // Look-back: the status array pass npass would use (zeroed by pass npass - 1), word 0 per tile.
-    volatile unsigned *sv = (volatile unsigned *)((f.npass & 1) ? b.stat1 : b.stat0);
-    const rc_i64 tile = s.row_begin / RCP_TILE + t;
     unsigned excl = 0u;
     if (t == 0) {
       sv[tile * 256] = RCP_ST_PRE | (unsigned)run;
@@ -243,7 +316,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBu
         if (v & RCP_ST_PRE) break;
         j--;
       }
-      sv[tile * 256] = RCP_ST_PRE | (excl + (unsigned)run);
+      if (!(p.flags & RCP_F_AGGONLY)) sv[tile * 256] = RCP_ST_PRE | (excl + (unsigned)run);
     }
     sh_base = (int)excl;
     if (t == ntiles - 1) {
@@ -253,7 +326,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBu
     }
   }
   __syncthreads();
-  const bool coords = p.o_coord >= 0;
+  const bool coords = p.o_coord >= 0, dist = (p.flags & RCP_F_DIST) != 0u;
   const int base = sh_base;
 #pragma unroll
   for (int k = 0; k < RCP_ITEMS; k++) {
@@ -263,7 +336,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBu
     rc_i64 idx = s.row_begin + vid;
     const rc_u64 key = keys[k];
     ((int *)b.vstart)[idx] = (int)i;
-    ((int *)b.vcount)[idx] = (int)rcp_run_len(so, i, key, ns);
+    if (!dist) ((int *)b.vcount)[idx] = (int)rcp_run_len(so, i, key, ns);
     if (coords) {
       int *vc = (int *)b.vcoord + idx * 3;
       vc[0] = (int)((key >> f.shift[0]) + f.cmin[0]);
@@ -272,6 +345,9 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBu
     }
   }
 }
+extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_runs(RcPointsBufs b, RcPointsParams p) { rcp_runs(b, p); }
+// The same at <= 48 registers (5 blocks per SM).
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 5) points_runs48(RcPointsBufs b, RcPointsParams p) { rcp_runs(b, p); }
 
 // max_voxels: one block per sample (blockIdx.x). The max_voxels-th largest count t by an 8-bit
 // radix select over the counts; voxels with more points are kept, and of those with exactly t the
@@ -343,7 +419,13 @@ __device__ __forceinline__ rc_i64 rcp_cap(const RcPointsParams &p, const RcPoint
 }
 
 // Sum of column block [c0, c0 + cw) of the n rows at sorted rows start.. (cw <= 4) into acc, one row
-// after another in row order (4 rows' loads in flight).
+// after another in row order (4 rows' loads in flight). LDG: loads through the read-only path.
+template <bool LDG>
+__device__ __forceinline__ float rcp_ld(const float *q) {
+  if (LDG) return __ldg(q);
+  return *q;
+}
+template <bool LDG>
 __device__ __forceinline__ void rcp_sum_rows(const RcpSorted &so, const float *pts, int C, int c0, int cw,
                                              rc_i64 start, int n, double acc[4]) {
   int k = 0;
@@ -355,7 +437,7 @@ __device__ __forceinline__ void rcp_sum_rows(const RcpSorted &so, const float *p
 #pragma unroll
     for (int u = 0; u < 4; u++)
 #pragma unroll
-      for (int c = 0; c < 4; c++) x4[u][c] = c < cw ? r4[u][c] : 0.f;
+      for (int c = 0; c < 4; c++) x4[u][c] = c < cw ? rcp_ld<LDG>(r4[u] + c) : 0.f;
 #pragma unroll
     for (int u = 0; u < 4; u++)
 #pragma unroll
@@ -366,7 +448,7 @@ __device__ __forceinline__ void rcp_sum_rows(const RcpSorted &so, const float *p
     const float *row = pts + (rc_i64)so.row(start + k) * C + c0;
 #pragma unroll
     for (int c = 0; c < 4; c++)
-      if (c < cw) acc[c] += (double)row[c];
+      if (c < cw) acc[c] += (double)rcp_ld<LDG>(row + c);
   }
 }
 
@@ -376,8 +458,9 @@ __device__ __forceinline__ void rcp_sum_rows(const RcpSorted &so, const float *p
 // ((p0 + p16) + (p8 + p24)) + ... (shuffle-down tree, offsets 16, 8, 4, 2, 1). Float64, divided by
 // the count, rounded to float32: the CPU backend adds in exactly these orders. Rows past the kept
 // voxels up to max_points are zeroed; the first thread writes num_points (-1 after a device-side
-// error).
-extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize(RcPointsBufs b, RcPointsParams p) {
+// error). RCP_F_DIST: a voxel's count is the distance from its first sorted row to the next voxel's.
+template <bool LDG>
+__device__ __forceinline__ void rcp_finalize(const RcPointsBufs &b, const RcPointsParams &p) {
   const RcPointsSample &s = rcp_sample(b);
   const RcPointsInfo &f = rcp_info(b, blockIdx.y);
   const RcpSorted so = rcp_sorted(b, s, f);
@@ -390,6 +473,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize(RcP
   const rc_i64 kept = (rc_i64)f.count < cap ? (rc_i64)f.count : cap;
   const rc_i64 ext = (rc_i64)f.total > cap ? (rc_i64)f.total : cap;
   const int C = p.cols, lane = threadIdx.x & 31;
+  const bool dist = (p.flags & RCP_F_DIST) != 0u;
   const rc_i64 stride = (rc_i64)gridDim.x * blockDim.x;
   for (rc_i64 j0 = (rc_i64)blockIdx.x * blockDim.x + (threadIdx.x & ~31); j0 < ext; j0 += stride) {
     const rc_i64 j = j0 + lane;
@@ -400,13 +484,13 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize(RcP
       rc_i64 idx = s.row_begin + j;
       o = rcp_out_row(b, s, f, p, j, cap);
       if (o >= 0) {
-        n = ((const int *)b.vcount)[idx];
         start = ((const int *)b.vstart)[idx];
+        n = dist ? (j + 1 < f.total ? ((const int *)b.vstart)[idx + 1] : f.nsort) - (int)start : ((const int *)b.vcount)[idx];
         if (n <= RCP_LONG) {
           for (int c0 = 0; c0 < C; c0 += 4) {
             double acc[4] = {0.0, 0.0, 0.0, 0.0};
             const int cw = C - c0 < 4 ? C - c0 : 4;
-            rcp_sum_rows(so, pts, C, c0, cw, start, n, acc);
+            rcp_sum_rows<LDG>(so, pts, C, c0, cw, start, n, acc);
 #pragma unroll
             for (int c = 0; c < 4; c++)
               if (c < cw) feat[o * C + c0 + c] = (float)(acc[c] / (double)n);
@@ -434,7 +518,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize(RcP
           const float *row = pts + (rc_i64)so.row(vs + k) * C + c0;
 #pragma unroll
           for (int c = 0; c < 4; c++)
-            if (c < cw) acc[c] += (double)row[c];
+            if (c < cw) acc[c] += (double)rcp_ld<LDG>(row + c);
         }
 #pragma unroll
         for (int c = 0; c < 4; c++) {
@@ -448,3 +532,119 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize(RcP
     }
   }
 }
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize(RcPointsBufs b, RcPointsParams p) { rcp_finalize<false>(b, p); }
+// Rows read through the read-only path.
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize_ldg(RcPointsBufs b, RcPointsParams p) { rcp_finalize<true>(b, p); }
+
+// The same with K voxels per lane (warp chunk of 32 K voxels: voxel jw + k * 32 + lane), their
+// loads in flight together: first every voxel's start and count, then every short voxel's first row
+// (its first column block), then the sums in the same order as rcp_finalize (the first row, then
+// the others one after another).
+template <bool LDG, int K>
+__device__ __forceinline__ void rcp_finalize_k(const RcPointsBufs &b, const RcPointsParams &p) {
+  const RcPointsSample &s = rcp_sample(b);
+  const RcPointsInfo &f = rcp_info(b, blockIdx.y);
+  const RcpSorted so = rcp_sorted(b, s, f);
+  const rc_u64 *outs = (const rc_u64 *)b.outs + (rc_i64)blockIdx.y * 4;
+  float *feat = (float *)outs[p.o_feat];
+  int *cnt = p.o_cnt >= 0 ? (int *)outs[p.o_cnt] : 0;
+  int *crd = p.o_coord >= 0 ? (int *)outs[p.o_coord] : 0;
+  const float *pts = (const float *)s.points;
+  const rc_i64 cap = rcp_cap(p, f);
+  const rc_i64 kept = (rc_i64)f.count < cap ? (rc_i64)f.count : cap;
+  const rc_i64 total = f.total;
+  const rc_i64 ext = total > cap ? total : cap;
+  const int C = p.cols, lane = threadIdx.x & 31, cw0 = C < 4 ? C : 4;
+  const bool dist = (p.flags & RCP_F_DIST) != 0u;
+  const rc_i64 stride = (rc_i64)gridDim.x * blockDim.x * K;
+  for (rc_i64 jw = ((rc_i64)blockIdx.x * blockDim.x + (threadIdx.x & ~31)) * K; jw < ext; jw += stride) {
+    rc_i64 o[K];
+    int start[K], n[K];
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+      const rc_i64 j = jw + k * 32 + lane;
+      o[k] = j < total ? rcp_out_row(b, s, f, p, j, cap) : -1;
+      start[k] = 0;
+      n[k] = 0;
+      if (o[k] >= 0) {
+        const rc_i64 idx = s.row_begin + j;
+        start[k] = ((const int *)b.vstart)[idx];
+        n[k] = dist ? (j + 1 < total ? ((const int *)b.vstart)[idx + 1] : f.nsort) : ((const int *)b.vcount)[idx];
+      }
+    }
+    if (dist) {
+#pragma unroll
+      for (int k = 0; k < K; k++) n[k] -= start[k];
+    }
+    float x0[K][4];
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+      const bool sh = o[k] >= 0 && n[k] <= RCP_LONG;
+      const float *r = pts + (sh ? (rc_i64)so.row(start[k]) * C : 0);
+#pragma unroll
+      for (int c = 0; c < 4; c++) x0[k][c] = (sh && c < cw0) ? rcp_ld<LDG>(r + c) : 0.f;
+    }
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+      const rc_i64 j = jw + k * 32 + lane;
+      if (j == 0 && p.o_num >= 0) *(int *)outs[p.o_num] = f.err ? -1 : (int)kept;
+      if (o[k] >= 0) {
+        const rc_i64 ok = o[k];
+        if (n[k] <= RCP_LONG) {
+          for (int c0 = 0; c0 < C; c0 += 4) {
+            double acc[4] = {0.0, 0.0, 0.0, 0.0};
+            const int cw = C - c0 < 4 ? C - c0 : 4;
+            if (c0 == 0) {
+#pragma unroll
+              for (int c = 0; c < 4; c++)
+                if (c < cw) acc[c] += (double)x0[k][c];
+              rcp_sum_rows<LDG>(so, pts, C, 0, cw, start[k] + 1, n[k] - 1, acc);
+            } else {
+              rcp_sum_rows<LDG>(so, pts, C, c0, cw, start[k], n[k], acc);
+            }
+#pragma unroll
+            for (int c = 0; c < 4; c++)
+              if (c < cw) feat[ok * C + c0 + c] = (float)(acc[c] / (double)n[k]);
+          }
+        }
+        if (cnt) cnt[ok] = n[k];
+        if (crd)
+          for (int a = 0; a < 3; a++) crd[ok * 3 + a] = ((const int *)b.vcoord)[(s.row_begin + j) * 3 + a];
+      }
+      if (p.max_points > 0 && j >= kept && j < cap) {
+        for (int c = 0; c < C; c++) feat[j * C + c] = 0.f;
+        if (cnt) cnt[j] = 0;
+        if (crd)
+          for (int a = 0; a < 3; a++) crd[j * 3 + a] = 0;
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+      for (unsigned m = __ballot_sync(0xffffffffu, o[k] >= 0 && n[k] > RCP_LONG); m; m &= m - 1) {
+        const int src = __ffs(m) - 1;
+        const rc_i64 vo = __shfl_sync(0xffffffffu, o[k], src);
+        const int vs = __shfl_sync(0xffffffffu, start[k], src), vn = __shfl_sync(0xffffffffu, n[k], src);
+        for (int c0 = 0; c0 < C; c0 += 4) {
+          double acc[4] = {0.0, 0.0, 0.0, 0.0};
+          const int cw = C - c0 < 4 ? C - c0 : 4;
+          for (int q = lane; q < vn; q += 32) {
+            const float *row = pts + (rc_i64)so.row(vs + q) * C + c0;
+#pragma unroll
+            for (int c = 0; c < 4; c++)
+              if (c < cw) acc[c] += (double)rcp_ld<LDG>(row + c);
+          }
+#pragma unroll
+          for (int c = 0; c < 4; c++) {
+            if (c >= cw) break;  // uniform in the warp
+#pragma unroll
+            for (int o2 = 16; o2 > 0; o2 >>= 1) acc[c] += __shfl_down_sync(0xffffffffu, acc[c], o2);
+          }
+          if (lane == 0)
+            for (int c = 0; c < cw; c++) feat[vo * C + c0 + c] = (float)(acc[c] / (double)vn);
+        }
+      }
+    }
+  }
+}
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 3) points_finalize2(RcPointsBufs b, RcPointsParams p) { rcp_finalize_k<true, 2>(b, p); }
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 2) points_finalize4(RcPointsBufs b, RcPointsParams p) { rcp_finalize_k<true, 4>(b, p); }

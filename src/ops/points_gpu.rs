@@ -21,10 +21,75 @@ const THREADS: u32 = 256;
 const TILE: usize = 2048;
 /// Most 8-bit radix passes (`RCP_PASSES`): 63-bit keys.
 const PASSES: usize = 8;
+/// `RCP_LO_INIT` / `RCP_HI_INIT`: order bits of +inf / -inf (empty bounds).
+const LO_INIT: u32 = 0xff80_0000;
+const HI_INIT: u32 = 0x007f_ffff;
 /// Passes voxel_downsample launches (keys up to 40 bits at full speed).
 const FAST_PASSES: usize = 5;
 /// Ticket counters per sample (`RCP_CTRS`).
 const CTRS: usize = 10;
+
+/// Variant bits. Bits below 64 reach the kernels (`RCP_F_*` in `kernels/points.cu`): points_runs
+/// scans and looks back with warp 0 (32 tiles per step) instead of thread 0; counts as distances
+/// between voxel starts (min_points 1, no max_voxels: no run-length search, no count array); no
+/// points_init launch for voxel_downsample (the host sends the per-sample info, points_bounds
+/// zeroes the rest); a radix pass's waiting look-back sleeps between reads. The others pick kernels:
+/// points_passw / passw4 / passw2 (look-back over 16 / 4 / 2 tiles per step), points_runs48 (<= 48
+/// registers), points_hist4 / points_bounds4 (4 rows per thread and step, loads first),
+/// points_finalize_ldg (row reads through the read-only path), points_finalize2 / points_finalize4
+/// (read-only path, 2 / 4 voxels per thread with their loads in flight together).
+const F_LOOKW: u32 = 1;
+const F_DIST: u32 = 2;
+const F_NOINIT: u32 = 8;
+/// Tests: tiles after the first publish only their aggregates, so that every look-back walks back to
+/// the sample's first tile (the emulator runs blocks in order: otherwise the previous tile is always
+/// a prefix).
+const F_AGGONLY: u32 = 16;
+const F_SLEEP: u32 = 32;
+const F_PASSW: u32 = 64;
+const F_RUNS48: u32 = 128;
+const F_HIST4: u32 = 256;
+const F_LDG: u32 = 512;
+const F_FIN2: u32 = 1024;
+const F_FIN4: u32 = 2048;
+const F_PASSW4: u32 = 4096;
+const F_PASSW2: u32 = 8192;
+const F_BOUNDS4: u32 = 16384;
+const VARIANTS: [(&str, u32); 14] = [
+    ("lookw", F_LOOKW),
+    ("dist", F_DIST),
+    ("noinit", F_NOINIT),
+    ("aggonly", F_AGGONLY),
+    ("sleep", F_SLEEP),
+    ("passw", F_PASSW),
+    ("runs48", F_RUNS48),
+    ("hist4", F_HIST4),
+    ("ldg", F_LDG),
+    ("fin2", F_FIN2),
+    ("fin4", F_FIN4),
+    ("passw4", F_PASSW4),
+    ("passw2", F_PASSW2),
+    ("bounds4", F_BOUNDS4),
+];
+/// The variant used unless `ROBOCACHE_POINTS_VARIANT` names others.
+const DEFAULT_VARIANT: u32 = F_LOOKW | F_DIST | F_NOINIT | F_PASSW2 | F_RUNS48 | F_HIST4 | F_LDG;
+
+/// Variant bits for a batch: `ROBOCACHE_POINTS_VARIANT`, comma-separated names of [`VARIANTS`]
+/// (e.g. `lookw,dist`), `default` for [`DEFAULT_VARIANT`]'s, `-name` to take one away (e.g.
+/// `default,-hist4`); `none` or any unknown name adds nothing: the v5b kernels. Read at each
+/// [`run_gpu`] so that one process can compare variants; unset: [`DEFAULT_VARIANT`].
+fn variant() -> u32 {
+    std::env::var("ROBOCACHE_POINTS_VARIANT").map_or(DEFAULT_VARIANT, |v| parse_variant(&v))
+}
+
+fn parse_variant(v: &str) -> u32 {
+    let bits = |w: &str| VARIANTS.iter().find(|(n, _)| *n == w).map_or(0, |x| x.1);
+    v.split(',').map(str::trim).fold(0, |acc, w| match w {
+        "default" => acc | DEFAULT_VARIANT,
+        _ if w.starts_with('-') => acc & !bits(&w[1..]),
+        _ => acc | bits(w),
+    })
+}
 
 /// Mirror of `RcPointsSample` in `kernels/common.cuh`.
 #[repr(C)]
@@ -107,10 +172,12 @@ pub struct PointsParams {
     o_num: i32,
     pass: i32,
     last_pass: i32,
+    flags: u32,
+    pad: i32,
     total_tiles: i64,
     total_rows: i64,
 }
-const _: () = assert!(std::mem::size_of::<PointsParams>() == 72);
+const _: () = assert!(std::mem::size_of::<PointsParams>() == 80);
 
 /// One sample of a GPU batch.
 #[derive(Clone, Copy, Debug)]
@@ -129,6 +196,8 @@ struct Layout {
     descs: usize,
     outs: usize,
     info: usize,
+    /// Host only: the variant bits run_gpu chose, for finish_gpu.
+    variant: usize,
     host_bytes: usize,
     bufs: [usize; NBUF],
     sizes: [usize; NBUF],
@@ -154,7 +223,8 @@ fn layout(args: &PointsArgs, cols: usize, samples: &[GpuPoints]) -> Result<Layou
     let mut l = Layout { descs: 0, ..Default::default() };
     l.outs = align16(b * std::mem::size_of::<PointsSampleDesc>());
     l.info = l.outs + align16(b * 32);
-    l.host_bytes = l.info + align16(b * std::mem::size_of::<PointsInfo>());
+    l.variant = l.info + align16(b * std::mem::size_of::<PointsInfo>());
+    l.host_bytes = l.variant + 16;
     let sort = sorts(args);
     let mut cells = 0usize;
     for (i, s) in samples.iter().enumerate() {
@@ -210,7 +280,11 @@ pub fn scratch_bytes(args: &PointsArgs, cols: usize, samples: &[GpuPoints]) -> R
     Ok((l.host_bytes, l.dev_bytes))
 }
 
-fn params(args: &PointsArgs, cols: usize, b: usize, l: &Layout) -> PointsParams {
+fn params(args: &PointsArgs, cols: usize, b: usize, l: &Layout, variant: u32) -> PointsParams {
+    let dist = sorts(args) && args.min_points <= 1 && !(args.kind == Kind::Voxelize && args.max_voxels > 0);
+    let noinit = args.kind == Kind::Downsample;
+    let flags =
+        variant & (F_LOOKW | F_AGGONLY | F_SLEEP | if dist { F_DIST } else { 0 } | if noinit { F_NOINIT } else { 0 });
     let mut p = PointsParams {
         num_samples: b as i32,
         cols: cols as i32,
@@ -230,6 +304,8 @@ fn params(args: &PointsArgs, cols: usize, b: usize, l: &Layout) -> PointsParams 
         o_num: -1,
         pass: 0,
         last_pass: 0,
+        flags,
+        pad: 0,
         total_tiles: (l.rows / TILE) as i64,
         total_rows: l.rows as i64,
     };
@@ -420,17 +496,28 @@ pub unsafe fn run_gpu(
     if !dd {
         host[l.outs..l.outs + nb * 32].copy_from_slice(bytes_of(outs));
     }
-    to_device(exec, dev, &host[..l.info])?;
-
+    let v = variant();
+    host[l.variant..l.variant + 4].copy_from_slice(&v.to_le_bytes());
     let b = bufs(&l, dev);
-    let p = params(args, cols, nb, &l);
+    let p = params(args, cols, nb, &l, v);
+    let noinit = p.flags & F_NOINIT != 0;
+    if noinit {
+        // The per-sample info in its initial state goes with the descriptors (points_init's work).
+        let info = PointsInfo { lo: [LO_INIT; 3], hi: [HI_INIT; 3], npass: 1, ..Default::default() };
+        host[l.info..l.info + nb * std::mem::size_of::<PointsInfo>()].copy_from_slice(bytes_of(&vec![info; nb]));
+    }
+    let sent = if noinit { l.info + nb * std::mem::size_of::<PointsInfo>() } else { l.info };
+    to_device(exec, dev, &host[..sent])?;
+
     let y = nb as u32;
     let rows_gx = blocks(l.max_n, THREADS as usize * 4, 8192);
     let tiles_gx = blocks(l.max_n, TILE, 65535);
     // Few blocks, many rows each: one set of atomics per block on the sample's bounds.
     let bounds_gx = blocks(l.max_n, THREADS as usize * 8, 2048);
-    let init = (l.rows / TILE * 64).max(nb * PASSES * 64).max(nb);
-    launch("points_init", (blocks(init, THREADS as usize * 4, 8192), 1), THREADS, &b, &p, exec)?;
+    if !noinit {
+        let init = (l.rows / TILE * 64).max(nb * PASSES * 64).max(nb);
+        launch("points_init", (blocks(init, THREADS as usize * 4, 8192), 1), THREADS, &b, &p, exec)?;
+    }
     match args.kind {
         Kind::Normalize => {
             launch("points_bounds", (bounds_gx, y), THREADS, &b, &p, exec)?;
@@ -452,11 +539,13 @@ pub unsafe fn run_gpu(
         }
         _ => {
             if args.kind == Kind::Downsample {
-                launch("points_bounds", (bounds_gx, y), THREADS, &b, &p, exec)?;
+                let bounds = if v & F_BOUNDS4 != 0 { "points_bounds4" } else { "points_bounds" };
+                launch(bounds, (bounds_gx, y), THREADS, &b, &p, exec)?;
             }
             // At most 512 blocks per sample (about 4 per SM): enough to hide latency, few global
             // atomics (one per block and non-zero bin).
-            launch("points_hist", (blocks(l.max_n, TILE, 512), y), THREADS, &b, &p, exec)?;
+            let hist = if v & F_HIST4 != 0 { "points_hist4" } else { "points_hist" };
+            launch(hist, (blocks(l.max_n, TILE, 512), y), THREADS, &b, &p, exec)?;
             // The device knows how many passes each sample needs (points_hist). voxelize knows its
             // grid: exactly the passes needed. voxel_downsample: 5 launches (keys up to 40 bits; the
             // 5 cm KITTI scans have 30-33); a sample with wider keys does its remaining passes in
@@ -467,16 +556,26 @@ pub unsafe fn run_gpu(
                 }
                 _ => FAST_PASSES,
             };
+            let pass_kernel = if v & F_PASSW != 0 {
+                "points_passw"
+            } else if v & F_PASSW4 != 0 {
+                "points_passw4"
+            } else if v & F_PASSW2 != 0 {
+                "points_passw2"
+            } else {
+                "points_pass"
+            };
             for pass in 0..passes {
                 let pp = PointsParams { pass: pass as i32, last_pass: passes as i32 - 1, ..p };
-                launch("points_pass", (tiles_gx, y), THREADS, &b, &pp, exec)?;
+                launch(pass_kernel, (tiles_gx, y), THREADS, &b, &pp, exec)?;
             }
-            launch("points_runs", (tiles_gx, y), THREADS, &b, &p, exec)?;
+            let runs = if v & F_RUNS48 != 0 { "points_runs48" } else { "points_runs" };
+            launch(runs, (tiles_gx, y), THREADS, &b, &p, exec)?;
             if p.max_voxels > 0 {
                 launch("points_select", (y, 1), THREADS, &b, &p, exec)?;
             }
             if !dd {
-                finalize(&l, args, &b, &p, exec)?;
+                finalize(&l, args, &b, &p, v, exec)?;
                 return Ok(None);
             }
             // The one device-to-host copy and synchronisation of the batch: voxel counts and errors.
@@ -501,9 +600,18 @@ pub unsafe fn run_gpu(
     }
 }
 
-unsafe fn finalize(l: &Layout, args: &PointsArgs, b: &PointsBufs, p: &PointsParams, exec: Exec) -> Result<()> {
+unsafe fn finalize(l: &Layout, args: &PointsArgs, b: &PointsBufs, p: &PointsParams, v: u32, exec: Exec) -> Result<()> {
     let ext = l.max_n.max(args.max_points);
-    launch("points_finalize", (blocks(ext, THREADS as usize, 8192), p.num_samples as u32), THREADS, b, p, exec)
+    let (name, per) = if v & F_FIN4 != 0 {
+        ("points_finalize4", 4)
+    } else if v & F_FIN2 != 0 {
+        ("points_finalize2", 2)
+    } else if v & F_LDG != 0 {
+        ("points_finalize_ldg", 1)
+    } else {
+        ("points_finalize", 1)
+    };
+    launch(name, (blocks(ext, THREADS as usize * per, 8192), p.num_samples as u32), THREADS, b, p, exec)
 }
 
 /// Second half of a data-dependent batch: sends the output pointers (one copy) and writes means,
@@ -531,6 +639,24 @@ pub unsafe fn finish_gpu(
     host[l.outs..l.outs + nb * 32].copy_from_slice(bytes_of(outs));
     to_device(exec, dev + l.outs as u64, &host[l.outs..l.outs + nb * 32])?;
     let b = bufs(&l, dev);
-    let p = params(args, cols, nb, &l);
-    finalize(&l, args, &b, &p, exec)
+    // The variant run_gpu chose (kept in the host scratch): the kernels before depend on it.
+    let v = u32::from_le_bytes(host[l.variant..l.variant + 4].try_into().expect("4 bytes"));
+    let p = params(args, cols, nb, &l, v);
+    finalize(&l, args, &b, &p, v, exec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variant_names_add_and_take_away_bits() {
+        assert_eq!(parse_variant("none"), 0);
+        assert_eq!(parse_variant(""), 0);
+        assert_eq!(parse_variant("lookw, dist"), F_LOOKW | F_DIST);
+        assert_eq!(parse_variant("default"), DEFAULT_VARIANT);
+        assert_eq!(parse_variant("default,-hist4,fin4"), (DEFAULT_VARIANT & !F_HIST4) | F_FIN4);
+        assert_eq!(parse_variant("passw,nonsense"), F_PASSW);
+        assert_eq!(parse_variant("default,passw4,bounds4,sleep"), DEFAULT_VARIANT | F_PASSW4 | F_BOUNDS4 | F_SLEEP);
+    }
 }

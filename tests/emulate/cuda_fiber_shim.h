@@ -86,6 +86,12 @@ template <typename T> inline T __shfl_down_sync(unsigned, T v, unsigned d) {
   int l = threadIdx.x % 32;
   return rc_exchange(v, l + (int)d);
 }
+template <typename T> inline T __shfl_xor_sync(unsigned, T v, int m) {
+  int l = threadIdx.x % 32;
+  return rc_exchange(v, l ^ m);
+}
+template <typename T> inline T __ldg(const T *q) { return *q; }
+inline void __nanosleep(unsigned) {}
 // Every lane's value: mask of the lanes for which f(value) holds.
 template <typename F> inline unsigned rc_vote(unsigned long long v, F f) {
   unsigned w = threadIdx.x / 32;

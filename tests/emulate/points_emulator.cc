@@ -17,9 +17,13 @@ extern "C" void emulate_points(const char *name, unsigned gx, unsigned gy, unsig
     K fn;
   } table[] = {
       {"points_init", points_init},         {"points_bounds", points_bounds},
-      {"points_hist", points_hist},         {"points_pass", points_pass},
-      {"points_runs", points_runs},         {"points_select", points_select},
-      {"points_finalize", points_finalize},
+      {"points_hist", points_hist},         {"points_hist4", points_hist4},
+      {"points_pass", points_pass},         {"points_runs", points_runs},
+      {"points_runs48", points_runs48},     {"points_select", points_select},
+      {"points_finalize", points_finalize}, {"points_finalize_ldg", points_finalize_ldg},
+      {"points_passw", points_passw},       {"points_finalize2", points_finalize2},
+      {"points_finalize4", points_finalize4},   {"points_passw4", points_passw4},
+      {"points_passw2", points_passw2},         {"points_bounds4", points_bounds4},
       {"points_dense_zero", points_dense_zero}, {"points_dense_acc", points_dense_acc},
       {"points_dense_mean", points_dense_mean}, {"points_radius", points_radius},
       {"points_apply", points_apply},

@@ -387,10 +387,20 @@ def assert_bitwise(got, ref, what):
             assert a.tobytes() == b.tobytes(), f"{what}: output {k} sample {i} differs at {np.flatnonzero(a.reshape(-1) != b.reshape(-1))[:5]}"
 
 
-def test_gpu_kernels_emulated_match_cpu_backend_bitwise(rng, points_kernels_on_cpu):
+# Kernel variants (ROBOCACHE_POINTS_VARIANT, src/ops/points_gpu.rs): the v5b kernels, the default,
+# and two halves of it.
+POINTS_VARIANTS = ("none", None, "passw4,runs48,fin4,bounds4,sleep", "lookw,dist,noinit,hist4,fin2,passw2")
+
+
+@pytest.mark.parametrize("variant", POINTS_VARIANTS)
+def test_gpu_kernels_emulated_match_cpu_backend_bitwise(rng, points_kernels_on_cpu, monkeypatch, variant):
     """Sort passes with look-back over several tiles, NaN rows, min_points, max_points, anchors,
     per-axis voxels, wide keys (1 cm over 200 m: 41 bits), voxels of > 32 points (a warp each),
     ragged and empty samples: the emulated GPU path equals the CPU backend bit for bit."""
+    if variant is None:
+        monkeypatch.delenv("ROBOCACHE_POINTS_VARIANT", raising=False)
+    else:
+        monkeypatch.setenv("ROBOCACHE_POINTS_VARIANT", variant)
     addr = points_kernels_on_cpu
     for c in (3, 5):
         for kw in (
@@ -428,3 +438,21 @@ def test_gpu_kernels_emulated_match_cpu_backend_bitwise(rng, points_kernels_on_c
     assert int(num[0]) == -1 and not pts[0].any()
     with pytest.raises(RuntimeError, match=r"robocache.voxel_downsample: sample 1: .*2\^31 cells"):
         emulated(addr, "voxel_downsample", [random_cloud(rng, 50, 4, scale=1.0), far], voxel_size=1e-4)
+
+
+@pytest.mark.parametrize("variant", POINTS_VARIANTS)
+def test_gpu_kernels_emulated_long_look_back(rng, points_kernels_on_cpu, monkeypatch, variant):
+    """Samples of 20-37 tiles whose tiles publish only aggregates ("aggonly"): every look-back (radix
+    passes per digit, voxel ids) walks back to the sample's first tile, over windows of 16 tiles / a
+    warp's 32 and the sample's start, as blocks that run ahead of their predecessors do on a GPU."""
+    variant = "aggonly" if variant is None else f"{variant},aggonly"
+    monkeypatch.setenv("ROBOCACHE_POINTS_VARIANT", variant)
+    addr = points_kernels_on_cpu
+    big = rng.uniform(-2, 2, (int(rng.integers(68000, 76000)), 4)).astype(np.float32)
+    cases = (
+        ("voxel_downsample", [big, random_cloud(rng, 3000, 4)], dict(voxel_size=0.1, return_counts=True)),
+        ("voxel_downsample", [big[:40000, :3].copy()], dict(voxel_size=0.3, min_points_per_voxel=2, return_counts=True)),
+        ("voxelize", [big[:40000]], dict(voxel_size=0.05, range=[-2.0, -2.0, -2.0, 2.0, 2.0, 2.0], mode="sparse")),
+    )
+    for op, cl, kw in cases:
+        assert_bitwise(emulated(addr, op, cl, **kw), run(op, cl, **kw), f"{variant} {op} {kw}")
