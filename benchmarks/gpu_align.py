@@ -403,7 +403,7 @@ def bench(rng, copy_gbs):
     return row
 
 
-KNOBS = ("TILE", "THREADS", "BLOCK", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "VARIANT")
+KNOBS = ("TILE", "THREADS", "BLOCK", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "VARIANT", "DESIGN")
 
 
 def kernel_only(rng, launches, configs=None):
@@ -415,8 +415,17 @@ def kernel_only(rng, launches, configs=None):
     data, ts = bench_batch(rng)
     b = data[0].shape[0]
     tdata = [torch.from_numpy(d).cuda() for d in data]
+    # The scratch is sized once, here: for the largest form any config asks for (locate + gather
+    # keeps its records in the device scratch).
+    design = os.environ.get("ROBOCACHE_ALIGN_DESIGN")
+    if any("DESIGN=gather" in c for c in configs or []):
+        os.environ["ROBOCACHE_ALIGN_DESIGN"] = "gather"
     rb = AlignBatch([[x[i] for i in range(b)] for x in tdata], [[t[i] for i in range(b)] for t in ts], target_rate=50.0,
                     stream=torch.cuda.current_stream().cuda_stream, **BENCH_KW)
+    if design is None:
+        os.environ.pop("ROBOCACHE_ALIGN_DESIGN", None)
+    else:
+        os.environ["ROBOCACHE_ALIGN_DESIGN"] = design
     rb.run()
     torch.cuda.synchronize()
     if launches:  # under ncu: no CUPTI timing of our own
@@ -454,6 +463,10 @@ def kernel_only(rng, launches, configs=None):
                      "fraction_of_copy_bw": gbs / copy, "bitwise_equal_cpu": bool(exact)})
         print(f"kernel-only: opts [{opts}] cfg [{cfg}]: {us:.1f} us CUPTI, {gbs:.0f} GB/s over {nbytes / 1e6:.1f} MB"
               f" = {100 * gbs / copy:.0f}% of copy {copy:.0f} GB/s; bitwise equal to CPU: {exact}", flush=True)
+    print(f"\n== align kernel-only at the benchmark shape ({nbytes / 1e6:.1f} MB); copy {copy:.0f} GB/s in this run ==")
+    print(f"{'config':<48}{'kernel us':>10}{'GB/s':>7}{'of copy':>9}  bitwise = CPU")
+    for r in rows:
+        print(f"{r['config'] or '(as given)':<48}{r['kernel_us']:>10.1f}{r['GBps']:>7.0f}{100 * r['fraction_of_copy_bw']:>8.0f}%  {r['bitwise_equal_cpu']}")
     return rows
 
 
@@ -465,7 +478,7 @@ def main():
     ap.add_argument("--skip-bench", action="store_true")
     ap.add_argument("--kernel-only", action="store_true", help="time the kernel alone at the benchmark shape (CUPTI), then exit")
     ap.add_argument("--configs", default="", help="with --kernel-only: ';'-separated launch configs, each comma-separated"
-                    " KNOB=value for ROBOCACHE_ALIGN_<KNOB> (TILE, THREADS, BLOCK, SMEM, SPARSE, MARGIN, MARGIN_SHIFT, VARIANT); '' = as given")
+                    " KNOB=value for ROBOCACHE_ALIGN_<KNOB> (TILE, THREADS, BLOCK, SMEM, SPARSE, MARGIN, MARGIN_SHIFT, VARIANT, DESIGN); '' = as given")
     ap.add_argument("--launches", type=int, default=0, help="with --kernel-only: launch this many times after timing (for ncu)")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)

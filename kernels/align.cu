@@ -89,6 +89,29 @@ __device__ __forceinline__ rc_i64 rc_al_ts_bits<rc_i64>(rc_u64 b) {
   return (rc_i64)b;
 }
 
+// The last row with ts <= t in global memory, from a guess g: exponential search, then binary
+// search (as resample). Needs ts[0] <= t.
+template <typename TS>
+__device__ __forceinline__ int rc_al_gsearch(const TS *ts, int n, TS t, int g) {
+  int lo, hi;
+  if (__ldg(ts + g) <= t) {
+    lo = g;
+    int step = 1;
+    while (lo + step <= n - 1 && __ldg(ts + lo + step) <= t) { lo += step; step <<= 1; }
+    hi = lo + step - 1 < n - 1 ? lo + step - 1 : n - 1;
+  } else {
+    hi = g - 1;
+    int step = 1;
+    while (hi - step >= 0 && __ldg(ts + hi - step + 1) > t) { hi -= step; step <<= 1; }
+    lo = hi - step + 1 > 0 ? hi - step + 1 : 0;
+  }
+  while (lo < hi) {
+    int mid = (lo + hi + 1) >> 1;
+    if (__ldg(ts + mid) <= t) lo = mid; else hi = mid - 1;
+  }
+  return lo;
+}
+
 // One stream as a block sees it: global timestamps and rows, and the shared-memory windows holding
 // timestamps of rows [r0, r0 + tlen) and rows [r0, r0 + dlen).
 template <typename TS, typename B>
@@ -105,6 +128,57 @@ struct RcAlView {
   __device__ __forceinline__ const B *row(int j) const {
     unsigned u = (unsigned)(j - r0);
     return u < (unsigned)dlen ? wd + (rc_i64)u * c : d + (rc_i64)j * c;
+  }
+  // The last row with ts <= t (first <= t <= last): in the shared-memory window when it brackets t
+  // (an interpolation guess and a walk of a step or two), else in global memory.
+  __device__ __forceinline__ int search(TS t, TS first, TS last) const {
+    int lo;
+    const int wl = tlen;
+    const TS *sg = wts;
+    if (wl > 0 && sg[0] <= t && (t < sg[wl - 1] || r0 + wl == n)) {
+      // Interpolation guess inside the window, then a walk to the last entry <= t (the result is the
+      // binary search's).
+      double span = rc_al_diff(sg[wl - 1], sg[0]);
+      int a = span > 0.0 ? (int)(rc_al_diff(t, sg[0]) / span * (double)(wl - 1)) : 0;
+      a = a < 0 ? 0 : (a > wl - 1 ? wl - 1 : a);
+      while (a > 0 && sg[a] > t) a--;
+      while (a + 1 < wl && sg[a + 1] <= t) a++;
+      lo = r0 + a;
+    } else {
+      double span = rc_al_diff(last, first);
+      int g = span > 0.0 ? (int)(rc_al_diff(t, first) / span * (double)(n - 1)) : 0;
+      g = g < 0 ? 0 : (g > n - 1 ? n - 1 : g);
+      lo = rc_al_gsearch(ts, n, t, g);
+    }
+    return lo;
+  }
+};
+
+// One stream as a thread of the flat kernels sees it: global timestamps and rows only.
+template <typename TS, typename B>
+struct RcAlGView {
+  const TS *ts;
+  const B *d;
+  int n, c;
+  __device__ __forceinline__ TS t(int j) const { return __ldg(ts + j); }
+  __device__ __forceinline__ const B *row(int j) const { return d + (rc_i64)j * c; }
+  // The last row with ts <= t (first <= t <= last): an interpolation guess g between the ends (in
+  // float32 with a fast division: only the probe's position depends on it, never the result), the 8
+  // timestamps from g - 3 loaded together (jittered clocks put the answer there), else the
+  // exponential search from the probe's nearer end.
+  __device__ __forceinline__ int search(TS t, TS first, TS last) const {
+    const float span = (float)rc_al_diff(last, first);
+    int g = span > 0.0f ? (int)(__fdividef((float)rc_al_diff(t, first), span) * (float)(n - 1)) : 0;
+    g = g < 0 ? 0 : (g > n - 1 ? n - 1 : g);
+    if (n < 8) return rc_al_gsearch(ts, n, t, g);
+    int a = g - 3;
+    a = a < 0 ? 0 : (a > n - 8 ? n - 8 : a);
+    int le = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++) le += __ldg(ts + a + i) <= t ? 1 : 0;
+    if (le == 0) return rc_al_gsearch(ts, n, t, a);  // below the probe (a > 0: ts[0] <= t)
+    if (le == 8 && a + 8 < n) return rc_al_gsearch(ts, n, t, a + 7);
+    return a + le - 1;
   }
 };
 
@@ -145,8 +219,8 @@ __device__ __forceinline__ void rc_al_invalid(int fill, int h, int &i0, int &i1)
 // the shared-memory window when the window brackets t (the usual case: an interpolation guess and a
 // walk of a step or two), else in global memory (interpolation guess, exponential search, binary
 // search, as resample). Rows lo and lo + 1 are tested for NaN together.
-template <typename TS, typename E>
-__device__ __forceinline__ void rc_al_locate(const RcAlView<TS, typename E::bits> &v, TS t, TS first, TS last,
+template <typename TS, typename E, typename V>
+__device__ __forceinline__ void rc_al_locate(const V &v, TS t, TS first, TS last,
                                              int method, double gap, int fill, int &i0, int &i1, double &w,
                                              int &ok) {
   w = 0.0;
@@ -167,40 +241,7 @@ __device__ __forceinline__ void rc_al_locate(const RcAlView<TS, typename E::bits
     rc_al_invalid(fill, h, i0, i1);
     return;
   }
-  int lo;
-  const int wl = v.tlen;
-  const TS *sg = v.wts;
-  if (wl > 0 && sg[0] <= t && (t < sg[wl - 1] || v.r0 + wl == n)) {
-    // Interpolation guess inside the window, then a walk to the last entry <= t (the result is the
-    // binary search's).
-    double span = rc_al_diff(sg[wl - 1], sg[0]);
-    int a = span > 0.0 ? (int)(rc_al_diff(t, sg[0]) / span * (double)(wl - 1)) : 0;
-    a = a < 0 ? 0 : (a > wl - 1 ? wl - 1 : a);
-    while (a > 0 && sg[a] > t) a--;
-    while (a + 1 < wl && sg[a + 1] <= t) a++;
-    lo = v.r0 + a;
-  } else {
-    const TS *ts = v.ts;
-    double span = rc_al_diff(last, first);
-    int g = span > 0.0 ? (int)(rc_al_diff(t, first) / span * (double)(n - 1)) : 0;
-    g = g < 0 ? 0 : (g > n - 1 ? n - 1 : g);
-    int hi;
-    if (__ldg(ts + g) <= t) {
-      lo = g;
-      int step = 1;
-      while (lo + step <= n - 1 && __ldg(ts + lo + step) <= t) { lo += step; step <<= 1; }
-      hi = lo + step - 1 < n - 1 ? lo + step - 1 : n - 1;
-    } else {
-      hi = g - 1;
-      int step = 1;
-      while (hi - step >= 0 && __ldg(ts + hi - step + 1) > t) { hi -= step; step <<= 1; }
-      lo = hi - step + 1 > 0 ? hi - step + 1 : 0;
-    }
-    while (lo < hi) {
-      int mid = (lo + hi + 1) >> 1;
-      if (__ldg(ts + mid) <= t) lo = mid; else hi = mid - 1;
-    }
-  }
+  const int lo = v.search(t, first, last);
   // Rows lo and lo + 1 tested together (row lo stands in for a missing lo + 1).
   const bool ok_lo = rc_al_row_ok<E>(v, lo);
   const bool ok_hi = rc_al_row_ok<E>(v, lo + 1 < n ? lo + 1 : lo) && lo + 1 < n;
@@ -476,41 +517,13 @@ __device__ __forceinline__ void rc_al_copy(const RcAlSeg *seg, int nseg, unsigne
 #endif
 }
 
-// 3. One (stream q, step k) item: locate, valid flag, the stream's channels of the fused row (split:
-// its (i0, i1, w) to shared memory instead, for rc_al_rows).
-template <typename TS, typename E>
-__device__ __forceinline__ void rc_al_item(const RcAlignSample *s, const RcAlignParams &p, const RcAlWin &wq,
-                                           unsigned char *sbuf, int q, rc_i64 k0, int k, bool split,
-                                           typename E::bits *orow) {
+// The stream's channels of one fused row from a located item (i0, i1, w): linear in the accumulator
+// type, quaternion groups SLERPed in float64 (mirror of `write_stream` in src/ops/align_cpu.rs).
+template <typename E, typename V>
+__device__ __forceinline__ void rc_al_write(const V &v, const RcAlignParams &p, int q, int i0, int i1, double w,
+                                            typename E::bits *orow) {
   typedef typename E::bits B;
   typedef typename E::acc A;
-  const int ns = p.num_streams;
-  const TS t = rc_al_target<TS>(s, p, k0 + k);
-  if (q == 0) ((TS *)s->out_ts)[k0 + k] = t;
-  RcAlView<TS, B> v;
-  v.ts = (const TS *)wq.ts;
-  v.d = (const B *)wq.d;
-  v.wts = (const TS *)(sbuf + wq.toff);
-  v.wd = (const B *)(sbuf + wq.doff);
-  v.n = wq.n;
-  v.c = (int)p.streams[q].channels;
-  v.r0 = wq.r0;
-  v.tlen = wq.tlen;
-  v.dlen = wq.dlen;
-  int i0, i1, ok;
-  double w;
-  rc_al_locate<TS, E>(v, t, rc_al_ts_bits<TS>(wq.first), rc_al_ts_bits<TS>(wq.last), p.streams[q].method,
-                      p.streams[q].max_gap, p.fill, i0, i1, w, ok);
-  ((unsigned char *)s->valid)[(k0 + k) * ns + q] = (unsigned char)ok;
-  if (split) {
-    const int it = k * ns + q, items = p.tile * ns;
-    double *sw = (double *)sbuf;
-    int *si = (int *)(sw + items);
-    sw[it] = w;
-    si[it] = i0;
-    si[items + it] = i1;
-    return;
-  }
   const int2 *__restrict__ cmap = (const int2 *)p.chan_map;
   const int cs = v.c;
   const int off = (int)p.streams[q].offset;
@@ -564,6 +577,43 @@ __device__ __forceinline__ void rc_al_item(const RcAlignSample *s, const RcAlign
   }
 }
 
+// 3. One (stream q, step k) item: locate, valid flag, the stream's channels of the fused row (split:
+// its (i0, i1, w) to shared memory instead, for rc_al_rows).
+template <typename TS, typename E>
+__device__ __forceinline__ void rc_al_item(const RcAlignSample *s, const RcAlignParams &p, const RcAlWin &wq,
+                                           unsigned char *sbuf, int q, rc_i64 k0, int k, bool split,
+                                           typename E::bits *orow) {
+  typedef typename E::bits B;
+  const int ns = p.num_streams;
+  const TS t = rc_al_target<TS>(s, p, k0 + k);
+  if (q == 0) ((TS *)s->out_ts)[k0 + k] = t;
+  RcAlView<TS, B> v;
+  v.ts = (const TS *)wq.ts;
+  v.d = (const B *)wq.d;
+  v.wts = (const TS *)(sbuf + wq.toff);
+  v.wd = (const B *)(sbuf + wq.doff);
+  v.n = wq.n;
+  v.c = (int)p.streams[q].channels;
+  v.r0 = wq.r0;
+  v.tlen = wq.tlen;
+  v.dlen = wq.dlen;
+  int i0, i1, ok;
+  double w;
+  rc_al_locate<TS, E>(v, t, rc_al_ts_bits<TS>(wq.first), rc_al_ts_bits<TS>(wq.last), p.streams[q].method,
+                      p.streams[q].max_gap, p.fill, i0, i1, w, ok);
+  ((unsigned char *)s->valid)[(k0 + k) * ns + q] = (unsigned char)ok;
+  if (split) {
+    const int it = k * ns + q, items = p.tile * ns;
+    double *sw = (double *)sbuf;
+    int *si = (int *)(sw + items);
+    sw[it] = w;
+    si[it] = i0;
+    si[items + it] = i1;
+    return;
+  }
+  rc_al_write<E>(v, p, q, i0, i1, w, orow);
+}
+
 // A stream's row j: from the block's shared window when it holds row j, else global memory.
 template <typename B>
 __device__ __forceinline__ const B *rc_al_rowp(const RcAlWin &w, const unsigned char *sbuf, int j, int c) {
@@ -577,15 +627,17 @@ __device__ __forceinline__ const B *rc_al_rowp(const RcAlWin &w, const unsigned 
 #ifndef RC_ALIGN_UNROLL
 #define RC_ALIGN_UNROLL 4
 #endif
-template <typename E>
+// rec: the block's items as [w x items][i0 x items][i1 x items] (items = p.tile * num_streams; item
+// (k, q) at k * num_streams + q, or stream-major at q * p.tile + k); rowp(q, j, cs): stream q's row j.
+template <typename E, typename R>
 __device__ __forceinline__ void rc_al_rows(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k0, int kcount,
-                                           const RcAlWin *win, const unsigned char *sbuf) {
+                                           const unsigned char *rec, bool stream_major, const R &rowp) {
   typedef typename E::bits B;
   typedef typename E::acc A;
   const int C = p.total_channels;
   const int ns = p.num_streams;
   const int items = p.tile * ns;
-  const double *sw = (const double *)sbuf;
+  const double *sw = (const double *)rec;
   const int *si0 = (const int *)(sw + items), *si1 = si0 + items;
   const int2 *__restrict__ cmap = (const int2 *)p.chan_map;
   B *__restrict__ out = (B *)s->out + k0 * C;
@@ -594,7 +646,7 @@ __device__ __forceinline__ void rc_al_rows(const RcAlignSample *s, const RcAlign
   for (int j = threadIdx.x; j < kcount * nq; j += blockDim.x) {
     const int k = j / nq, gi = j - k * nq;
     const int2 gq = __ldg(cmap + C + gi);
-    const int q = gq.x, it = k * ns + q;
+    const int q = gq.x, it = stream_major ? q * p.tile + k : k * ns + q;
     const int i0 = si0[it], i1 = si1[it];
     B *o = out + (rc_i64)k * C + gq.y;
     if (i0 == -1) {
@@ -606,7 +658,7 @@ __device__ __forceinline__ void rc_al_rows(const RcAlignSample *s, const RcAlign
     } else {
       const int cs = (int)p.streams[q].channels;
       const int qf = gq.y - (int)p.streams[q].offset;
-      const B *r0 = rc_al_rowp<B>(win[q], sbuf, i0, cs) + qf;
+      const B *r0 = rowp(q, i0, cs) + qf;
       double a[4], r[4];
 #pragma unroll
       for (int i = 0; i < 4; i++) a[i] = (double)E::load(r0[i]);
@@ -615,7 +667,7 @@ __device__ __forceinline__ void rc_al_rows(const RcAlignSample *s, const RcAlign
 #pragma unroll
         for (int i = 0; i < 4; i++) r[i] = a[i];
       } else {
-        const B *r1 = rc_al_rowp<B>(win[q], sbuf, i1, cs) + qf;
+        const B *r1 = rowp(q, i1, cs) + qf;
         double b[4];
 #pragma unroll
         for (int i = 0; i < 4; i++) b[i] = (double)E::load(r1[i]);
@@ -639,7 +691,7 @@ __device__ __forceinline__ void rc_al_rows(const RcAlignSample *s, const RcAlign
         const int k = e / C, c = e - k * C;
         const int2 m = __ldg(cmap + c);
         if (m.y < 0) {
-          const int q = m.x, it = k * ns + q;
+          const int q = m.x, it = stream_major ? q * p.tile + k : k * ns + q;
           const int i0 = si0[it], i1 = si1[it];
           const int cs = (int)p.streams[q].channels;
           const int lc = c - (int)p.streams[q].offset;
@@ -649,11 +701,11 @@ __device__ __forceinline__ void rc_al_rows(const RcAlignSample *s, const RcAlign
           } else if (i0 == -2) {
             v[u] = E::store((A)0.0f);
           } else {
-            const B b0 = rc_al_rowp<B>(win[q], sbuf, i0, cs)[lc];
+            const B b0 = rowp(q, i0, cs)[lc];
             if (i1 == i0) {
               v[u] = b0;
             } else {
-              const B b1 = rc_al_rowp<B>(win[q], sbuf, i1, cs)[lc];
+              const B b1 = rowp(q, i1, cs)[lc];
               const A x0 = E::load(b0), x1 = E::load(b1);
               const A wa = (A)sw[it];
               v[u] = E::store(x0 + wa * (x1 - x0));
@@ -665,6 +717,30 @@ __device__ __forceinline__ void rc_al_rows(const RcAlignSample *s, const RcAlign
 #pragma unroll
     for (int u = 0; u < RC_ALIGN_UNROLL; u++)
       if (put[u]) out[base + u * bd] = v[u];
+  }
+}
+
+// 4. A staged tile (kcount rows of C elements at sbuf + (out address mod 16)) to the output: 16-byte
+// stores, 2-byte pieces at its ragged ends.
+template <typename B>
+__device__ __forceinline__ void rc_al_store_tile(const RcAlignSample *s, rc_i64 k0, int kcount, int C,
+                                                 const unsigned char *sbuf) {
+  const rc_u64 gout = s->out + (rc_u64)(k0 * C) * (rc_u64)sizeof(B);
+  const rc_u64 gend = gout + (rc_u64)kcount * (rc_u64)C * (rc_u64)sizeof(B);
+  const rc_u64 c0 = gout & ~15ull;
+  const int nch = (int)((((gend + 15) & ~15ull) - c0) >> 4);
+  for (int i = threadIdx.x; i < nch; i += blockDim.x) {
+    const rc_u64 ga = c0 + 16ull * (rc_u64)i;
+    const unsigned char *sp = sbuf + 16 * i;
+    if (ga >= gout && ga + 16 <= gend) {
+      *(uint4 *)ga = *(const uint4 *)sp;
+    } else {
+#pragma unroll
+      for (int b = 0; b < 8; b++) {
+        rc_u64 a = ga + 2 * b;
+        if (a >= gout && a < gend) *(unsigned short *)a = *(const unsigned short *)(sp + 2 * b);
+      }
+    }
   }
 }
 
@@ -691,29 +767,12 @@ __device__ __forceinline__ void rc_al_block(const RcAlignSample *s, const RcAlig
   }
   if (split) {
     __syncthreads();
-    rc_al_rows<E>(s, p, k0, kcount, win, sbuf);
+    rc_al_rows<E>(s, p, k0, kcount, sbuf, false, [&](int q, int j, int cs) { return rc_al_rowp<B>(win[q], sbuf, j, cs); });
     return;
   }
   if (st < 0) return;
   __syncthreads();
-  // 4. The staged tile to the output: 16-byte stores, 2-byte pieces at its ragged ends.
-  const rc_u64 gout = s->out + (rc_u64)(k0 * C) * (rc_u64)sizeof(B);
-  const rc_u64 gend = gout + (rc_u64)kcount * (rc_u64)C * (rc_u64)sizeof(B);
-  const rc_u64 c0 = gout & ~15ull;
-  const int nch = (int)((((gend + 15) & ~15ull) - c0) >> 4);
-  for (int i = threadIdx.x; i < nch; i += blockDim.x) {
-    const rc_u64 ga = c0 + 16ull * (rc_u64)i;
-    const unsigned char *sp = sbuf + 16 * i;
-    if (ga >= gout && ga + 16 <= gend) {
-      *(uint4 *)ga = *(const uint4 *)sp;
-    } else {
-#pragma unroll
-      for (int b = 0; b < 8; b++) {
-        rc_u64 a = ga + 2 * b;
-        if (a >= gout && a < gend) *(unsigned short *)a = *(const unsigned short *)(sp + 2 * b);
-      }
-    }
-  }
+  rc_al_store_tile<B>(s, k0, kcount, C, sbuf);
 }
 
 template <typename E>
@@ -749,10 +808,10 @@ RC_ALIGN(RcF64, f64)
 RC_ALIGN(RcF16, f16)
 RC_ALIGN(RcBF16, bf16)
 
-// Tuning builds (-DRC_ALIGN_VARIANTS=1): float32 entry points under register caps of 64, 48, 40 and 32
+// Tuning builds (-DRC_ALIGN_VARIANTS=1, or any odd value): float32 entry points under register caps of 64, 48, 40 and 32
 // registers per thread, fused (rN) or split (split_rN: items leave (i0, i1, w) in shared memory, then
 // rc_al_rows writes the rows), picked per launch by ROBOCACHE_ALIGN_VARIANT, so one process times all.
-#if RC_ALIGN_VARIANTS
+#if RC_ALIGN_VARIANTS & 1
 RC_ALIGN_ENTRY(RcF32, f32_r64, 4, false)
 RC_ALIGN_ENTRY(RcF32, f32_r48, 5, false)
 RC_ALIGN_ENTRY(RcF32, f32_r40, 6, false)

@@ -292,4 +292,7 @@ struct RcAlignParams {
   int margin;           // window margin each side: margin + (rows >> margin_shift) rows
   int margin_shift;
   RcAlignStream streams[RC_ALIGN_MAX_STREAMS];
-};  // 328 bytes
+  rc_u64 rec;           // design 3: the items' (i0, i1, w) records (device scratch), else 0
+  int design;           // 0 tiled (align.cu), 1 flat, 2 staged, 3 locate + gather (align_flat.cu)
+  int pad;
+};  // 344 bytes

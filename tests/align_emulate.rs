@@ -4,7 +4,8 @@
 //! float64-second and int64-nanosecond timestamps, every fill, clock form and method, quaternion
 //! groups, ragged random batches with time gaps and NaN runs, under launch knob sets that send the
 //! kernel down each of its paths (shared-memory windows, global-memory searches and rows, cut
-//! windows and unstaged stores), and the float32 split form. Needs no GPU; needs a C++ compiler (the plugin build has one).
+//! windows and unstaged stores), the float32 split form, and the flat forms of kernels/align_flat.cu
+//! (flat, staged, locate + gather). Needs no GPU; needs a C++ compiler (the plugin build has one).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -239,19 +240,34 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
     let e32s = emu(b"emulate_align_f32_split");
     let seed = std::env::var("ROBOCACHE_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_a11e_u64);
     let mut rng = Rng(seed | 1);
-    // Launch knob sets (read by the GPU path per launch): defaults (rows in global memory); every
-    // stream's rows in shared-memory windows; rows and most searches in global memory with an odd
-    // tile; a shared-memory budget too small for the output tile and most windows.
-    // The split form (float32 tuning entry point) under the first two.
-    let knob_sets: [&[(&str, &str)]; 6] = [
+    // Launch knob sets (read by the GPU path per launch). The tiled form: defaults (rows in global
+    // memory); every stream's rows in shared-memory windows; rows and most searches in global memory
+    // with an odd tile; a shared-memory budget too small for the output tile and most windows; the
+    // split form (float32 tuning entry point) under the first two. The flat forms (flat, staged,
+    // locate + gather), each at its own tile and at an odd one.
+    let knob_sets: [&[(&str, &str)]; 13] = [
         &[],
-        &[("SPARSE", "1000000")],
-        &[("SPARSE", "0"), ("MARGIN", "0"), ("MARGIN_SHIFT", "31"), ("TILE", "5")],
-        &[("SMEM", "256"), ("TILE", "64")],
-        &[("VARIANT", "split"), ("SPARSE", "1000000")],
-        &[("VARIANT", "split"), ("SPARSE", "0"), ("MARGIN", "0"), ("MARGIN_SHIFT", "31"), ("TILE", "5")],
+        &[("DESIGN", "tiled")],
+        &[("DESIGN", "tiled"), ("SPARSE", "1000000")],
+        &[("DESIGN", "tiled"), ("SPARSE", "0"), ("MARGIN", "0"), ("MARGIN_SHIFT", "31"), ("TILE", "5")],
+        &[("DESIGN", "tiled"), ("SMEM", "256"), ("TILE", "64")],
+        &[("DESIGN", "tiled"), ("VARIANT", "split"), ("SPARSE", "1000000")],
+        &[
+            ("DESIGN", "tiled"),
+            ("VARIANT", "split"),
+            ("SPARSE", "0"),
+            ("MARGIN", "0"),
+            ("MARGIN_SHIFT", "31"),
+            ("TILE", "5"),
+        ],
+        &[("DESIGN", "flat")],
+        &[("DESIGN", "flat"), ("TILE", "5")],
+        &[("DESIGN", "staged")],
+        &[("DESIGN", "staged"), ("TILE", "3")],
+        &[("DESIGN", "gather")],
+        &[("DESIGN", "gather"), ("TILE", "5")],
     ];
-    let all = ["TILE", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "THREADS", "BLOCK", "VARIANT"];
+    let all = ["TILE", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "THREADS", "BLOCK", "VARIANT", "DESIGN"];
     let mut cases = 0;
     for knobs in knob_sets {
         for k in all {
@@ -261,6 +277,7 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
             std::env::set_var(format!("ROBOCACHE_ALIGN_{k}"), v);
         }
         let split = knobs.iter().any(|(k, _)| *k == "VARIANT");
+        assert!(!split || knobs.contains(&("DESIGN", "tiled")), "the split form is a tiled entry point");
         let dtypes: &[DType] = if split { &[DType::F32] } else { &[DType::F32, DType::F64, DType::BF16] };
         for &dtype in dtypes {
             for ns in [false, true] {
@@ -347,5 +364,5 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
     for k in all {
         std::env::remove_var(format!("ROBOCACHE_ALIGN_{k}"));
     }
-    assert_eq!(cases, 4 * 54 + 2 * 18);
+    assert_eq!(cases, 11 * 54 + 2 * 18);
 }

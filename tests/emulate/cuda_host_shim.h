@@ -19,6 +19,7 @@ static rc_dim3 threadIdx, blockIdx, blockDim;
 inline void __syncthreads() {}
 template <typename T> inline T __ldg(const T *p) { return *p; }
 inline long long __double2ll_rn(double x) { return std::llrint(x); }
+inline float __fdividef(float a, float b) { return a / b; }
 using std::atan2;
 using std::sin;
 using std::sqrt;
