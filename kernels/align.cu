@@ -163,22 +163,32 @@ struct RcAlGView {
   __device__ __forceinline__ TS t(int j) const { return __ldg(ts + j); }
   __device__ __forceinline__ const B *row(int j) const { return d + (rc_i64)j * c; }
   // The last row with ts <= t (first <= t <= last): an interpolation guess g between the ends (in
-  // float32 with a fast division: only the probe's position depends on it, never the result), the 8
-  // timestamps from g - 3 loaded together (jittered clocks put the answer there), else the
-  // exponential search from the probe's nearer end.
+  // float32 with a fast division: only the probes' positions depend on it, never the result), the 8
+  // timestamps from g - 3 loaded together (jittered clocks put the answer there), a second probe of
+  // 8 next to it on the side the first missed, else the exponential search from the probes' end.
   __device__ __forceinline__ int search(TS t, TS first, TS last) const {
     const float span = (float)rc_al_diff(last, first);
     int g = span > 0.0f ? (int)(__fdividef((float)rc_al_diff(t, first), span) * (float)(n - 1)) : 0;
     g = g < 0 ? 0 : (g > n - 1 ? n - 1 : g);
     if (n < 8) return rc_al_gsearch(ts, n, t, g);
     int a = g - 3;
-    a = a < 0 ? 0 : (a > n - 8 ? n - 8 : a);
-    int le = 0;
+#pragma unroll 1
+    for (int probe = 0; probe < 2; probe++) {
+      a = a < 0 ? 0 : (a > n - 8 ? n - 8 : a);
+      int le = 0;
 #pragma unroll
-    for (int i = 0; i < 8; i++) le += __ldg(ts + a + i) <= t ? 1 : 0;
-    if (le == 0) return rc_al_gsearch(ts, n, t, a);  // below the probe (a > 0: ts[0] <= t)
-    if (le == 8 && a + 8 < n) return rc_al_gsearch(ts, n, t, a + 7);
-    return a + le - 1;
+      for (int i = 0; i < 8; i++) le += __ldg(ts + a + i) <= t ? 1 : 0;
+      if (le == 0) {  // below the probe (a > 0: ts[0] <= t)
+        if (probe == 1) return rc_al_gsearch(ts, n, t, a);
+        a -= 8;
+      } else if (le == 8 && a + 8 < n) {  // above it
+        if (probe == 1) return rc_al_gsearch(ts, n, t, a + 7);
+        a += 8;
+      } else {
+        return a + le - 1;
+      }
+    }
+    return -1;  // not reached
   }
 };
 
