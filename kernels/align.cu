@@ -639,6 +639,8 @@ __device__ __forceinline__ const B *rc_al_rowp(const RcAlWin &w, const unsigned 
 #endif
 // rec: the block's items as [w x items][i0 x items][i1 x items] (items = p.tile * num_streams; item
 // (k, q) at k * num_streams + q, or stream-major at q * p.tile + k); rowp(q, j, cs): stream q's row j.
+// Per-channel facts come from the channel map (lanes of a warp meet several streams: no divergent
+// reads of the parameter block).
 template <typename E, typename R>
 __device__ __forceinline__ void rc_al_rows(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k0, int kcount,
                                            const unsigned char *rec, bool stream_major, const R &rowp) {
@@ -666,8 +668,8 @@ __device__ __forceinline__ void rc_al_rows(const RcAlignSample *s, const RcAlign
 #pragma unroll
       for (int i = 0; i < 4; i++) o[i] = E::store((A)(i == ident ? 1.0f : 0.0f));
     } else {
-      const int cs = (int)p.streams[q].channels;
-      const int qf = gq.y - (int)p.streams[q].offset;
+      const int2 lq = __ldg(cmap + C + nq + gq.y);  // (channel in the stream, the stream's channels)
+      const int cs = lq.y, qf = lq.x;
       const B *r0 = rowp(q, i0, cs) + qf;
       double a[4], r[4];
 #pragma unroll
@@ -703,8 +705,8 @@ __device__ __forceinline__ void rc_al_rows(const RcAlignSample *s, const RcAlign
         if (m.y < 0) {
           const int q = m.x, it = stream_major ? q * p.tile + k : k * ns + q;
           const int i0 = si0[it], i1 = si1[it];
-          const int cs = (int)p.streams[q].channels;
-          const int lc = c - (int)p.streams[q].offset;
+          const int2 lq = __ldg(cmap + C + nq + c);
+          const int cs = lq.y, lc = lq.x;
           put[u] = true;
           if (i0 == -1) {
             v[u] = E::nan();

@@ -278,7 +278,7 @@ struct RcAlignStream {
 struct RcAlignParams {
   double rate;          // target_rate (grid == 0)
   rc_i64 count;         // num_samples (grid == 1)
-  rc_u64 chan_map;      // const int2* [total_channels + num_quats]: (stream, first fused channel of its quaternion group or -1), then the groups
+  rc_u64 chan_map;      // const int2* [2 total_channels + num_quats]: (stream, first fused channel of its quaternion group or -1), then the groups, then (channel in its stream, the stream's channels)
   int num_streams;
   int total_channels;
   int tile;             // targets per block

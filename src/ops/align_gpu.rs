@@ -238,9 +238,10 @@ fn flat_shape(layout: &Layout, es: usize, design: Design) -> Shape {
     Shape { tile, threads, smem, sparse: 0, margin: 0, margin_shift: 0 }
 }
 
-/// Entries of the channel map with its quaternion group list (at most one group per 4 channels).
+/// Entries of the channel map with its quaternion group list (at most one group per 4 channels) and
+/// its per-channel (channel in its stream, the stream's channels) list.
 const fn cmap_entries(total_channels: usize) -> usize {
-    total_channels + total_channels / 4
+    2 * total_channels + total_channels / 4
 }
 
 /// An upper bound of the blocks a batch launches (the smallest tile is one step).
@@ -464,6 +465,9 @@ pub unsafe fn run_gpu(
         host[map_off..map_off + mb.len()].copy_from_slice(mb);
         let mut cm = layout.chan_map();
         cm.extend(quat_groups(layout));
+        for &c in &layout.channels {
+            cm.extend((0..c).map(|j| [j as i32, c as i32]));
+        }
         // SAFETY: as above, [i32; 2] values (the kernel's int2).
         let cb = std::slice::from_raw_parts(cm.as_ptr() as *const u8, cm.len() * 8);
         host[cmap_off..cmap_off + cb.len()].copy_from_slice(cb);
