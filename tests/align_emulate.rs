@@ -199,14 +199,14 @@ fn check_case<E: Wide + Copy>(
             num_out: cpu_out[i].1.len() / nstreams,
         })
         .collect();
-    let need = scratch_bytes(&samples, layout.total);
+    let need = scratch_bytes(&samples, layout.total).1; // emulation: the host buffer is the device scratch
     let mut scratch = vec![0u128; need.div_ceil(16).max(1)];
     // SAFETY: the scratch viewed as bytes, 16-byte aligned as the packing expects.
     let host = unsafe { std::slice::from_raw_parts_mut(scratch.as_mut_ptr() as *mut u8, scratch.len() * 16) };
     let dev = host.as_ptr() as u64;
     // SAFETY: Phase::Emulate: every pointer is host memory valid for the planned shapes; the stream
     // argument carries the emulator's address.
-    unsafe { run_gpu(args, layout, dtype, &samples, host, dev, emulate as *const () as Stream, Phase::Emulate) }
+    unsafe { run_gpu(args, layout, dtype, &samples, host, dev, need, emulate as *const () as Stream, Phase::Emulate) }
         .expect("emulated launch");
     for i in 0..nsamp {
         let (g, c) = (&gpu_out[i], &cpu_out[i]);

@@ -255,11 +255,17 @@ fn record_bytes(samples: &[GpuSample<'_>]) -> usize {
     samples.iter().map(|s| 16 * (s.num_out * s.rows.len() + 2048)).sum()
 }
 
-/// Bytes of pinned host and device scratch [`run_gpu`] needs for this batch (with [`Design::Gather`],
-/// the device scratch also holds the records after the packed descriptors and timestamps).
-pub fn scratch_bytes(samples: &[GpuSample<'_>], total_channels: usize) -> usize {
-    let mut n = if design() == Design::Gather { record_bytes(samples) } else { 0 };
-    n += align16(samples.len() * std::mem::size_of::<AlignSampleDesc>());
+/// Bytes of pinned host and of device scratch [`run_gpu`] needs for this batch: (host, device). Both
+/// hold the packed descriptors and timestamps; with [`Design::Gather`] the device scratch also holds
+/// the records after them.
+pub fn scratch_bytes(samples: &[GpuSample<'_>], total_channels: usize) -> (usize, usize) {
+    let n = packed_bytes(samples, total_channels);
+    (n, if design() == Design::Gather { n + record_bytes(samples) } else { n })
+}
+
+/// Bytes of the packed descriptors, maps and timestamps (an upper bound).
+fn packed_bytes(samples: &[GpuSample<'_>], total_channels: usize) -> usize {
+    let mut n = align16(samples.len() * std::mem::size_of::<AlignSampleDesc>());
     n += align16(max_tiles(samples) * 4);
     n += align16(cmap_entries(total_channels) * 8);
     for s in samples {
@@ -355,8 +361,8 @@ pub type Emulator = unsafe extern "C" fn(u64, u64, *const AlignParams, u32);
 ///
 /// # Safety
 /// Device pointers in `samples` must be valid for the shapes planned; `host` must be pinned memory
-/// of at least [`scratch_bytes`] bytes that stays valid until the copy ran on `stream`; `dev` must
-/// be device memory of the same size, valid until the kernel ran. With [`Phase::Emulate`], every
+/// of at least [`scratch_bytes`]' host bytes that stays valid until the copy ran on `stream`; `dev`
+/// must be device memory of `dev_bytes`, at least its device bytes, valid until the kernel ran. With [`Phase::Emulate`], every
 /// pointer is host memory and `stream` is an [`Emulator`]'s address.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn run_gpu(
@@ -366,6 +372,7 @@ pub unsafe fn run_gpu(
     samples: &[GpuSample<'_>],
     host: &mut [u8],
     dev: u64,
+    dev_bytes: usize,
     stream: Stream,
     phase: Phase,
 ) -> Result<()> {
@@ -373,9 +380,17 @@ pub unsafe fn run_gpu(
         return Ok(());
     }
     let ns = args.streams;
-    let need = scratch_bytes(samples, layout.total);
-    if host.len() < need {
-        return Err(Error::Batch { op: OP, msg: format!("scratch of {} bytes given, {need} needed", host.len()) });
+    let (need, dev_need) = scratch_bytes(samples, layout.total);
+    // Emulation: the host buffer is the device scratch too.
+    let need = if phase == Phase::Emulate { dev_need } else { need };
+    if host.len() < need || dev_bytes < dev_need {
+        return Err(Error::Batch {
+            op: OP,
+            msg: format!(
+                "scratch of {} host and {dev_bytes} device bytes given, {need} and {dev_need} needed",
+                host.len()
+            ),
+        });
     }
     if layout.total == 0 || layout.total > i32::MAX as usize {
         return Err(Error::Batch { op: OP, msg: format!("{} fused channels; expected 1 to 2^31 - 1", layout.total) });
@@ -501,7 +516,7 @@ pub unsafe fn run_gpu(
     };
     if design == Design::Gather {
         // The records follow the packed bytes (16-byte aligned); scratch_bytes counted them.
-        if off + tiles as usize * 16 * tile * ns > need {
+        if off + tiles as usize * 16 * tile * ns > dev_need {
             return Err(Error::Batch { op: OP, msg: "internal: records outgrow the scratch".into() });
         }
         params.rec = dev + off as u64;
