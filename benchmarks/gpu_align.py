@@ -245,9 +245,10 @@ def median_ms(fn_, reps=30, warmup=3, inner=1):
     return float(np.median(times))
 
 
-def cupti_us(fn_, names=None, reps=10):
+def cupti_us(fn_, names=None, reps=10, per_kernel=None):
     """Mean GPU time per call of the kernels `fn_` launches, from CUPTI (torch.profiler): kernel
-    execution only. `names`: kernel-name prefix to keep (None: every kernel, copies excluded)."""
+    execution only. `names`: kernel-name prefix to keep (None: every kernel, copies excluded).
+    per_kernel: a dict that receives each kept kernel's mean time per call."""
     from torch.profiler import ProfilerActivity, profile
 
     fn_()
@@ -265,6 +266,8 @@ def cupti_us(fn_, names=None, reps=10):
             continue
         if names is None or e.key.startswith(names):
             total += t
+            if per_kernel is not None:
+                per_kernel[e.key] = per_kernel.get(e.key, 0.0) + t / reps
     return total / reps
 
 
@@ -457,16 +460,18 @@ def kernel_only(rng, launches, configs=None):
         exact = (np.array_equal(torch.stack(rb.out).cpu().numpy().view(np.uint8), want_f)
                  and np.array_equal(torch.stack(rb.valid).cpu().numpy(), want_v)
                  and np.array_equal(torch.stack(rb.out_ts).cpu().numpy(), want_t))
-        us = cupti_us(rb.launch, "align_", reps=20)
+        per = {}
+        us = cupti_us(rb.launch, "align_", reps=20, per_kernel=per)
         gbs = nbytes / (us * 1e-6) / 1e9
         rows.append({"nvrtc_options": opts, "config": cfg, "kernel_us": us, "GBps": gbs, "copy_GBps": copy,
-                     "fraction_of_copy_bw": gbs / copy, "bitwise_equal_cpu": bool(exact)})
+                     "fraction_of_copy_bw": gbs / copy, "bitwise_equal_cpu": bool(exact), "kernels_us": per})
         print(f"kernel-only: opts [{opts}] cfg [{cfg}]: {us:.1f} us CUPTI, {gbs:.0f} GB/s over {nbytes / 1e6:.1f} MB"
               f" = {100 * gbs / copy:.0f}% of copy {copy:.0f} GB/s; bitwise equal to CPU: {exact}", flush=True)
     print(f"\n== align kernel-only at the benchmark shape ({nbytes / 1e6:.1f} MB); copy {copy:.0f} GB/s in this run ==")
-    print(f"{'config':<48}{'kernel us':>10}{'GB/s':>7}{'of copy':>9}  bitwise = CPU")
+    print(f"{'config':<40}{'kernel us':>10}{'GB/s':>7}{'of copy':>9}  bitwise = CPU  kernels")
     for r in rows:
-        print(f"{r['config'] or '(as given)':<48}{r['kernel_us']:>10.1f}{r['GBps']:>7.0f}{100 * r['fraction_of_copy_bw']:>8.0f}%  {r['bitwise_equal_cpu']}")
+        ks = " + ".join(f"{k} {v:.1f}" for k, v in r["kernels_us"].items())
+        print(f"{r['config'] or '(as given)':<40}{r['kernel_us']:>10.1f}{r['GBps']:>7.0f}{100 * r['fraction_of_copy_bw']:>8.0f}%  {str(r['bitwise_equal_cpu']):<13}  {ks}")
     return rows
 
 
