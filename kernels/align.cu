@@ -691,6 +691,9 @@ __device__ __forceinline__ void rc_al_rows(const RcAlignSample *s, const RcAlign
   }
   const int total = kcount * C;
   const int bd = blockDim.x;
+  // Element e = k * C + c, stepped by bd without a division per element.
+  const int dk = bd / C, dc = bd - dk * C;
+  int k = threadIdx.x / C, c = threadIdx.x - k * C;
   for (int base = threadIdx.x; base < total; base += RC_ALIGN_UNROLL * bd) {
     B v[RC_ALIGN_UNROLL];
     bool put[RC_ALIGN_UNROLL];
@@ -699,8 +702,15 @@ __device__ __forceinline__ void rc_al_rows(const RcAlignSample *s, const RcAlign
       const int e = base + u * bd;
       put[u] = false;
       v[u] = E::nan();
+      if (u > 0) {
+        k += dk;
+        c += dc;
+        if (c >= C) {
+          c -= C;
+          k++;
+        }
+      }
       if (e < total) {
-        const int k = e / C, c = e - k * C;
         const int2 m = __ldg(cmap + c);
         if (m.y < 0) {
           const int q = m.x, it = stream_major ? q * p.tile + k : k * ns + q;
@@ -729,6 +739,12 @@ __device__ __forceinline__ void rc_al_rows(const RcAlignSample *s, const RcAlign
 #pragma unroll
     for (int u = 0; u < RC_ALIGN_UNROLL; u++)
       if (put[u]) out[base + u * bd] = v[u];
+    k += dk;  // to the next round's first element
+    c += dc;
+    if (c >= C) {
+      c -= C;
+      k++;
+    }
   }
 }
 

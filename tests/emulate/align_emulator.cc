@@ -12,13 +12,17 @@
 
 typedef void (*RcAlignKernel)(const RcAlignSample *, const int *, RcAlignParams);
 
+// threads > 1 only for kernels without barriers or shared memory (their threads are independent, so
+// running them one after another is exact): the strided loops then take real strides.
 static void rc_emulate(RcAlignKernel k, unsigned long long samples, unsigned long long tile_sample,
-                       const RcAlignParams *p, unsigned blocks) {
-  blockDim.x = 1;
-  threadIdx.x = 0;
+                       const RcAlignParams *p, unsigned blocks, unsigned threads = 1) {
+  blockDim.x = threads;
   for (unsigned b = 0; b < blocks; b++) {
     blockIdx.x = b;
-    k(reinterpret_cast<const RcAlignSample *>(samples), reinterpret_cast<const int *>(tile_sample), *p);
+    for (unsigned t = 0; t < threads; t++) {
+      threadIdx.x = t;
+      k(reinterpret_cast<const RcAlignSample *>(samples), reinterpret_cast<const int *>(tile_sample), *p);
+    }
   }
 }
 
@@ -26,11 +30,11 @@ static void rc_emulate(RcAlignKernel k, unsigned long long samples, unsigned lon
   extern "C" void emulate_align_##SUFFIX(unsigned long long samples, unsigned long long tile_sample, \
                                          const RcAlignParams *p, unsigned blocks) {                  \
     switch (p->design) {                                                                            \
-      case 1: rc_emulate(align_flat_##SUFFIX, samples, tile_sample, p, blocks); break;               \
+      case 1: rc_emulate(align_flat_##SUFFIX, samples, tile_sample, p, blocks, 96); break;           \
       case 2: rc_emulate(align_staged_##SUFFIX, samples, tile_sample, p, blocks); break;             \
       case 3:                                                                                       \
-        rc_emulate(align_locate_##SUFFIX, samples, tile_sample, p, blocks);                          \
-        rc_emulate(align_gather_##SUFFIX, samples, tile_sample, p, blocks);                          \
+        rc_emulate(align_locate_##SUFFIX, samples, tile_sample, p, blocks, 96);                      \
+        rc_emulate(align_gather_##SUFFIX, samples, tile_sample, p, blocks, 96);                      \
         break;                                                                                      \
       default: rc_emulate(TILED, samples, tile_sample, p, blocks);                                   \
     }                                                                                               \
