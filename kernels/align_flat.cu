@@ -1,6 +1,6 @@
-// align_flat.cu: the flat forms of the align kernel (v6), appended to align.cu (one program; the
-// Rust kernel registry concatenates them), picked per launch by RcAlignParams::design (1-3; 0 is
-// align.cu's tiled form).
+// align_flat.cu: the flat forms of the align kernel (v6), after align_core.cu and align.cu in one
+// program (the Rust kernel registry concatenates them), picked per launch by RcAlignParams::design
+// (1-3; 0 is align.cu's tiled form).
 //
 // No shared-memory windows, no per-block setup, no barrier before the items: a block is a tile of
 // p.tile reference steps of one sample (the same tile map as align.cu), one thread per (stream,
@@ -85,17 +85,6 @@ __device__ __forceinline__ void rc_al_flat_block(const RcAlignSample *s, const R
   if (st < 0) return;  // uniform across the block
   __syncthreads();
   rc_al_store_tile<B>(s, k0, kcount, C, sbuf);
-}
-
-// The block's sample, first step and step count (kcount <= 0: nothing to do).
-__device__ __forceinline__ const RcAlignSample *rc_al_tile(const RcAlignSample *__restrict__ samples,
-                                                           const int *__restrict__ tile_sample, const RcAlignParams &p,
-                                                           rc_i64 &k0, int &kcount) {
-  const RcAlignSample *s = samples + __ldg(tile_sample + blockIdx.x);
-  k0 = ((rc_i64)blockIdx.x - s->tile_begin) * p.tile;
-  const rc_i64 left = s->num_out - k0;
-  kcount = left < p.tile ? (int)left : p.tile;
-  return s;
 }
 
 template <typename E>

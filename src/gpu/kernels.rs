@@ -43,10 +43,16 @@ pub static RESAMPLE: KernelSource = KernelSource {
     ],
 };
 
-/// `kernels/align.cu` + `kernels/align_flat.cu` (one program).
+/// `kernels/align_core.cu` + `kernels/align.cu` + `kernels/align_flat.cu` (one program).
 pub static ALIGN: KernelSource = KernelSource {
     file: "align.cu",
-    source: concat!(include_str!("../../kernels/align.cu"), "\n", include_str!("../../kernels/align_flat.cu")),
+    source: concat!(
+        include_str!("../../kernels/align_core.cu"),
+        "\n",
+        include_str!("../../kernels/align.cu"),
+        "\n",
+        include_str!("../../kernels/align_flat.cu")
+    ),
     kernels: &[
         "align_f32",
         "align_f64",

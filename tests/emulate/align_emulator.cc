@@ -1,4 +1,4 @@
-// align_emulator.cc: kernels/align.cu + kernels/align_flat.cu built for the CPU with cuda_host_shim.h;
+// align_emulator.cc: kernels/align_core.cu + align.cu + align_flat.cu built for the CPU with cuda_host_shim.h;
 // one entry per dtype (and the split form for float32) with the signature of
 // robocache::ops::align_gpu::Emulator (Phase::Emulate). Each entry runs the form the host packed for
 // (RcAlignParams::design): the tiled kernel, a flat one, or locate then gather over every block.
@@ -7,6 +7,7 @@
 // The tuning entry points too (align_f32_split: the split form; the flat forms' register caps).
 #define RC_ALIGN_VARIANTS 3
 #include "../../kernels/common.cuh"
+#include "../../kernels/align_core.cu"
 #include "../../kernels/align.cu"
 #include "../../kernels/align_flat.cu"
 
