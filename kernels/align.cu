@@ -75,6 +75,14 @@ struct RcAlView {
     }
     return lo;
   }
+  // Missing-row flags of rows lo (bit 0) and lo + 1 (bit 1; clear past the end), tested together
+  // (row lo stands in for a missing lo + 1).
+  template <typename E>
+  __device__ __forceinline__ unsigned rows_ok2(int lo) const {
+    const bool ok_lo = rc_al_row_ok<E>(*this, lo);
+    const bool ok_hi = rc_al_row_ok<E>(*this, lo + 1 < n ? lo + 1 : lo) && lo + 1 < n;
+    return (ok_lo ? 1u : 0u) | (ok_hi ? 2u : 0u);
+  }
 };
 
 // Row guess for time t by linear interpolation between a stream's ends, clamped to [0, n - 1].
@@ -184,23 +192,6 @@ __device__ __forceinline__ void rc_al_place(const RcAlignSample *s, const RcAlig
     if (seg[i].bytes > 0) chunks += rc_al_round16((int)(seg[i].src & 15) + seg[i].bytes) >> 4;
   }
   seg[2 * ns].chunk0 = chunks;
-}
-
-// 16 bytes at global chunk address ga, of which only [lo, hi) may be read (2-byte pieces at the ragged ends).
-__device__ __forceinline__ uint4 rc_al_load16(rc_u64 ga, rc_u64 lo, rc_u64 hi) {
-  if (ga >= lo && ga + 16 <= hi) return __ldg((const uint4 *)ga);
-  unsigned h[8];
-#pragma unroll
-  for (int b = 0; b < 8; b++) {
-    rc_u64 a = ga + 2 * b;
-    h[b] = (a >= lo && a < hi) ? (unsigned)__ldg((const unsigned short *)a) : 0u;
-  }
-  uint4 v;
-  v.x = h[0] | (h[1] << 16);
-  v.y = h[2] | (h[3] << 16);
-  v.z = h[4] | (h[5] << 16);
-  v.w = h[6] | (h[7] << 16);
-  return v;
 }
 
 // 2. Copy every segment's chunks to shared memory. On sm_80 and later (RC_ALIGN_ASYNC=1) whole chunks

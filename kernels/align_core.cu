@@ -85,6 +85,45 @@ __device__ __forceinline__ int rc_al_gsearch(const TS *ts, int n, TS t, int g) {
   return lo;
 }
 
+// 16 bytes at global chunk address ga, of which only [lo, hi) may be read (2-byte pieces at the ragged ends).
+__device__ __forceinline__ uint4 rc_al_load16(rc_u64 ga, rc_u64 lo, rc_u64 hi) {
+  if (ga >= lo && ga + 16 <= hi) return __ldg((const uint4 *)ga);
+  unsigned h[8];
+#pragma unroll
+  for (int b = 0; b < 8; b++) {
+    rc_u64 a = ga + 2 * b;
+    h[b] = (a >= lo && a < hi) ? (unsigned)__ldg((const unsigned short *)a) : 0u;
+  }
+  uint4 v;
+  v.x = h[0] | (h[1] << 16);
+  v.y = h[2] | (h[3] << 16);
+  v.z = h[4] | (h[5] << 16);
+  v.w = h[6] | (h[7] << 16);
+  return v;
+}
+
+// Element i of a 16-byte chunk, as the element type B (i a constant after unrolling).
+template <typename B> struct RcAlChunk;
+template <> struct RcAlChunk<float> {
+  static constexpr int n = 4;
+  static __device__ __forceinline__ float at(const uint4 &v, int i) {
+    return __uint_as_float(i == 0 ? v.x : (i == 1 ? v.y : (i == 2 ? v.z : v.w)));
+  }
+};
+template <> struct RcAlChunk<double> {
+  static constexpr int n = 2;
+  static __device__ __forceinline__ double at(const uint4 &v, int i) {
+    return __longlong_as_double((long long)(i == 0 ? ((rc_u64)v.y << 32 | v.x) : ((rc_u64)v.w << 32 | v.z)));
+  }
+};
+template <> struct RcAlChunk<unsigned short> {
+  static constexpr int n = 8;
+  static __device__ __forceinline__ unsigned short at(const uint4 &v, int i) {
+    const unsigned w = (i >> 1) == 0 ? v.x : ((i >> 1) == 1 ? v.y : ((i >> 1) == 2 ? v.z : v.w));
+    return (unsigned short)(w >> (16 * (i & 1)));
+  }
+};
+
 // One stream as a thread of the flat kernels sees it: global timestamps and rows only.
 template <typename TS, typename B>
 struct RcAlGView {
@@ -95,8 +134,9 @@ struct RcAlGView {
   __device__ __forceinline__ const B *row(int j) const { return d + (rc_i64)j * c; }
   // The last row with ts <= t (first <= t <= last): an interpolation guess g between the ends (in
   // float32 with a fast division: only the probes' positions depend on it, never the result), the 8
-  // timestamps from g - 3 loaded together (jittered clocks put the answer there), a second probe of
-  // 8 next to it on the side the first missed, else the exponential search from the probes' end.
+  // timestamps from about g - 3 loaded together in four 16-byte loads (the host places every
+  // timestamp array 16-byte aligned; jittered clocks put the answer there), a second probe of 8 next
+  // to it on the side the first missed, else the exponential search from the probes' end.
   __device__ __forceinline__ int search(TS t, TS first, TS last) const {
     const float span = (float)rc_al_diff(last, first);
     int g = span > 0.0f ? (int)(__fdividef((float)rc_al_diff(t, first), span) * (float)(n - 1)) : 0;
@@ -105,10 +145,14 @@ struct RcAlGView {
     int a = g - 3;
 #pragma unroll 1
     for (int probe = 0; probe < 2; probe++) {
-      a = a < 0 ? 0 : (a > n - 8 ? n - 8 : a);
+      a = (a < 0 ? 0 : (a > n - 8 ? n - 8 : a)) & ~1;  // even: 16-byte aligned
       int le = 0;
 #pragma unroll
-      for (int i = 0; i < 8; i++) le += __ldg(ts + a + i) <= t ? 1 : 0;
+      for (int i = 0; i < 4; i++) {
+        const uint4 v = __ldg((const uint4 *)(ts + a + 2 * i));
+        le += rc_al_ts_bits<TS>((rc_u64)v.y << 32 | v.x) <= t ? 1 : 0;
+        le += rc_al_ts_bits<TS>((rc_u64)v.w << 32 | v.z) <= t ? 1 : 0;
+      }
       if (le == 0) {  // below the probe (a > 0: ts[0] <= t)
         if (probe == 1) return rc_al_gsearch(ts, n, t, a);
         a -= 8;
@@ -120,6 +164,29 @@ struct RcAlGView {
       }
     }
     return -1;  // not reached
+  }
+  // Missing-row flags of rows lo (bit 0) and lo + 1 (bit 1; clear past the end): both rows'
+  // 16-byte chunks loaded at once (2-byte pieces at the ends of the stream's data, so nothing
+  // outside it is read), a quarter of the load instructions of one per element for float32.
+  template <typename E>
+  __device__ __forceinline__ unsigned rows_ok2(int lo) const {
+    const rc_u64 es = sizeof(B), rb = (rc_u64)c * es;
+    const rc_u64 base = (rc_u64)d, hi = base + (rc_u64)n * rb;
+    const rc_u64 s0 = base + (rc_u64)lo * rb, mid = s0 + rb, e = lo + 1 < n ? mid + rb : mid;
+    bool ok0 = true, ok1 = true;
+#pragma unroll 4
+    for (rc_u64 ga = s0 & ~15ull; ga < e; ga += 16) {
+      const uint4 v = rc_al_load16(ga, base, hi);
+#pragma unroll
+      for (int i = 0; i < RcAlChunk<B>::n; i++) {
+        const rc_u64 x = ga + (rc_u64)i * es;
+        const typename E::acc y = E::load(RcAlChunk<B>::at(v, i));
+        const bool nan = !(y == y);
+        ok0 = ok0 & !(nan && x >= s0 && x < mid);
+        ok1 = ok1 & !(nan && x >= mid && x < e);
+      }
+    }
+    return (ok0 ? 1u : 0u) | (ok1 && lo + 1 < n ? 2u : 0u);
   }
 };
 
@@ -182,9 +249,9 @@ __device__ __forceinline__ void rc_al_locate(const V &v, TS t, TS first, TS last
     return;
   }
   const int lo = v.search(t, first, last);
-  // Rows lo and lo + 1 tested together (row lo stands in for a missing lo + 1).
-  const bool ok_lo = rc_al_row_ok<E>(v, lo);
-  const bool ok_hi = rc_al_row_ok<E>(v, lo + 1 < n ? lo + 1 : lo) && lo + 1 < n;
+  // Rows lo and lo + 1 tested together.
+  const unsigned ok2 = v.template rows_ok2<E>(lo);
+  const bool ok_lo = ok2 & 1u, ok_hi = ok2 & 2u;
   const TS tlo = v.t(lo);
   if (tlo == t && ok_lo) {
     i0 = i1 = lo;

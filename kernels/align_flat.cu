@@ -12,6 +12,9 @@
 // - design 1, flat: the item writes its stream's channels of the fused row straight to global memory.
 // - design 2, staged: into the block's output tile in dynamic shared memory (p.smem bytes; straight
 //   to global memory when the tile does not fit), one barrier, then 16-byte stores (rc_al_store_tile).
+// - design 4, rows: the items leave (i0, i1, w) in shared memory (16 * p.tile * N bytes,
+//   stream-major), one barrier, then the block writes its rows as the gather kernel does
+//   (rc_al_rows: contiguous stores, consecutive lanes reading consecutive channels of a row).
 // - design 3, locate + gather: two launches. align_locate_* leaves each item's (i0, i1, w) in global
 //   scratch at p.rec (per block [w][i0][i1] x p.tile * N, stream-major, 16 * p.tile * N bytes), and
 //   align_gather_* writes the rows from it (align.cu's rc_al_rows: one thread per (step, quaternion
@@ -60,7 +63,7 @@ __device__ __forceinline__ unsigned char *rc_al_rec(const RcAlignParams &p) {
   return (unsigned char *)p.rec + (rc_u64)blockIdx.x * 16ull * (rc_u64)p.tile * (rc_u64)p.num_streams;
 }
 
-// form 1 flat, 2 staged, 3 locate (the design numbers).
+// form 1 flat, 2 staged, 3 locate, 4 rows (the design numbers).
 template <typename TS, typename E>
 __device__ __forceinline__ void rc_al_flat_block(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k0, int kcount,
                                                  int form, unsigned char *sbuf) {
@@ -75,12 +78,18 @@ __device__ __forceinline__ void rc_al_flat_block(const RcAlignSample *s, const R
     const rc_i64 need = (rc_i64)(gout & 15) + (rc_i64)kcount * C * (rc_i64)sizeof(B);
     if (need + 15 <= (rc_i64)(p.smem & ~15)) st = (int)(gout & 15);
   }
-  unsigned char *rec = form == 3 ? rc_al_rec(p) : nullptr;
+  unsigned char *rec = form == 3 ? rc_al_rec(p) : (form == 4 ? sbuf : nullptr);
   for (int j = threadIdx.x; j < K * ns; j += blockDim.x) {
     const int q = j / K, k = j - q * K;
     if (k >= kcount) continue;
     B *orow = st >= 0 ? (B *)(sbuf + st) + (rc_i64)k * C : out + (rc_i64)k * C;
     rc_al_gitem<TS, E>(s, p, q, k0, k, orow, rec);
+  }
+  if (form == 4) {
+    __syncthreads();
+    rc_al_rows<E>(s, p, k0, kcount, sbuf, true,
+                  [&](int q, int j, int cs) { return (const B *)s->data[q] + (rc_i64)j * cs; });
+    return;
   }
   if (st < 0) return;  // uniform across the block
   __syncthreads();
@@ -121,6 +130,11 @@ __device__ __forceinline__ void rc_align_gather(const RcAlignSample *__restrict_
       align_staged_##SUFFIX(const RcAlignSample *__restrict__ samples, const int *__restrict__ tile_sample, \
                             RcAlignParams p) {                                                        \
     rc_align_flat<E>(samples, tile_sample, p, 2);                                                     \
+  }                                                                                                   \
+  extern "C" __global__ void __launch_bounds__(256, MIN_BLOCKS)                                       \
+      align_rows_##SUFFIX(const RcAlignSample *__restrict__ samples, const int *__restrict__ tile_sample, \
+                          RcAlignParams p) {                                                          \
+    rc_align_flat<E>(samples, tile_sample, p, 4);                                                     \
   }                                                                                                   \
   extern "C" __global__ void __launch_bounds__(256, MIN_BLOCKS)                                       \
       align_locate_##SUFFIX(const RcAlignSample *__restrict__ samples, const int *__restrict__ tile_sample, \

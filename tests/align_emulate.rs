@@ -244,8 +244,8 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
     // memory); every stream's rows in shared-memory windows; rows and most searches in global memory
     // with an odd tile; a shared-memory budget too small for the output tile and most windows; the
     // split form (float32 tuning entry point) under the first two. The flat forms (flat, staged,
-    // locate + gather), each at its own tile and at an odd one.
-    let knob_sets: [&[(&str, &str)]; 13] = [
+    // locate + gather, rows), each at its own tile and at an odd one.
+    let knob_sets: [&[(&str, &str)]; 15] = [
         &[],
         &[("DESIGN", "tiled")],
         &[("DESIGN", "tiled"), ("SPARSE", "1000000")],
@@ -266,6 +266,8 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
         &[("DESIGN", "staged"), ("TILE", "3")],
         &[("DESIGN", "gather")],
         &[("DESIGN", "gather"), ("TILE", "5")],
+        &[("DESIGN", "rows")],
+        &[("DESIGN", "rows"), ("TILE", "5")],
     ];
     let all = ["TILE", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "THREADS", "BLOCK", "VARIANT", "DESIGN"];
     let mut cases = 0;
@@ -364,5 +366,5 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
     for k in all {
         std::env::remove_var(format!("ROBOCACHE_ALIGN_{k}"));
     }
-    assert_eq!(cases, 11 * 54 + 2 * 18);
+    assert_eq!(cases, 13 * 54 + 2 * 18);
 }

@@ -105,9 +105,12 @@ pub enum Design {
     /// Two launches: the flat items leave (i0, i1, w) records in device scratch, then a gather
     /// kernel writes the fused rows with contiguous stores.
     Gather = 3,
+    /// As [`Design::Gather`] in one launch: the records in shared memory, one barrier, then the
+    /// block writes its rows.
+    Rows = 4,
 }
 
-/// The default form. `ROBOCACHE_ALIGN_DESIGN` (`tiled`, `flat`, `staged`, `gather`) picks another per
+/// The default form. `ROBOCACHE_ALIGN_DESIGN` (`tiled`, `flat`, `staged`, `gather`, `rows`) picks another per
 /// launch (for tuning and for measuring the forms in one process).
 const DESIGN: Design = Design::Gather;
 
@@ -118,6 +121,7 @@ pub fn design() -> Design {
         Ok("flat") => Design::Flat,
         Ok("staged") => Design::Staged,
         Ok("gather") => Design::Gather,
+        Ok("rows") => Design::Rows,
         _ => DESIGN,
     }
 }
@@ -216,7 +220,7 @@ fn shape_for(samples: &[GpuSample<'_>], layout: &Layout, es: usize) -> Shape {
 /// The launch shape of the flat forms: the largest tile (a power of two up to 256 steps) whose items
 /// fit `MAX_THREADS` threads (for [`Design::Staged`], whose output tile also fits [`SMEM_CAP`], down to
 /// [`MIN_TILE`]; a tile that does not fit goes straight to global memory); shared memory for the staged
-/// tile only. `ROBOCACHE_ALIGN_TILE`, `ROBOCACHE_ALIGN_THREADS` and `ROBOCACHE_ALIGN_BLOCK` override.
+/// tile or the [`Design::Rows`] records only. `ROBOCACHE_ALIGN_TILE`, `ROBOCACHE_ALIGN_THREADS` and `ROBOCACHE_ALIGN_BLOCK` override.
 fn flat_shape(layout: &Layout, es: usize, design: Design) -> Shape {
     let ns = layout.channels.len().max(1);
     let stage = |k: usize| align16(k * layout.total * es) + 32;
@@ -234,7 +238,11 @@ fn flat_shape(layout: &Layout, es: usize, design: Design) -> Shape {
     let threads =
         env_usize("ROBOCACHE_ALIGN_BLOCK").unwrap_or(tile * ns).min(tile * ns).div_ceil(32).clamp(1, MAX_THREADS / 32)
             * 32;
-    let smem = if design == Design::Staged && stage(tile) <= SMEM_CAP { stage(tile) } else { 0 };
+    let smem = match design {
+        Design::Staged if stage(tile) <= SMEM_CAP => stage(tile),
+        Design::Rows => 16 * tile * ns,
+        _ => 0,
+    };
     Shape { tile, threads, smem, sparse: 0, margin: 0, margin_shift: 0 }
 }
 
@@ -555,6 +563,7 @@ pub unsafe fn run_gpu(
         Design::Flat => (name("flat_"), None),
         Design::Staged => (name("staged_"), None),
         Design::Gather => (name("locate_"), Some(name("gather_"))),
+        Design::Rows => (name("rows_"), None),
     };
     let f = gpu::function(&kernels::ALIGN, &first)?;
     let g = second.map(|n| gpu::function(&kernels::ALIGN, &n)).transpose()?;

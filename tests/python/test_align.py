@@ -357,7 +357,7 @@ def kernel_on_cpu(tmp_path_factory):
 # with rows in global memory, with every stream's rows in shared-memory windows, with windows too
 # narrow for most steps and an odd tile (the kernel's global-memory searches), and with a
 # shared-memory budget too small for the output tile and most windows (cut windows, unstaged stores)
-# with large tiles; the flat forms (kernels/align_flat.cu): flat, staged, locate + gather (odd tile).
+# with large tiles; the flat forms (kernels/align_flat.cu): flat, staged, locate + gather (odd tile), rows.
 KNOB_SETS = {
     "default": {},
     "tiled": {"DESIGN": "tiled"},
@@ -367,6 +367,7 @@ KNOB_SETS = {
     "flat": {"DESIGN": "flat"},
     "staged": {"DESIGN": "staged"},
     "gather": {"DESIGN": "gather", "TILE": "5"},
+    "rows": {"DESIGN": "rows"},
 }
 
 
