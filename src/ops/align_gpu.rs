@@ -110,9 +110,11 @@ pub enum Design {
     Rows = 4,
 }
 
-/// The default form. `ROBOCACHE_ALIGN_DESIGN` (`tiled`, `flat`, `staged`, `gather`, `rows`) picks another per
-/// launch (for tuning and for measuring the forms in one process).
-const DESIGN: Design = Design::Gather;
+/// The default form: the fastest measured at the benchmark shape on an H200 (staged, 49.9-50.2 us
+/// against tiled 61.6 us in one process; benchmarks/results/gpu_align_h200_notes.md).
+/// `ROBOCACHE_ALIGN_DESIGN` (`tiled`, `flat`, `staged`, `gather`, `rows`) picks another per launch (for
+/// tuning and for measuring the forms in one process).
+const DESIGN: Design = Design::Staged;
 
 /// The form this launch uses.
 pub fn design() -> Design {
