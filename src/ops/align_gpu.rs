@@ -222,7 +222,8 @@ fn shape_for(samples: &[GpuSample<'_>], layout: &Layout, es: usize) -> Shape {
 /// The launch shape of the flat forms: the largest tile (a power of two up to 256 steps) whose items
 /// fit `MAX_THREADS` threads (for [`Design::Staged`], whose output tile also fits [`SMEM_CAP`], down to
 /// [`MIN_TILE`]; a tile that does not fit goes straight to global memory); shared memory for the staged
-/// tile or the [`Design::Rows`] records only. `ROBOCACHE_ALIGN_TILE`, `ROBOCACHE_ALIGN_THREADS` and `ROBOCACHE_ALIGN_BLOCK` override.
+/// tile or the [`Design::Rows`] records only. `ROBOCACHE_ALIGN_TILE`, `ROBOCACHE_ALIGN_THREADS` and
+/// `ROBOCACHE_ALIGN_BLOCK` override.
 fn flat_shape(layout: &Layout, es: usize, design: Design) -> Shape {
     let ns = layout.channels.len().max(1);
     let stage = |k: usize| align16(k * layout.total * es) + 32;
@@ -372,8 +373,9 @@ pub type Emulator = unsafe extern "C" fn(u64, u64, *const AlignParams, u32);
 /// # Safety
 /// Device pointers in `samples` must be valid for the shapes planned; `host` must be pinned memory
 /// of at least [`scratch_bytes`]' host bytes that stays valid until the copy ran on `stream`; `dev`
-/// must be device memory of `dev_bytes`, at least its device bytes, valid until the kernel ran. With [`Phase::Emulate`], every
-/// pointer is host memory and `stream` is an [`Emulator`]'s address.
+/// must be device memory of `dev_bytes`, at least its device bytes, valid until the kernel ran. With
+/// [`Phase::Emulate`], every pointer is host memory (`host` holds the device bytes) and `stream` is an
+/// [`Emulator`]'s address.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn run_gpu(
     args: &AlignArgs,
