@@ -317,7 +317,8 @@ __device__ __forceinline__ void rc_al_block(const RcAlignSample *s, const RcAlig
   }
   if (split) {
     __syncthreads();
-    rc_al_rows<E>(s, p, k0, kcount, sbuf, false, [&](int q, int j, int cs) { return rc_al_rowp<B>(win[q], sbuf, j, cs); });
+    rc_al_rows<E>(s, p, k0, kcount, sbuf, false,
+                  [&](int q, int j, int cs) { return rc_al_rowp<B>(win[q], sbuf, j, cs); });
     return;
   }
   if (st < 0) return;
@@ -358,9 +359,10 @@ RC_ALIGN(RcF64, f64)
 RC_ALIGN(RcF16, f16)
 RC_ALIGN(RcBF16, bf16)
 
-// Tuning builds (-DRC_ALIGN_VARIANTS=1, or any odd value): float32 entry points under register caps of 64, 48, 40 and 32
-// registers per thread, fused (rN) or split (split_rN: items leave (i0, i1, w) in shared memory, then
-// rc_al_rows writes the rows), picked per launch by ROBOCACHE_ALIGN_VARIANT, so one process times all.
+// Tuning builds (-DRC_ALIGN_VARIANTS=1, or any odd value): float32 entry points under register caps of
+// 64, 48, 40 and 32 registers per thread, fused (rN) or split (split_rN: items leave (i0, i1, w) in
+// shared memory, then rc_al_rows writes the rows), picked per launch by ROBOCACHE_ALIGN_VARIANT, so one
+// process times all.
 #if RC_ALIGN_VARIANTS & 1
 RC_ALIGN_ENTRY(RcF32, f32_r64, 4, false)
 RC_ALIGN_ENTRY(RcF32, f32_r48, 5, false)

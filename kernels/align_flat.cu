@@ -152,9 +152,9 @@ RC_ALIGN_FLAT_ENTRIES(RcF64, f64, RC_ALIGN_FLAT_MIN_BLOCKS, RC_ALIGN_GATHER_MIN_
 RC_ALIGN_FLAT_ENTRIES(RcF16, f16, RC_ALIGN_FLAT_MIN_BLOCKS, RC_ALIGN_GATHER_MIN_BLOCKS)
 RC_ALIGN_FLAT_ENTRIES(RcBF16, bf16, RC_ALIGN_FLAT_MIN_BLOCKS, RC_ALIGN_GATHER_MIN_BLOCKS)
 
-// Tuning builds (-DRC_ALIGN_VARIANTS=2, or any value with bit 1 set): the float32 flat forms under other register caps, picked by
-// ROBOCACHE_ALIGN_VARIANT (align_<form>_f32_<variant>): free (no cap), r48 (5 blocks of 256), r40 (6),
-// r32 (8).
+// Tuning builds (-DRC_ALIGN_VARIANTS=2, or any value with bit 1 set): the float32 flat forms under
+// other register caps, picked by ROBOCACHE_ALIGN_VARIANT (align_<form>_f32_<variant>): free (no cap),
+// r48 (5 blocks of 256), r40 (6), r32 (8).
 #if RC_ALIGN_VARIANTS & 2
 RC_ALIGN_FLAT_ENTRIES(RcF32, f32_free, 1, 1)
 RC_ALIGN_FLAT_ENTRIES(RcF32, f32_r48, 5, 5)
