@@ -79,9 +79,7 @@ struct RcAlView {
   // (row lo stands in for a missing lo + 1).
   template <typename E>
   __device__ __forceinline__ unsigned rows_ok2(int lo) const {
-    const bool ok_lo = rc_al_row_ok<E>(*this, lo);
-    const bool ok_hi = rc_al_row_ok<E>(*this, lo + 1 < n ? lo + 1 : lo) && lo + 1 < n;
-    return (ok_lo ? 1u : 0u) | (ok_hi ? 2u : 0u);
+    return rc_al_rows_ok2<E>(*this, lo);
   }
 };
 

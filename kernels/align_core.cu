@@ -6,6 +6,11 @@
 // channels: rc_al_write; a tile's rows from located items: rc_al_rows), the staged tile's store and
 // the block's tile.
 
+// 1: the flat forms probe timestamps and test rows for NaN with 16-byte loads (not yet measured on a
+// GPU; 0, the default, is the code measured in benchmarks/results/gpu_align_h200_notes.md).
+#ifndef RC_ALIGN_WIDE
+#define RC_ALIGN_WIDE 0
+#endif
 // Dynamic shared memory (the host shim for tests/emulate defines its own).
 #ifndef RC_EXTERN_SHARED
 #define RC_EXTERN_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
@@ -124,6 +129,10 @@ template <> struct RcAlChunk<unsigned short> {
   }
 };
 
+// Missing-row flags of rows lo and lo + 1 (bits 0 and 1), element by element (defined below).
+template <typename E, typename V>
+__device__ __forceinline__ unsigned rc_al_rows_ok2(const V &v, int lo);
+
 // One stream as a thread of the flat kernels sees it: global timestamps and rows only.
 template <typename TS, typename B>
 struct RcAlGView {
@@ -134,9 +143,10 @@ struct RcAlGView {
   __device__ __forceinline__ const B *row(int j) const { return d + (rc_i64)j * c; }
   // The last row with ts <= t (first <= t <= last): an interpolation guess g between the ends (in
   // float32 with a fast division: only the probes' positions depend on it, never the result), the 8
-  // timestamps from about g - 3 loaded together in four 16-byte loads (the host places every
-  // timestamp array 16-byte aligned; jittered clocks put the answer there), a second probe of 8 next
-  // to it on the side the first missed, else the exponential search from the probes' end.
+  // timestamps from g - 3 loaded together (jittered clocks put the answer there; RC_ALIGN_WIDE: from
+  // about g - 3, in four 16-byte loads, the host placing every timestamp array 16-byte aligned), a
+  // second probe of 8 next to it on the side the first missed, else the exponential search from the
+  // probes' end.
   __device__ __forceinline__ int search(TS t, TS first, TS last) const {
     const float span = (float)rc_al_diff(last, first);
     int g = span > 0.0f ? (int)(__fdividef((float)rc_al_diff(t, first), span) * (float)(n - 1)) : 0;
@@ -145,6 +155,7 @@ struct RcAlGView {
     int a = g - 3;
 #pragma unroll 1
     for (int probe = 0; probe < 2; probe++) {
+#if RC_ALIGN_WIDE
       a = (a < 0 ? 0 : (a > n - 8 ? n - 8 : a)) & ~1;  // even: 16-byte aligned
       int le = 0;
 #pragma unroll
@@ -153,6 +164,12 @@ struct RcAlGView {
         le += rc_al_ts_bits<TS>((rc_u64)v.y << 32 | v.x) <= t ? 1 : 0;
         le += rc_al_ts_bits<TS>((rc_u64)v.w << 32 | v.z) <= t ? 1 : 0;
       }
+#else
+      a = a < 0 ? 0 : (a > n - 8 ? n - 8 : a);
+      int le = 0;
+#pragma unroll
+      for (int i = 0; i < 8; i++) le += __ldg(ts + a + i) <= t ? 1 : 0;
+#endif
       if (le == 0) {  // below the probe (a > 0: ts[0] <= t)
         if (probe == 1) return rc_al_gsearch(ts, n, t, a);
         a -= 8;
@@ -165,11 +182,13 @@ struct RcAlGView {
     }
     return -1;  // not reached
   }
-  // Missing-row flags of rows lo (bit 0) and lo + 1 (bit 1; clear past the end): both rows'
-  // 16-byte chunks loaded at once (2-byte pieces at the ends of the stream's data, so nothing
-  // outside it is read), a quarter of the load instructions of one per element for float32.
+  // Missing-row flags of rows lo (bit 0) and lo + 1 (bit 1; clear past the end), tested together
+  // (row lo stands in for a missing lo + 1). RC_ALIGN_WIDE: both rows' 16-byte chunks loaded at once
+  // (2-byte pieces at the ends of the stream's data, so nothing outside it is read), a quarter of the
+  // load instructions of one per element for float32.
   template <typename E>
   __device__ __forceinline__ unsigned rows_ok2(int lo) const {
+#if RC_ALIGN_WIDE
     const rc_u64 es = sizeof(B), rb = (rc_u64)c * es;
     const rc_u64 base = (rc_u64)d, hi = base + (rc_u64)n * rb;
     const rc_u64 s0 = base + (rc_u64)lo * rb, mid = s0 + rb, e = lo + 1 < n ? mid + rb : mid;
@@ -187,6 +206,9 @@ struct RcAlGView {
       }
     }
     return (ok0 ? 1u : 0u) | (ok1 && lo + 1 < n ? 2u : 0u);
+#else
+    return rc_al_rows_ok2<E>(*this, lo);
+#endif
   }
 };
 
@@ -201,6 +223,13 @@ __device__ __forceinline__ bool rc_al_row_ok(const V &v, int j) {
     ok = ok & (x == x);
   }
   return ok;
+}
+
+template <typename E, typename V>
+__device__ __forceinline__ unsigned rc_al_rows_ok2(const V &v, int lo) {
+  const bool ok_lo = rc_al_row_ok<E>(v, lo);
+  const bool ok_hi = rc_al_row_ok<E>(v, lo + 1 < v.n ? lo + 1 : lo) && lo + 1 < v.n;
+  return (ok_lo ? 1u : 0u) | (ok_hi ? 2u : 0u);
 }
 
 // Missing-row flags of rows j, j + dir, j + 2 dir, j + 3 dir as bits 0..3 (rows outside [0, n) read
@@ -249,9 +278,15 @@ __device__ __forceinline__ void rc_al_locate(const V &v, TS t, TS first, TS last
     return;
   }
   const int lo = v.search(t, first, last);
-  // Rows lo and lo + 1 tested together.
+  // Rows lo and lo + 1 tested together (row lo stands in for a missing lo + 1; RC_ALIGN_WIDE: by the
+  // view, RcAlGView with 16-byte loads).
+#if RC_ALIGN_WIDE
   const unsigned ok2 = v.template rows_ok2<E>(lo);
   const bool ok_lo = ok2 & 1u, ok_hi = ok2 & 2u;
+#else
+  const bool ok_lo = rc_al_row_ok<E>(v, lo);
+  const bool ok_hi = rc_al_row_ok<E>(v, lo + 1 < n ? lo + 1 : lo) && lo + 1 < n;
+#endif
   const TS tlo = v.t(lo);
   if (tlo == t && ok_lo) {
     i0 = i1 = lo;

@@ -37,12 +37,14 @@ impl Rng {
     }
 }
 
-fn build_emulator() -> libloading::Library {
+/// The emulator library, built with `defines` (e.g. `-DRC_ALIGN_WIDE=1`).
+fn build_emulator(name: &str, defines: &[&str]) -> libloading::Library {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let src = root.join("tests/emulate/align_emulator.cc");
-    let lib = std::env::temp_dir().join(format!("robocache-align-emulator-{}.so", std::process::id()));
+    let lib = std::env::temp_dir().join(format!("robocache-align-emulator-{name}-{}.so", std::process::id()));
     let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
     let st = Command::new(&cxx)
+        .args(defines)
         .args(["-std=c++17", "-O1", "-ffp-contract=off", "-shared", "-fPIC", "-Wno-unknown-pragmas", "-o"])
         .arg(&lib)
         .arg(&src)
@@ -233,19 +235,20 @@ fn check_case<E: Wide + Copy>(
 
 #[test]
 fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
-    let lib = build_emulator();
+    // The kernels as built by default, and with RC_ALIGN_WIDE=1 (the flat forms' 16-byte loads).
+    let libs = [build_emulator("default", &[]), build_emulator("wide", &["-DRC_ALIGN_WIDE=1"])];
     // SAFETY: the symbols have the Emulator signature (tests/emulate/align_emulator.cc).
-    let emu = |name: &[u8]| -> Emulator { unsafe { *lib.get::<Emulator>(name).expect("emulator symbol") } };
-    let (e32, e64, ebf) = (emu(b"emulate_align_f32"), emu(b"emulate_align_f64"), emu(b"emulate_align_bf16"));
-    let e32s = emu(b"emulate_align_f32_split");
+    let emu =
+        |w: usize, name: &[u8]| -> Emulator { unsafe { *libs[w].get::<Emulator>(name).expect("emulator symbol") } };
     let seed = std::env::var("ROBOCACHE_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_a11e_u64);
     let mut rng = Rng(seed | 1);
     // Launch knob sets (read by the GPU path per launch). The tiled form: defaults (rows in global
     // memory); every stream's rows in shared-memory windows; rows and most searches in global memory
     // with an odd tile; a shared-memory budget too small for the output tile and most windows; the
     // split form (float32 tuning entry point) under the first two. The flat forms (flat, staged,
-    // locate + gather, rows), each at its own tile and at an odd one.
-    let knob_sets: [&[(&str, &str)]; 15] = [
+    // locate + gather, rows), each at its own tile and at an odd one, then built with RC_ALIGN_WIDE=1
+    // ("WIDE": the emulator library, not a launch knob).
+    let knob_sets: [&[(&str, &str)]; 20] = [
         &[],
         &[("DESIGN", "tiled")],
         &[("DESIGN", "tiled"), ("SPARSE", "1000000")],
@@ -268,6 +271,11 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
         &[("DESIGN", "gather"), ("TILE", "5")],
         &[("DESIGN", "rows")],
         &[("DESIGN", "rows"), ("TILE", "5")],
+        &[("WIDE", "1"), ("DESIGN", "flat")],
+        &[("WIDE", "1"), ("DESIGN", "staged")],
+        &[("WIDE", "1"), ("DESIGN", "staged"), ("TILE", "3")],
+        &[("WIDE", "1"), ("DESIGN", "gather")],
+        &[("WIDE", "1"), ("DESIGN", "rows"), ("TILE", "5")],
     ];
     let all = ["TILE", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "THREADS", "BLOCK", "VARIANT", "DESIGN"];
     let mut cases = 0;
@@ -275,9 +283,13 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
         for k in all {
             std::env::remove_var(format!("ROBOCACHE_ALIGN_{k}"));
         }
-        for (k, v) in knobs {
+        let w = usize::from(knobs.contains(&("WIDE", "1")));
+        for (k, v) in knobs.iter().filter(|(k, _)| *k != "WIDE") {
             std::env::set_var(format!("ROBOCACHE_ALIGN_{k}"), v);
         }
+        let (e32, e64, ebf) =
+            (emu(w, b"emulate_align_f32"), emu(w, b"emulate_align_f64"), emu(w, b"emulate_align_bf16"));
+        let e32s = emu(w, b"emulate_align_f32_split");
         let split = knobs.iter().any(|(k, _)| *k == "VARIANT");
         assert!(!split || knobs.contains(&("DESIGN", "tiled")), "the split form is a tiled entry point");
         let dtypes: &[DType] = if split { &[DType::F32] } else { &[DType::F32, DType::F64, DType::BF16] };
@@ -366,5 +378,5 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
     for k in all {
         std::env::remove_var(format!("ROBOCACHE_ALIGN_{k}"));
     }
-    assert_eq!(cases, 13 * 54 + 2 * 18);
+    assert_eq!(cases, 18 * 54 + 2 * 18);
 }

@@ -110,8 +110,8 @@ pub enum Design {
     Rows = 4,
 }
 
-/// The default form: the fastest measured at the benchmark shape on an H200 (staged, 49.9-50.2 us
-/// against tiled 61.6 us in one process; benchmarks/results/gpu_align_h200_notes.md).
+/// The default form: the fastest measured at the benchmark shape on an H200 (staged at [`FLAT_TILE`]:
+/// 49.9 us against the tiled form's 61.6 us in one process; benchmarks/results/gpu_align_h200_notes.md).
 /// `ROBOCACHE_ALIGN_DESIGN` (`tiled`, `flat`, `staged`, `gather`, `rows`) picks another per launch (for
 /// tuning and for measuring the forms in one process).
 const DESIGN: Design = Design::Staged;
@@ -219,7 +219,12 @@ fn shape_for(samples: &[GpuSample<'_>], layout: &Layout, es: usize) -> Shape {
     Shape { tile, threads, smem, sparse, margin, margin_shift }
 }
 
-/// The launch shape of the flat forms: the largest tile (a power of two up to 256 steps) whose items
+/// Most reference steps per block of the flat forms: at the benchmark shape on an H200, 32 was as fast
+/// as 64 or faster for every form (staged 49.9 against 50.2 us, flat 61.9 / 62.6, gather 83.6 / 87.4),
+/// and the full run (80 checks) ran at 32.
+const FLAT_TILE: usize = 32;
+
+/// The launch shape of the flat forms: the largest tile (a power of two up to [`FLAT_TILE`]) whose items
 /// fit `MAX_THREADS` threads (for [`Design::Staged`], whose output tile also fits [`SMEM_CAP`], down to
 /// [`MIN_TILE`]; a tile that does not fit goes straight to global memory); shared memory for the staged
 /// tile or the [`Design::Rows`] records only. `ROBOCACHE_ALIGN_TILE`, `ROBOCACHE_ALIGN_THREADS` and
@@ -229,7 +234,7 @@ fn flat_shape(layout: &Layout, es: usize, design: Design) -> Shape {
     let stage = |k: usize| align16(k * layout.total * es) + 32;
     let most_threads = env_usize("ROBOCACHE_ALIGN_THREADS").unwrap_or(MAX_THREADS).clamp(32, MAX_THREADS);
     let tile = env_usize("ROBOCACHE_ALIGN_TILE").map(|k| k.clamp(1, 2048 / ns)).unwrap_or_else(|| {
-        let mut k = 256;
+        let mut k = FLAT_TILE;
         while k > 1 && k * ns > most_threads {
             k /= 2;
         }
