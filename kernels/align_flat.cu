@@ -63,7 +63,7 @@ __device__ __forceinline__ unsigned char *rc_al_rec(const RcAlignParams &p) {
   return (unsigned char *)p.rec + (rc_u64)blockIdx.x * 16ull * (rc_u64)p.tile * (rc_u64)p.num_streams;
 }
 
-// form 1 flat, 2 staged, 3 locate, 4 rows (the design numbers).
+// form 1 flat, 2 staged, 3 locate (the design numbers).
 template <typename TS, typename E>
 __device__ __forceinline__ void rc_al_flat_block(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k0, int kcount,
                                                  int form, unsigned char *sbuf) {
@@ -78,22 +78,45 @@ __device__ __forceinline__ void rc_al_flat_block(const RcAlignSample *s, const R
     const rc_i64 need = (rc_i64)(gout & 15) + (rc_i64)kcount * C * (rc_i64)sizeof(B);
     if (need + 15 <= (rc_i64)(p.smem & ~15)) st = (int)(gout & 15);
   }
-  unsigned char *rec = form == 3 ? rc_al_rec(p) : (form == 4 ? sbuf : nullptr);
+  unsigned char *rec = form == 3 ? rc_al_rec(p) : nullptr;
   for (int j = threadIdx.x; j < K * ns; j += blockDim.x) {
     const int q = j / K, k = j - q * K;
     if (k >= kcount) continue;
     B *orow = st >= 0 ? (B *)(sbuf + st) + (rc_i64)k * C : out + (rc_i64)k * C;
     rc_al_gitem<TS, E>(s, p, q, k0, k, orow, rec);
   }
-  if (form == 4) {
-    __syncthreads();
-    rc_al_rows<E>(s, p, k0, kcount, sbuf, true,
-                  [&](int q, int j, int cs) { return (const B *)s->data[q] + (rc_i64)j * cs; });
-    return;
-  }
   if (st < 0) return;  // uniform across the block
   __syncthreads();
   rc_al_store_tile<B>(s, k0, kcount, C, sbuf);
+}
+
+// Design 4: the items' (i0, i1, w) to shared memory, one barrier, then the block's rows.
+template <typename TS, typename E>
+__device__ __forceinline__ void rc_al_rows_block(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k0, int kcount,
+                                                 unsigned char *sbuf) {
+  typedef typename E::bits B;
+  const int ns = p.num_streams;
+  const int K = p.tile;
+  for (int j = threadIdx.x; j < K * ns; j += blockDim.x) {
+    const int q = j / K, k = j - q * K;
+    if (k >= kcount) continue;
+    rc_al_gitem<TS, E>(s, p, q, k0, k, nullptr, sbuf);
+  }
+  __syncthreads();
+  rc_al_rows<E>(s, p, k0, kcount, sbuf, true,
+                [&](int q, int j, int cs) { return (const B *)s->data[q] + (rc_i64)j * cs; });
+}
+
+template <typename E>
+__device__ __forceinline__ void rc_align_rows(const RcAlignSample *__restrict__ samples,
+                                              const int *__restrict__ tile_sample, const RcAlignParams &p) {
+  RC_EXTERN_SHARED(sbuf);
+  rc_i64 k0;
+  int kcount;
+  const RcAlignSample *s = rc_al_tile(samples, tile_sample, p, k0, kcount);
+  if (kcount <= 0) return;  // uniform across the block
+  if (p.ts_int) rc_al_rows_block<rc_i64, E>(s, p, k0, kcount, sbuf);
+  else rc_al_rows_block<double, E>(s, p, k0, kcount, sbuf);
 }
 
 template <typename E>
@@ -134,7 +157,7 @@ __device__ __forceinline__ void rc_align_gather(const RcAlignSample *__restrict_
   extern "C" __global__ void __launch_bounds__(256, MIN_BLOCKS)                                       \
       align_rows_##SUFFIX(const RcAlignSample *__restrict__ samples, const int *__restrict__ tile_sample, \
                           RcAlignParams p) {                                                          \
-    rc_align_flat<E>(samples, tile_sample, p, 4);                                                     \
+    rc_align_rows<E>(samples, tile_sample, p);                                                        \
   }                                                                                                   \
   extern "C" __global__ void __launch_bounds__(256, MIN_BLOCKS)                                       \
       align_locate_##SUFFIX(const RcAlignSample *__restrict__ samples, const int *__restrict__ tile_sample, \
