@@ -6,9 +6,10 @@
 # on the same machine. Launch configs (ROBOCACHE_ALIGN_* knobs, read per launch) are swept inside one
 # process per NVRTC option set (kernels compile once per process): CONFIGS with the default build,
 # SHORT with each option of OPTS_SWEEP (space-separated; set it empty for none), every build with
-# BASE_OPTS (e.g. -DRC_ALIGN_VARIANTS=1 for the register-capped and split float32 entry points that
-# the VARIANT knob picks). FULL=0 skips the full run.
-# Prints "best: opts [...] cfg [...]", the sweep table and the full run's table last.
+# BASE_OPTS (e.g. -DRC_ALIGN_VARIANTS=1 for the tiled form's register-capped and split float32 entry
+# points that the VARIANT knob picks, 2 for the flat forms', 3 for both; the DESIGN knob picks the
+# form). FULL=0 skips the full run.
+# Prints the full run's table, then "best: opts [...] cfg [...]" and the sweep's lines and tables last.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 data=$1 out=$2 base=${3:-}
@@ -39,3 +40,4 @@ if [ "${FULL:-1}" != 0 ]; then
 fi
 echo "== sweep =="
 cat "$log"
+for f in "$out"/sweep_*.log; do sed -n '/^== align kernel-only/,$p' "$f"; done

@@ -245,9 +245,10 @@ def median_ms(fn_, reps=30, warmup=3, inner=1):
     return float(np.median(times))
 
 
-def cupti_us(fn_, names=None, reps=10):
+def cupti_us(fn_, names=None, reps=10, per_kernel=None):
     """Mean GPU time per call of the kernels `fn_` launches, from CUPTI (torch.profiler): kernel
-    execution only. `names`: kernel-name prefix to keep (None: every kernel, copies excluded)."""
+    execution only. `names`: kernel-name prefix to keep (None: every kernel, copies excluded).
+    per_kernel: a dict that receives each kept kernel's mean time per call."""
     from torch.profiler import ProfilerActivity, profile
 
     fn_()
@@ -265,6 +266,8 @@ def cupti_us(fn_, names=None, reps=10):
             continue
         if names is None or e.key.startswith(names):
             total += t
+            if per_kernel is not None:
+                per_kernel[e.key] = per_kernel.get(e.key, 0.0) + t / reps
     return total / reps
 
 
@@ -403,7 +406,7 @@ def bench(rng, copy_gbs):
     return row
 
 
-KNOBS = ("TILE", "THREADS", "BLOCK", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "VARIANT")
+KNOBS = ("TILE", "THREADS", "BLOCK", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "VARIANT", "DESIGN")
 
 
 def kernel_only(rng, launches, configs=None):
@@ -415,8 +418,17 @@ def kernel_only(rng, launches, configs=None):
     data, ts = bench_batch(rng)
     b = data[0].shape[0]
     tdata = [torch.from_numpy(d).cuda() for d in data]
+    # The scratch is sized once, here: for the largest form any config asks for (locate + gather
+    # keeps its records in the device scratch).
+    design = os.environ.get("ROBOCACHE_ALIGN_DESIGN")
+    if any("DESIGN=gather" in c for c in configs or []):
+        os.environ["ROBOCACHE_ALIGN_DESIGN"] = "gather"
     rb = AlignBatch([[x[i] for i in range(b)] for x in tdata], [[t[i] for i in range(b)] for t in ts], target_rate=50.0,
                     stream=torch.cuda.current_stream().cuda_stream, **BENCH_KW)
+    if design is None:
+        os.environ.pop("ROBOCACHE_ALIGN_DESIGN", None)
+    else:
+        os.environ["ROBOCACHE_ALIGN_DESIGN"] = design
     rb.run()
     torch.cuda.synchronize()
     if launches:  # under ncu: no CUPTI timing of our own
@@ -448,12 +460,18 @@ def kernel_only(rng, launches, configs=None):
         exact = (np.array_equal(torch.stack(rb.out).cpu().numpy().view(np.uint8), want_f)
                  and np.array_equal(torch.stack(rb.valid).cpu().numpy(), want_v)
                  and np.array_equal(torch.stack(rb.out_ts).cpu().numpy(), want_t))
-        us = cupti_us(rb.launch, "align_", reps=20)
+        per = {}
+        us = cupti_us(rb.launch, "align_", reps=20, per_kernel=per)
         gbs = nbytes / (us * 1e-6) / 1e9
         rows.append({"nvrtc_options": opts, "config": cfg, "kernel_us": us, "GBps": gbs, "copy_GBps": copy,
-                     "fraction_of_copy_bw": gbs / copy, "bitwise_equal_cpu": bool(exact)})
+                     "fraction_of_copy_bw": gbs / copy, "bitwise_equal_cpu": bool(exact), "kernels_us": per})
         print(f"kernel-only: opts [{opts}] cfg [{cfg}]: {us:.1f} us CUPTI, {gbs:.0f} GB/s over {nbytes / 1e6:.1f} MB"
               f" = {100 * gbs / copy:.0f}% of copy {copy:.0f} GB/s; bitwise equal to CPU: {exact}", flush=True)
+    print(f"\n== align kernel-only at the benchmark shape ({nbytes / 1e6:.1f} MB); copy {copy:.0f} GB/s in this run ==")
+    print(f"{'config':<40}{'kernel us':>10}{'GB/s':>7}{'of copy':>9}  bitwise = CPU  kernels")
+    for r in rows:
+        ks = " + ".join(f"{k} {v:.1f}" for k, v in r["kernels_us"].items())
+        print(f"{r['config'] or '(as given)':<40}{r['kernel_us']:>10.1f}{r['GBps']:>7.0f}{100 * r['fraction_of_copy_bw']:>8.0f}%  {str(r['bitwise_equal_cpu']):<13}  {ks}")
     return rows
 
 
@@ -465,7 +483,7 @@ def main():
     ap.add_argument("--skip-bench", action="store_true")
     ap.add_argument("--kernel-only", action="store_true", help="time the kernel alone at the benchmark shape (CUPTI), then exit")
     ap.add_argument("--configs", default="", help="with --kernel-only: ';'-separated launch configs, each comma-separated"
-                    " KNOB=value for ROBOCACHE_ALIGN_<KNOB> (TILE, THREADS, BLOCK, SMEM, SPARSE, MARGIN, MARGIN_SHIFT, VARIANT); '' = as given")
+                    " KNOB=value for ROBOCACHE_ALIGN_<KNOB> (TILE, THREADS, BLOCK, SMEM, SPARSE, MARGIN, MARGIN_SHIFT, VARIANT, DESIGN); '' = as given")
     ap.add_argument("--launches", type=int, default=0, help="with --kernel-only: launch this many times after timing (for ncu)")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)

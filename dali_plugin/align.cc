@@ -254,15 +254,15 @@ void RobocacheAlign<GPUBackend>::RunImpl(Workspace &ws) {
   auto streams = rust::Slice<const robocache::ffi::AlignStreamIn>(streams_.data(), streams_.size());
   auto refs = rust::Slice<const robocache::ffi::AlignRefIn>(refs_.data(), n);
   auto lens = rust::Slice<const int64_t>(out_lens_.data(), n);
-  size_t bytes = 0;
-  ROBOCACHE_CALL(bytes = robocache::ffi::align_gpu_scratch_bytes(*op_, streams, refs, lens));
-  if (bytes == 0) return;
+  size_t sizes[2] = {0, 0};  // pinned host bytes, device bytes (the device also holds the records)
+  ROBOCACHE_CALL(robocache::ffi::align_gpu_scratch(*op_, streams, refs, lens, rust::Slice<size_t>(sizes, 2)));
+  if (sizes[0] == 0) return;
   kernels::DynamicScratchpad scratch(AccessOrder(ws.stream()));
-  uint8_t *host = scratch.AllocatePinned<uint8_t>(bytes, 64);
-  uint8_t *dev = scratch.AllocateGPU<uint8_t>(bytes, 64);
+  uint8_t *host = scratch.AllocatePinned<uint8_t>(sizes[0], 64);
+  uint8_t *dev = scratch.AllocateGPU<uint8_t>(sizes[1], 64);
   ROBOCACHE_CALL(robocache::ffi::align_run_gpu(
       *op_, streams, refs, lens, rust::Slice<const robocache::ffi::AlignOut>(outs.data(), n),
-      reinterpret_cast<size_t>(host), bytes, reinterpret_cast<size_t>(dev),
+      reinterpret_cast<size_t>(host), sizes[0], reinterpret_cast<size_t>(dev), sizes[1],
       reinterpret_cast<size_t>(ws.stream()), /*phase: all*/ 0));
 }
 

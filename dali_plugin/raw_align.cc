@@ -41,11 +41,12 @@ struct RcRawAlign {
   long long total_channels;          // written by phase -1
   unsigned long long host_scratch;   // pinned host buffer
   unsigned long long dev_scratch;    // device buffer
-  unsigned long long scratch_bytes;  // written by phase -1; size of both buffers
+  unsigned long long scratch_bytes;  // written by phase -1; size of the host buffer
   unsigned long long stream;         // cudaStream_t
+  unsigned long long dev_scratch_bytes;  // written by phase -1; size of the device buffer (emulation: of the host one)
 };
 
-// phase -1: validate and plan (fills out_lens, total_channels, scratch_bytes); 0: stage + launch;
+// phase -1: validate and plan (fills out_lens, total_channels, scratch_bytes, dev_scratch_bytes); 0: stage + launch;
 // 1: stage; 2: launch. Returns 0, or 1 with the error message in err.
 __attribute__((visibility("default"))) int robocache_align_raw(RcRawAlign *r, int phase, char *err,
                                                                int errlen) {
@@ -103,14 +104,17 @@ __attribute__((visibility("default"))) int robocache_align_raw(RcRawAlign *r, in
     if (phase < 0) {
       r->total_channels = robocache::ffi::align_setup(
           *op, streams, rs, rust::Slice<int64_t>(reinterpret_cast<int64_t *>(r->out_lens), r->batch));
-      r->scratch_bytes = robocache::ffi::align_gpu_scratch_bytes(*op, streams, rs, lens);
+      size_t sizes[2] = {0, 0};
+      robocache::ffi::align_gpu_scratch(*op, streams, rs, lens, rust::Slice<size_t>(sizes, 2));
+      r->scratch_bytes = sizes[0];
+      r->dev_scratch_bytes = sizes[1];
       return 0;
     }
     std::vector<robocache::ffi::AlignOut> outs(r->batch);
     for (int i = 0; i < r->batch; i++) outs[i] = {r->out[i], r->valid[i], r->out_ts[i]};
     robocache::ffi::align_run_gpu(*op, streams, rs, lens,
                                   rust::Slice<const robocache::ffi::AlignOut>(outs.data(), outs.size()),
-                                  r->host_scratch, r->scratch_bytes, r->dev_scratch, r->stream,
+                                  r->host_scratch, r->scratch_bytes, r->dev_scratch, r->dev_scratch_bytes, r->stream,
                                   static_cast<uint8_t>(phase));
     return 0;
   } catch (const std::exception &e) {

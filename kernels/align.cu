@@ -1,5 +1,6 @@
-// align.cu: multi-rate streams fused onto one reference clock, one launch per ragged batch.
-// common.cuh is prepended by the Rust kernel registry (src/gpu/kernels.rs).
+// align.cu: multi-rate streams fused onto one reference clock, one launch per ragged batch: the
+// tiled form (RcAlignParams::design 0). The Rust kernel registry (src/gpu/kernels.rs) prepends
+// common.cuh and align_core.cu (the search, rc_al_locate, SLERP and the row writers both forms share).
 //
 // v5 layout: each block takes one tile of `p.tile` consecutive reference steps of one sample, all
 // streams (`tile_sample[blockIdx.x]` names the sample; RcAlignSample::tile_begin its first block).
@@ -33,61 +34,6 @@
 #ifndef RC_ALIGN_VARIANTS
 #define RC_ALIGN_VARIANTS 0
 #endif
-// Dynamic shared memory (the host shim for tests/emulate defines its own).
-#ifndef RC_EXTERN_SHARED
-#define RC_EXTERN_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
-#endif
-
-__device__ __forceinline__ double rc_al_rate_f(double a, double b, double rate, rc_i64 k) {
-  double t = a + (double)k / rate;
-  return t > b ? b : t;
-}
-__device__ __forceinline__ rc_i64 rc_al_rate_i(rc_i64 a, rc_i64 b, double rate, rc_i64 k) {
-  rc_i64 t = a + __double2ll_rn((double)k / rate * 1e9);
-  return t < b ? t : b;
-}
-__device__ __forceinline__ double rc_al_count_f(double a, double b, rc_i64 n, rc_i64 k) {
-  if (k == n - 1) return b;
-  if (k == 0) return a;
-  return a + (b - a) * ((double)k / (double)(n - 1));
-}
-__device__ __forceinline__ rc_i64 rc_al_count_i(rc_i64 a, rc_i64 b, rc_i64 n, rc_i64 k) {
-  if (k == n - 1) return b;
-  if (k == 0) return a;
-  return a + __double2ll_rn((double)(b - a) * ((double)k / (double)(n - 1)));
-}
-
-__device__ __forceinline__ double rc_al_diff(double a, double b) { return a - b; }
-__device__ __forceinline__ double rc_al_diff(rc_i64 a, rc_i64 b) { return (double)(a - b); }
-
-template <typename TS>
-__device__ __forceinline__ TS rc_al_target(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k);
-template <>
-__device__ __forceinline__ double rc_al_target<double>(const RcAlignSample *s, const RcAlignParams &p,
-                                                       rc_i64 k) {
-  if (p.grid == 0) return rc_al_rate_f(s->a_f, s->b_f, p.rate, k);
-  if (p.grid == 1) return rc_al_count_f(s->a_f, s->b_f, p.count, k);
-  return __ldg((const double *)s->targets + k);
-}
-template <>
-__device__ __forceinline__ rc_i64 rc_al_target<rc_i64>(const RcAlignSample *s, const RcAlignParams &p,
-                                                       rc_i64 k) {
-  if (p.grid == 0) return rc_al_rate_i(s->a_i, s->b_i, p.rate, k);
-  if (p.grid == 1) return rc_al_count_i(s->a_i, s->b_i, p.count, k);
-  return __ldg((const rc_i64 *)s->targets + k);
-}
-
-// A timestamp from the descriptor's raw 8 bytes.
-template <typename TS>
-__device__ __forceinline__ TS rc_al_ts_bits(rc_u64 b);
-template <>
-__device__ __forceinline__ double rc_al_ts_bits<double>(rc_u64 b) {
-  return __longlong_as_double((long long)b);
-}
-template <>
-__device__ __forceinline__ rc_i64 rc_al_ts_bits<rc_i64>(rc_u64 b) {
-  return (rc_i64)b;
-}
 
 // One stream as a block sees it: global timestamps and rows, and the shared-memory windows holding
 // timestamps of rows [r0, r0 + tlen) and rows [r0, r0 + dlen).
@@ -106,191 +52,36 @@ struct RcAlView {
     unsigned u = (unsigned)(j - r0);
     return u < (unsigned)dlen ? wd + (rc_i64)u * c : d + (rc_i64)j * c;
   }
-};
-
-// A row is missing when any channel is NaN. No early exit: the loads are independent.
-template <typename E, typename V>
-__device__ __forceinline__ bool rc_al_row_ok(const V &v, int j) {
-  const typename E::bits *r = v.row(j);
-  bool ok = true;
-#pragma unroll 8
-  for (int i = 0; i < v.c; i++) {
-    typename E::acc x = E::load(r[i]);
-    ok = ok & (x == x);
-  }
-  return ok;
-}
-
-// Missing-row flags of rows j, j + dir, j + 2 dir, j + 3 dir as bits 0..3 (rows outside [0, n) read
-// as missing), loaded together: a walk over a run of NaN rows takes a quarter of the round trips.
-template <typename E, typename V>
-__device__ __forceinline__ unsigned rc_al_rows_ok4(const V &v, int j, int dir) {
-  unsigned m = 0;
-#pragma unroll
-  for (int u = 0; u < 4; u++) {
-    int r = j + u * dir;
-    bool in = r >= 0 && r < v.n;
-    if (rc_al_row_ok<E>(v, in ? r : j) && in) m |= 1u << u;
-  }
-  return m;
-}
-
-// Invalid step: i0 = i1 = row to hold, -1 for NaN, -2 for zero.
-__device__ __forceinline__ void rc_al_invalid(int fill, int h, int &i0, int &i1) {
-  i0 = i1 = fill == 0 ? (h >= 0 ? h : -1) : (fill == 1 ? -1 : -2);
-}
-
-// Mirror of `locate` in src/ops/align.rs. Outputs: (i0, i1, w) with i0 == i1 for a copy, i0 < 0
-// for a fill (-1 NaN, -2 zero); ok = valid flag. The search for the last row with ts <= t runs in
-// the shared-memory window when the window brackets t (the usual case: an interpolation guess and a
-// walk of a step or two), else in global memory (interpolation guess, exponential search, binary
-// search, as resample). Rows lo and lo + 1 are tested for NaN together.
-template <typename TS, typename E>
-__device__ __forceinline__ void rc_al_locate(const RcAlView<TS, typename E::bits> &v, TS t, TS first, TS last,
-                                             int method, double gap, int fill, int &i0, int &i1, double &w,
-                                             int &ok) {
-  w = 0.0;
-  ok = 0;
-  const int n = v.n;
-  const bool hold = fill == 0;
-  if (t < first || t > last) {
-    int h = -1;
-    if (hold) {
-      if (t < first) {
-        for (int j = 0; j < n; j++)
-          if (rc_al_row_ok<E>(v, j)) { h = j; break; }
-      } else {
-        for (int j = n - 1; j >= 0; j--)
-          if (rc_al_row_ok<E>(v, j)) { h = j; break; }
-      }
-    }
-    rc_al_invalid(fill, h, i0, i1);
-    return;
-  }
-  int lo;
-  const int wl = v.tlen;
-  const TS *sg = v.wts;
-  if (wl > 0 && sg[0] <= t && (t < sg[wl - 1] || v.r0 + wl == n)) {
-    // Interpolation guess inside the window, then a walk to the last entry <= t (the result is the
-    // binary search's).
-    double span = rc_al_diff(sg[wl - 1], sg[0]);
-    int a = span > 0.0 ? (int)(rc_al_diff(t, sg[0]) / span * (double)(wl - 1)) : 0;
-    a = a < 0 ? 0 : (a > wl - 1 ? wl - 1 : a);
-    while (a > 0 && sg[a] > t) a--;
-    while (a + 1 < wl && sg[a + 1] <= t) a++;
-    lo = v.r0 + a;
-  } else {
-    const TS *ts = v.ts;
-    double span = rc_al_diff(last, first);
-    int g = span > 0.0 ? (int)(rc_al_diff(t, first) / span * (double)(n - 1)) : 0;
-    g = g < 0 ? 0 : (g > n - 1 ? n - 1 : g);
-    int hi;
-    if (__ldg(ts + g) <= t) {
-      lo = g;
-      int step = 1;
-      while (lo + step <= n - 1 && __ldg(ts + lo + step) <= t) { lo += step; step <<= 1; }
-      hi = lo + step - 1 < n - 1 ? lo + step - 1 : n - 1;
+  // The last row with ts <= t (first <= t <= last): in the shared-memory window when it brackets t
+  // (an interpolation guess and a walk of a step or two), else in global memory.
+  __device__ __forceinline__ int search(TS t, TS first, TS last) const {
+    int lo;
+    const int wl = tlen;
+    const TS *sg = wts;
+    if (wl > 0 && sg[0] <= t && (t < sg[wl - 1] || r0 + wl == n)) {
+      // Interpolation guess inside the window, then a walk to the last entry <= t (the result is the
+      // binary search's).
+      double span = rc_al_diff(sg[wl - 1], sg[0]);
+      int a = span > 0.0 ? (int)(rc_al_diff(t, sg[0]) / span * (double)(wl - 1)) : 0;
+      a = a < 0 ? 0 : (a > wl - 1 ? wl - 1 : a);
+      while (a > 0 && sg[a] > t) a--;
+      while (a + 1 < wl && sg[a + 1] <= t) a++;
+      lo = r0 + a;
     } else {
-      hi = g - 1;
-      int step = 1;
-      while (hi - step >= 0 && __ldg(ts + hi - step + 1) > t) { hi -= step; step <<= 1; }
-      lo = hi - step + 1 > 0 ? hi - step + 1 : 0;
+      double span = rc_al_diff(last, first);
+      int g = span > 0.0 ? (int)(rc_al_diff(t, first) / span * (double)(n - 1)) : 0;
+      g = g < 0 ? 0 : (g > n - 1 ? n - 1 : g);
+      lo = rc_al_gsearch(ts, n, t, g);
     }
-    while (lo < hi) {
-      int mid = (lo + hi + 1) >> 1;
-      if (__ldg(ts + mid) <= t) lo = mid; else hi = mid - 1;
-    }
+    return lo;
   }
-  // Rows lo and lo + 1 tested together (row lo stands in for a missing lo + 1).
-  const bool ok_lo = rc_al_row_ok<E>(v, lo);
-  const bool ok_hi = rc_al_row_ok<E>(v, lo + 1 < n ? lo + 1 : lo) && lo + 1 < n;
-  const TS tlo = v.t(lo);
-  if (tlo == t && ok_lo) {
-    i0 = i1 = lo;
-    ok = 1;
-    return;
+  // Missing-row flags of rows lo (bit 0) and lo + 1 (bit 1; clear past the end), tested together
+  // (row lo stands in for a missing lo + 1).
+  template <typename E>
+  __device__ __forceinline__ unsigned rows_ok2(int lo) const {
+    return rc_al_rows_ok2<E>(*this, lo);
   }
-  int l = -1;
-  {
-    int j = lo, have = 0;
-    bool okj = ok_lo;
-    unsigned mk = 0;
-    for (;;) {
-      if (okj) { l = j; break; }
-      if (!hold && rc_al_diff(t, v.t(j)) > gap) break;
-      if (--j < 0) break;
-      if (have == 0) { mk = rc_al_rows_ok4<E>(v, j, -1); have = 4; }
-      okj = mk & 1u;
-      mk >>= 1;
-      have--;
-    }
-  }
-  int r = -1;
-  {
-    int j = lo + 1, have = 0;
-    bool okj = ok_hi;
-    unsigned mk = 0;
-    while (j < n) {
-      if (okj) { r = j; break; }
-      if ((!hold || l >= 0) && rc_al_diff(v.t(j), t) > gap) break;
-      if (++j >= n) break;
-      if (have == 0) { mk = rc_al_rows_ok4<E>(v, j, 1); have = 4; }
-      okj = mk & 1u;
-      mk >>= 1;
-      have--;
-    }
-  }
-  if (l < 0 || r < 0) {
-    rc_al_invalid(fill, l >= 0 ? l : r, i0, i1);
-    return;
-  }
-  TS tl = v.t(l), tr = v.t(r);
-  if (rc_al_diff(tr, tl) > gap) {
-    rc_al_invalid(fill, l, i0, i1);
-    return;
-  }
-  ok = 1;
-  if (method == 2) { i0 = i1 = l; return; }
-  if (method == 1) { i0 = i1 = (rc_al_diff(t, tl) <= rc_al_diff(tr, t)) ? l : r; return; }
-  i0 = l;
-  i1 = r;
-  w = rc_al_diff(t, tl) / rc_al_diff(tr, tl);
-}
-
-__device__ __forceinline__ void rc_al_normalise(double q[4]) {
-  double n = sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]);
-  if (n > 0.0) {
-#pragma unroll
-    for (int i = 0; i < 4; i++) q[i] = q[i] / n;
-  }
-}
-
-// Mirror of `slerp` in src/ops/align_cpu.rs: float64, normalised inputs, shortest arc, unit output.
-__device__ __forceinline__ void rc_al_slerp(double a[4], double b[4], double w, double r[4]) {
-  rc_al_normalise(a);
-  rc_al_normalise(b);
-  double dot = a[0] * b[0] + a[1] * b[1] + a[2] * b[2] + a[3] * b[3];
-  if (dot < 0.0) {
-#pragma unroll
-    for (int i = 0; i < 4; i++) b[i] = -b[i];
-  }
-  double d2 = 0.0, s2 = 0.0;
-#pragma unroll
-  for (int i = 0; i < 4; i++) {
-    d2 = d2 + (a[i] - b[i]) * (a[i] - b[i]);
-    s2 = s2 + (a[i] + b[i]) * (a[i] + b[i]);
-  }
-  double th = 2.0 * atan2(sqrt(d2), sqrt(s2));
-  double s = sin(th);
-  double ca = 1.0 - w, cb = w;
-  if (s > 0.0) {
-    ca = sin((1.0 - w) * th) / s;
-    cb = sin(w * th) / s;
-  }
-#pragma unroll
-  for (int i = 0; i < 4; i++) r[i] = ca * a[i] + cb * b[i];
-  rc_al_normalise(r);
-}
+};
 
 // Row guess for time t by linear interpolation between a stream's ends, clamped to [0, n - 1].
 template <typename TS>
@@ -315,8 +106,6 @@ struct RcAlSeg {
   rc_u64 src;
   int bytes, soff, chunk0, pad;
 };
-
-__device__ __forceinline__ int rc_al_round16(int x) { return (x + 15) & ~15; }
 
 // Rows of `row_bytes` starting at global address src that fit at byte `off` of a `cap`-byte buffer.
 __device__ __forceinline__ int rc_al_fit(int rows, int row_bytes, rc_u64 src, int off, int cap) {
@@ -403,23 +192,6 @@ __device__ __forceinline__ void rc_al_place(const RcAlignSample *s, const RcAlig
   seg[2 * ns].chunk0 = chunks;
 }
 
-// 16 bytes at global chunk address ga, of which only [lo, hi) may be read (2-byte pieces at the ragged ends).
-__device__ __forceinline__ uint4 rc_al_load16(rc_u64 ga, rc_u64 lo, rc_u64 hi) {
-  if (ga >= lo && ga + 16 <= hi) return __ldg((const uint4 *)ga);
-  unsigned h[8];
-#pragma unroll
-  for (int b = 0; b < 8; b++) {
-    rc_u64 a = ga + 2 * b;
-    h[b] = (a >= lo && a < hi) ? (unsigned)__ldg((const unsigned short *)a) : 0u;
-  }
-  uint4 v;
-  v.x = h[0] | (h[1] << 16);
-  v.y = h[2] | (h[3] << 16);
-  v.z = h[4] | (h[5] << 16);
-  v.w = h[6] | (h[7] << 16);
-  return v;
-}
-
 // 2. Copy every segment's chunks to shared memory. On sm_80 and later (RC_ALIGN_ASYNC=1) whole chunks
 // go by cp.async (every chunk in flight at once, no registers held); else, and for the ragged chunks,
 // RC_ALIGN_COPY_UNROLL loads in flight per thread through registers.
@@ -483,7 +255,6 @@ __device__ __forceinline__ void rc_al_item(const RcAlignSample *s, const RcAlign
                                            unsigned char *sbuf, int q, rc_i64 k0, int k, bool split,
                                            typename E::bits *orow) {
   typedef typename E::bits B;
-  typedef typename E::acc A;
   const int ns = p.num_streams;
   const TS t = rc_al_target<TS>(s, p, k0 + k);
   if (q == 0) ((TS *)s->out_ts)[k0 + k] = t;
@@ -511,57 +282,7 @@ __device__ __forceinline__ void rc_al_item(const RcAlignSample *s, const RcAlign
     si[items + it] = i1;
     return;
   }
-  const int2 *__restrict__ cmap = (const int2 *)p.chan_map;
-  const int cs = v.c;
-  const int off = (int)p.streams[q].offset;
-  const int ident = p.wxyz ? 0 : 3;
-  const B *r0p = v.row(i0 < 0 ? 0 : i0);
-  const B *r1p = v.row(i0 < 0 ? 0 : i1);
-  B *o = orow + off;
-  for (int c = 0; c < cs;) {
-    if (__ldg(cmap + off + c).y < 0) {
-      B x;
-      if (i0 == -1) {
-        x = E::nan();
-      } else if (i0 == -2) {
-        x = E::store((A)0.0f);
-      } else if (i1 == i0) {
-        x = r0p[c];
-      } else {
-        A x0 = E::load(r0p[c]), x1 = E::load(r1p[c]);
-        A wa = (A)w;
-        x = E::store(x0 + wa * (x1 - x0));
-      }
-      o[c] = x;
-      c++;
-      continue;
-    }
-    // A quaternion group starts at c (groups do not overlap, so the walk meets each at its first channel).
-    if (i0 == -1) {
-#pragma unroll
-      for (int i = 0; i < 4; i++) o[c + i] = E::nan();
-    } else if (i0 == -2) {
-#pragma unroll
-      for (int i = 0; i < 4; i++) o[c + i] = E::store((A)(i == ident ? 1.0f : 0.0f));
-    } else {
-      double a[4], r[4];
-#pragma unroll
-      for (int i = 0; i < 4; i++) a[i] = (double)E::load(r0p[c + i]);
-      if (i1 == i0) {
-        rc_al_normalise(a);
-#pragma unroll
-        for (int i = 0; i < 4; i++) r[i] = a[i];
-      } else {
-        double b[4];
-#pragma unroll
-        for (int i = 0; i < 4; i++) b[i] = (double)E::load(r1p[c + i]);
-        rc_al_slerp(a, b, w, r);
-      }
-#pragma unroll
-      for (int i = 0; i < 4; i++) o[c + i] = E::store((A)r[i]);
-    }
-    c += 4;
-  }
+  rc_al_write<E>(v, p, q, i0, i1, w, orow);
 }
 
 // A stream's row j: from the block's shared window when it holds row j, else global memory.
@@ -569,103 +290,6 @@ template <typename B>
 __device__ __forceinline__ const B *rc_al_rowp(const RcAlWin &w, const unsigned char *sbuf, int j, int c) {
   unsigned u = (unsigned)(j - w.r0);
   return u < (unsigned)w.dlen ? (const B *)(sbuf + w.doff) + (rc_i64)u * c : (const B *)w.d + (rc_i64)j * c;
-}
-
-// Split form, after the items left (i0, i1, w) in shared memory: one thread per (step, quaternion
-// group) SLERPs once and writes the group's 4 channels; one thread per other output element (so
-// stores are contiguous), RC_ALIGN_UNROLL elements with their loads issued before any store.
-#ifndef RC_ALIGN_UNROLL
-#define RC_ALIGN_UNROLL 4
-#endif
-template <typename E>
-__device__ __forceinline__ void rc_al_rows(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k0, int kcount,
-                                           const RcAlWin *win, const unsigned char *sbuf) {
-  typedef typename E::bits B;
-  typedef typename E::acc A;
-  const int C = p.total_channels;
-  const int ns = p.num_streams;
-  const int items = p.tile * ns;
-  const double *sw = (const double *)sbuf;
-  const int *si0 = (const int *)(sw + items), *si1 = si0 + items;
-  const int2 *__restrict__ cmap = (const int2 *)p.chan_map;
-  B *__restrict__ out = (B *)s->out + k0 * C;
-  const int ident = p.wxyz ? 0 : 3;
-  const int nq = p.num_quats;
-  for (int j = threadIdx.x; j < kcount * nq; j += blockDim.x) {
-    const int k = j / nq, gi = j - k * nq;
-    const int2 gq = __ldg(cmap + C + gi);
-    const int q = gq.x, it = k * ns + q;
-    const int i0 = si0[it], i1 = si1[it];
-    B *o = out + (rc_i64)k * C + gq.y;
-    if (i0 == -1) {
-#pragma unroll
-      for (int i = 0; i < 4; i++) o[i] = E::nan();
-    } else if (i0 == -2) {
-#pragma unroll
-      for (int i = 0; i < 4; i++) o[i] = E::store((A)(i == ident ? 1.0f : 0.0f));
-    } else {
-      const int cs = (int)p.streams[q].channels;
-      const int qf = gq.y - (int)p.streams[q].offset;
-      const B *r0 = rc_al_rowp<B>(win[q], sbuf, i0, cs) + qf;
-      double a[4], r[4];
-#pragma unroll
-      for (int i = 0; i < 4; i++) a[i] = (double)E::load(r0[i]);
-      if (i1 == i0) {
-        rc_al_normalise(a);
-#pragma unroll
-        for (int i = 0; i < 4; i++) r[i] = a[i];
-      } else {
-        const B *r1 = rc_al_rowp<B>(win[q], sbuf, i1, cs) + qf;
-        double b[4];
-#pragma unroll
-        for (int i = 0; i < 4; i++) b[i] = (double)E::load(r1[i]);
-        rc_al_slerp(a, b, sw[it], r);
-      }
-#pragma unroll
-      for (int i = 0; i < 4; i++) o[i] = E::store((A)r[i]);
-    }
-  }
-  const int total = kcount * C;
-  const int bd = blockDim.x;
-  for (int base = threadIdx.x; base < total; base += RC_ALIGN_UNROLL * bd) {
-    B v[RC_ALIGN_UNROLL];
-    bool put[RC_ALIGN_UNROLL];
-#pragma unroll
-    for (int u = 0; u < RC_ALIGN_UNROLL; u++) {
-      const int e = base + u * bd;
-      put[u] = false;
-      v[u] = E::nan();
-      if (e < total) {
-        const int k = e / C, c = e - k * C;
-        const int2 m = __ldg(cmap + c);
-        if (m.y < 0) {
-          const int q = m.x, it = k * ns + q;
-          const int i0 = si0[it], i1 = si1[it];
-          const int cs = (int)p.streams[q].channels;
-          const int lc = c - (int)p.streams[q].offset;
-          put[u] = true;
-          if (i0 == -1) {
-            v[u] = E::nan();
-          } else if (i0 == -2) {
-            v[u] = E::store((A)0.0f);
-          } else {
-            const B b0 = rc_al_rowp<B>(win[q], sbuf, i0, cs)[lc];
-            if (i1 == i0) {
-              v[u] = b0;
-            } else {
-              const B b1 = rc_al_rowp<B>(win[q], sbuf, i1, cs)[lc];
-              const A x0 = E::load(b0), x1 = E::load(b1);
-              const A wa = (A)sw[it];
-              v[u] = E::store(x0 + wa * (x1 - x0));
-            }
-          }
-        }
-      }
-    }
-#pragma unroll
-    for (int u = 0; u < RC_ALIGN_UNROLL; u++)
-      if (put[u]) out[base + u * bd] = v[u];
-  }
 }
 
 template <typename TS, typename E>
@@ -691,29 +315,13 @@ __device__ __forceinline__ void rc_al_block(const RcAlignSample *s, const RcAlig
   }
   if (split) {
     __syncthreads();
-    rc_al_rows<E>(s, p, k0, kcount, win, sbuf);
+    rc_al_rows<E>(s, p, k0, kcount, sbuf, false,
+                  [&](int q, int j, int cs) { return rc_al_rowp<B>(win[q], sbuf, j, cs); });
     return;
   }
   if (st < 0) return;
   __syncthreads();
-  // 4. The staged tile to the output: 16-byte stores, 2-byte pieces at its ragged ends.
-  const rc_u64 gout = s->out + (rc_u64)(k0 * C) * (rc_u64)sizeof(B);
-  const rc_u64 gend = gout + (rc_u64)kcount * (rc_u64)C * (rc_u64)sizeof(B);
-  const rc_u64 c0 = gout & ~15ull;
-  const int nch = (int)((((gend + 15) & ~15ull) - c0) >> 4);
-  for (int i = threadIdx.x; i < nch; i += blockDim.x) {
-    const rc_u64 ga = c0 + 16ull * (rc_u64)i;
-    const unsigned char *sp = sbuf + 16 * i;
-    if (ga >= gout && ga + 16 <= gend) {
-      *(uint4 *)ga = *(const uint4 *)sp;
-    } else {
-#pragma unroll
-      for (int b = 0; b < 8; b++) {
-        rc_u64 a = ga + 2 * b;
-        if (a >= gout && a < gend) *(unsigned short *)a = *(const unsigned short *)(sp + 2 * b);
-      }
-    }
-  }
+  rc_al_store_tile<B>(s, k0, kcount, C, sbuf);
 }
 
 template <typename E>
@@ -749,10 +357,11 @@ RC_ALIGN(RcF64, f64)
 RC_ALIGN(RcF16, f16)
 RC_ALIGN(RcBF16, bf16)
 
-// Tuning builds (-DRC_ALIGN_VARIANTS=1): float32 entry points under register caps of 64, 48, 40 and 32
-// registers per thread, fused (rN) or split (split_rN: items leave (i0, i1, w) in shared memory, then
-// rc_al_rows writes the rows), picked per launch by ROBOCACHE_ALIGN_VARIANT, so one process times all.
-#if RC_ALIGN_VARIANTS
+// Tuning builds (-DRC_ALIGN_VARIANTS=1, or any odd value): float32 entry points under register caps of
+// 64, 48, 40 and 32 registers per thread, fused (rN) or split (split_rN: items leave (i0, i1, w) in
+// shared memory, then rc_al_rows writes the rows), picked per launch by ROBOCACHE_ALIGN_VARIANT, so one
+// process times all.
+#if RC_ALIGN_VARIANTS & 1
 RC_ALIGN_ENTRY(RcF32, f32_r64, 4, false)
 RC_ALIGN_ENTRY(RcF32, f32_r48, 5, false)
 RC_ALIGN_ENTRY(RcF32, f32_r40, 6, false)

@@ -279,7 +279,7 @@ struct RcAlignStream {
 struct RcAlignParams {
   double rate;          // target_rate (grid == 0)
   rc_i64 count;         // num_samples (grid == 1)
-  rc_u64 chan_map;      // const int2* [total_channels + num_quats]: (stream, first fused channel of its quaternion group or -1), then the groups
+  rc_u64 chan_map;      // const int2* [2 total_channels + num_quats]: (stream, first fused channel of its quaternion group or -1), then the groups, then (channel in its stream, the stream's channels)
   int num_streams;
   int total_channels;
   int tile;             // targets per block
@@ -293,4 +293,7 @@ struct RcAlignParams {
   int margin;           // window margin each side: margin + (rows >> margin_shift) rows
   int margin_shift;
   RcAlignStream streams[RC_ALIGN_MAX_STREAMS];
-};  // 328 bytes
+  rc_u64 rec;           // design 3: the items' (i0, i1, w) records (device scratch), else 0
+  int design;           // 0 tiled (align.cu), 1 flat, 2 staged, 3 locate + gather (align_flat.cu)
+  int pad;
+};  // 344 bytes

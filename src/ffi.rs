@@ -425,12 +425,14 @@ mod bridge {
             reference: &AlignRefIn,
             out: &AlignOut,
         ) -> Result<()>;
-        fn align_gpu_scratch_bytes(
+        /// Writes (pinned host bytes, device bytes) to `sizes[0..2]`.
+        fn align_gpu_scratch(
             op: &AlignOp,
             streams: &[AlignStreamIn],
             refs: &[AlignRefIn],
             out_lens: &[i64],
-        ) -> Result<usize>;
+            sizes: &mut [usize],
+        ) -> Result<()>;
         #[allow(clippy::too_many_arguments)]
         unsafe fn align_run_gpu(
             op: &AlignOp,
@@ -441,6 +443,7 @@ mod bridge {
             host_scratch: usize,
             scratch_bytes: usize,
             dev_scratch: usize,
+            dev_scratch_bytes: usize,
             stream: usize,
             phase: u8,
         ) -> Result<()>;

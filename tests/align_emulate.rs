@@ -4,7 +4,8 @@
 //! float64-second and int64-nanosecond timestamps, every fill, clock form and method, quaternion
 //! groups, ragged random batches with time gaps and NaN runs, under launch knob sets that send the
 //! kernel down each of its paths (shared-memory windows, global-memory searches and rows, cut
-//! windows and unstaged stores), and the float32 split form. Needs no GPU; needs a C++ compiler (the plugin build has one).
+//! windows and unstaged stores), the float32 split form, and the flat forms of kernels/align_flat.cu
+//! (flat, staged, locate + gather). Needs no GPU; needs a C++ compiler (the plugin build has one).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -36,12 +37,14 @@ impl Rng {
     }
 }
 
-fn build_emulator() -> libloading::Library {
+/// The emulator library, built with `defines` (e.g. `-DRC_ALIGN_WIDE=1`).
+fn build_emulator(name: &str, defines: &[&str]) -> libloading::Library {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let src = root.join("tests/emulate/align_emulator.cc");
-    let lib = std::env::temp_dir().join(format!("robocache-align-emulator-{}.so", std::process::id()));
+    let lib = std::env::temp_dir().join(format!("robocache-align-emulator-{name}-{}.so", std::process::id()));
     let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
     let st = Command::new(&cxx)
+        .args(defines)
         .args(["-std=c++17", "-O1", "-ffp-contract=off", "-shared", "-fPIC", "-Wno-unknown-pragmas", "-o"])
         .arg(&lib)
         .arg(&src)
@@ -198,14 +201,14 @@ fn check_case<E: Wide + Copy>(
             num_out: cpu_out[i].1.len() / nstreams,
         })
         .collect();
-    let need = scratch_bytes(&samples, layout.total);
+    let need = scratch_bytes(&samples, layout.total).1; // emulation: the host buffer is the device scratch
     let mut scratch = vec![0u128; need.div_ceil(16).max(1)];
     // SAFETY: the scratch viewed as bytes, 16-byte aligned as the packing expects.
     let host = unsafe { std::slice::from_raw_parts_mut(scratch.as_mut_ptr() as *mut u8, scratch.len() * 16) };
     let dev = host.as_ptr() as u64;
     // SAFETY: Phase::Emulate: every pointer is host memory valid for the planned shapes; the stream
     // argument carries the emulator's address.
-    unsafe { run_gpu(args, layout, dtype, &samples, host, dev, emulate as *const () as Stream, Phase::Emulate) }
+    unsafe { run_gpu(args, layout, dtype, &samples, host, dev, need, emulate as *const () as Stream, Phase::Emulate) }
         .expect("emulated launch");
     for i in 0..nsamp {
         let (g, c) = (&gpu_out[i], &cpu_out[i]);
@@ -232,35 +235,63 @@ fn check_case<E: Wide + Copy>(
 
 #[test]
 fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
-    let lib = build_emulator();
+    // The kernels as built by default, and with RC_ALIGN_WIDE=1 (the flat forms' 16-byte loads).
+    let libs = [build_emulator("default", &[]), build_emulator("wide", &["-DRC_ALIGN_WIDE=1"])];
     // SAFETY: the symbols have the Emulator signature (tests/emulate/align_emulator.cc).
-    let emu = |name: &[u8]| -> Emulator { unsafe { *lib.get::<Emulator>(name).expect("emulator symbol") } };
-    let (e32, e64, ebf) = (emu(b"emulate_align_f32"), emu(b"emulate_align_f64"), emu(b"emulate_align_bf16"));
-    let e32s = emu(b"emulate_align_f32_split");
+    let emu =
+        |w: usize, name: &[u8]| -> Emulator { unsafe { *libs[w].get::<Emulator>(name).expect("emulator symbol") } };
     let seed = std::env::var("ROBOCACHE_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_a11e_u64);
     let mut rng = Rng(seed | 1);
-    // Launch knob sets (read by the GPU path per launch): defaults (rows in global memory); every
-    // stream's rows in shared-memory windows; rows and most searches in global memory with an odd
-    // tile; a shared-memory budget too small for the output tile and most windows.
-    // The split form (float32 tuning entry point) under the first two.
-    let knob_sets: [&[(&str, &str)]; 6] = [
+    // Launch knob sets (read by the GPU path per launch). The tiled form: defaults (rows in global
+    // memory); every stream's rows in shared-memory windows; rows and most searches in global memory
+    // with an odd tile; a shared-memory budget too small for the output tile and most windows; the
+    // split form (float32 tuning entry point) under the first two. The flat forms (flat, staged,
+    // locate + gather, rows), each at its own tile and at an odd one, then built with RC_ALIGN_WIDE=1
+    // ("WIDE": the emulator library, not a launch knob).
+    let knob_sets: [&[(&str, &str)]; 20] = [
         &[],
-        &[("SPARSE", "1000000")],
-        &[("SPARSE", "0"), ("MARGIN", "0"), ("MARGIN_SHIFT", "31"), ("TILE", "5")],
-        &[("SMEM", "256"), ("TILE", "64")],
-        &[("VARIANT", "split"), ("SPARSE", "1000000")],
-        &[("VARIANT", "split"), ("SPARSE", "0"), ("MARGIN", "0"), ("MARGIN_SHIFT", "31"), ("TILE", "5")],
+        &[("DESIGN", "tiled")],
+        &[("DESIGN", "tiled"), ("SPARSE", "1000000")],
+        &[("DESIGN", "tiled"), ("SPARSE", "0"), ("MARGIN", "0"), ("MARGIN_SHIFT", "31"), ("TILE", "5")],
+        &[("DESIGN", "tiled"), ("SMEM", "256"), ("TILE", "64")],
+        &[("DESIGN", "tiled"), ("VARIANT", "split"), ("SPARSE", "1000000")],
+        &[
+            ("DESIGN", "tiled"),
+            ("VARIANT", "split"),
+            ("SPARSE", "0"),
+            ("MARGIN", "0"),
+            ("MARGIN_SHIFT", "31"),
+            ("TILE", "5"),
+        ],
+        &[("DESIGN", "flat")],
+        &[("DESIGN", "flat"), ("TILE", "5")],
+        &[("DESIGN", "staged")],
+        &[("DESIGN", "staged"), ("TILE", "3")],
+        &[("DESIGN", "gather")],
+        &[("DESIGN", "gather"), ("TILE", "5")],
+        &[("DESIGN", "rows")],
+        &[("DESIGN", "rows"), ("TILE", "5")],
+        &[("WIDE", "1"), ("DESIGN", "flat")],
+        &[("WIDE", "1"), ("DESIGN", "staged")],
+        &[("WIDE", "1"), ("DESIGN", "staged"), ("TILE", "3")],
+        &[("WIDE", "1"), ("DESIGN", "gather")],
+        &[("WIDE", "1"), ("DESIGN", "rows"), ("TILE", "5")],
     ];
-    let all = ["TILE", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "THREADS", "BLOCK", "VARIANT"];
+    let all = ["TILE", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "THREADS", "BLOCK", "VARIANT", "DESIGN"];
     let mut cases = 0;
     for knobs in knob_sets {
         for k in all {
             std::env::remove_var(format!("ROBOCACHE_ALIGN_{k}"));
         }
-        for (k, v) in knobs {
+        let w = usize::from(knobs.contains(&("WIDE", "1")));
+        for (k, v) in knobs.iter().filter(|(k, _)| *k != "WIDE") {
             std::env::set_var(format!("ROBOCACHE_ALIGN_{k}"), v);
         }
+        let (e32, e64, ebf) =
+            (emu(w, b"emulate_align_f32"), emu(w, b"emulate_align_f64"), emu(w, b"emulate_align_bf16"));
+        let e32s = emu(w, b"emulate_align_f32_split");
         let split = knobs.iter().any(|(k, _)| *k == "VARIANT");
+        assert!(!split || knobs.contains(&("DESIGN", "tiled")), "the split form is a tiled entry point");
         let dtypes: &[DType] = if split { &[DType::F32] } else { &[DType::F32, DType::F64, DType::BF16] };
         for &dtype in dtypes {
             for ns in [false, true] {
@@ -347,5 +378,5 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
     for k in all {
         std::env::remove_var(format!("ROBOCACHE_ALIGN_{k}"));
     }
-    assert_eq!(cases, 4 * 54 + 2 * 18);
+    assert_eq!(cases, 18 * 54 + 2 * 18);
 }

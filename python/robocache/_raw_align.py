@@ -51,6 +51,7 @@ class RawAlign(ctypes.Structure):
         ("dev_scratch", ctypes.c_ulonglong),
         ("scratch_bytes", ctypes.c_ulonglong),
         ("stream", ctypes.c_ulonglong),
+        ("dev_scratch_bytes", ctypes.c_ulonglong),
     ]
 
 
@@ -127,6 +128,7 @@ class AlignBatch:
         self.lens = list(self._lens)
         self.total_channels = int(r.total_channels)
         self.scratch_bytes = int(r.scratch_bytes)
+        self.dev_scratch_bytes = int(r.dev_scratch_bytes)
         if plan_only:
             return
         if host:
@@ -137,7 +139,8 @@ class AlignBatch:
             self.out_ts = [np.empty(n, self.ts[0][0].dtype) for n in self.lens]
             for o in self.out_ts:
                 o.view(np.uint8).fill(poison)
-            self.host = np.zeros(max(1, self.scratch_bytes), np.uint8)
+            self.host = np.zeros(max(1, self.dev_scratch_bytes), np.uint8)  # host and device scratch in one
+            r.scratch_bytes = self.dev_scratch_bytes
             r.out, r.valid, r.out_ts = (_u64([a.ctypes.data for a in x]) for x in (self.out, self.valid, self.out_ts))
             self._host_keep = (r.out, r.valid, r.out_ts)
             r.host_scratch = r.dev_scratch = self.host.ctypes.data
@@ -152,7 +155,7 @@ class AlignBatch:
         self.out_ts = [torch.empty((n,), dtype=ts_t, device=dev) for n in self.lens]
         self.poison = poison
         self.host = torch.empty(max(1, self.scratch_bytes), dtype=torch.uint8, pin_memory=True)
-        self.dev = torch.empty(max(1, self.scratch_bytes), dtype=torch.uint8, device=dev)
+        self.dev = torch.empty(max(1, self.dev_scratch_bytes), dtype=torch.uint8, device=dev)
         self._out_p, self._valid_p, self._out_ts_p = _u64([t.data_ptr() for t in self.out]), _u64([t.data_ptr() for t in self.valid]), _u64([t.data_ptr() for t in self.out_ts])
         r.out, r.valid, r.out_ts = self._out_p, self._valid_p, self._out_ts_p
         r.host_scratch, r.dev_scratch = self.host.data_ptr(), self.dev.data_ptr()

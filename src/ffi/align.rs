@@ -252,17 +252,24 @@ unsafe fn gpu_samples<'a>(
         .collect()
 }
 
-pub(super) fn align_gpu_scratch_bytes(
+pub(super) fn align_gpu_scratch(
     op: &AlignOp,
     streams: &[AlignStreamIn],
     refs: &[AlignRefIn],
     out_lens: &[i64],
-) -> Result<usize> {
+    sizes: &mut [usize],
+) -> Result<()> {
     guard(ALIGN, || {
         let (ty, layout) = check_batch(op, streams, refs)?;
         // SAFETY: host timestamp pointers come from DALI's CPU inputs with their lengths.
         let g = unsafe { gpu_samples(op, streams, refs, &[], ty.ts_int, out_lens) };
-        Ok(alg::scratch_bytes(&g, layout.total))
+        let (h, d) = alg::scratch_bytes(&g, layout.total);
+        if sizes.len() < 2 {
+            return Err(Error::Batch { op: ALIGN, msg: format!("{} scratch sizes asked for; 2 written", sizes.len()) });
+        }
+        sizes[0] = h;
+        sizes[1] = d;
+        Ok(())
     })
 }
 
@@ -276,6 +283,7 @@ pub(super) unsafe fn align_run_gpu(
     host_scratch: usize,
     scratch_bytes: usize,
     dev_scratch: usize,
+    dev_scratch_bytes: usize,
     stream: usize,
     phase: u8,
 ) -> Result<()> {
@@ -294,6 +302,7 @@ pub(super) unsafe fn align_run_gpu(
             3 => alg::Phase::Emulate,
             p => return Err(Error::arg(ALIGN, "phase", p, "0 (all), 1 (stage), 2 (launch) or 3 (emulate)")),
         };
-        alg::run_gpu(&op.args, &layout, ty.data, &g, host, dev_scratch as u64, stream as crate::gpu::Stream, phase)
+        let dev = dev_scratch as u64;
+        alg::run_gpu(&op.args, &layout, ty.data, &g, host, dev, dev_scratch_bytes, stream as crate::gpu::Stream, phase)
     })
 }

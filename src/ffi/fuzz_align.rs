@@ -66,7 +66,8 @@ pub(super) fn fuzz_align(b: &mut Bytes) -> std::result::Result<(), String> {
     let Some(total) = ok_or_documented("align_setup", align_setup(&op, &ins, &refs, &mut lens))? else {
         return Ok(());
     };
-    ok_or_documented("align_gpu_scratch_bytes", align_gpu_scratch_bytes(&op, &ins, &refs, &lens))?;
+    let mut sizes = [0usize; 2];
+    ok_or_documented("align_gpu_scratch", align_gpu_scratch(&op, &ins, &refs, &lens, &mut sizes))?;
     let total = total.max(1);
     for i in 0..batch {
         planned("align", lens[i])?;

@@ -43,11 +43,42 @@ pub static RESAMPLE: KernelSource = KernelSource {
     ],
 };
 
-/// `kernels/align.cu`.
+/// `kernels/align_core.cu` + `kernels/align.cu` + `kernels/align_flat.cu` (one program).
 pub static ALIGN: KernelSource = KernelSource {
     file: "align.cu",
-    source: include_str!("../../kernels/align.cu"),
-    kernels: &["align_f32", "align_f64", "align_f16", "align_bf16"],
+    source: concat!(
+        include_str!("../../kernels/align_core.cu"),
+        "\n",
+        include_str!("../../kernels/align.cu"),
+        "\n",
+        include_str!("../../kernels/align_flat.cu")
+    ),
+    kernels: &[
+        "align_f32",
+        "align_f64",
+        "align_f16",
+        "align_bf16",
+        "align_flat_f32",
+        "align_flat_f64",
+        "align_flat_f16",
+        "align_flat_bf16",
+        "align_staged_f32",
+        "align_staged_f64",
+        "align_staged_f16",
+        "align_staged_bf16",
+        "align_rows_f32",
+        "align_rows_f64",
+        "align_rows_f16",
+        "align_rows_bf16",
+        "align_locate_f32",
+        "align_locate_f64",
+        "align_locate_f16",
+        "align_locate_bf16",
+        "align_gather_f32",
+        "align_gather_f64",
+        "align_gather_f16",
+        "align_gather_bf16",
+    ],
 };
 
 /// `kernels/points.cu` + `kernels/points_sort.cu` (one program): voxel_downsample, voxelize and

@@ -85,8 +85,48 @@ pub struct AlignParams {
     margin: i32,
     margin_shift: i32,
     streams: [AlignStreamDesc; MAX_STREAMS],
+    rec: u64,
+    design: i32,
+    pad: i32,
 }
-const _: () = assert!(std::mem::size_of::<AlignParams>() == 328);
+const _: () = assert!(std::mem::size_of::<AlignParams>() == 344);
+
+/// The kernel's form (`RcAlignParams::design`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Design {
+    /// `kernels/align.cu`: per block, shared-memory windows of timestamps (and rows), one thread per
+    /// (stream, step) item, a staged output tile.
+    Tiled = 0,
+    /// `kernels/align_flat.cu`: one thread per item straight from global memory, no shared memory,
+    /// no barrier; each item writes its part of the fused row.
+    Flat = 1,
+    /// As [`Design::Flat`], the fused rows staged in shared memory (one barrier), 16-byte stores.
+    Staged = 2,
+    /// Two launches: the flat items leave (i0, i1, w) records in device scratch, then a gather
+    /// kernel writes the fused rows with contiguous stores.
+    Gather = 3,
+    /// As [`Design::Gather`] in one launch: the records in shared memory, one barrier, then the
+    /// block writes its rows.
+    Rows = 4,
+}
+
+/// The default form: the fastest measured at the benchmark shape on an H200 (staged at [`FLAT_TILE`]:
+/// 49.9 us against the tiled form's 61.6 us in one process; benchmarks/results/gpu_align_h200_notes.md).
+/// `ROBOCACHE_ALIGN_DESIGN` (`tiled`, `flat`, `staged`, `gather`, `rows`) picks another per launch (for
+/// tuning and for measuring the forms in one process).
+const DESIGN: Design = Design::Staged;
+
+/// The form this launch uses.
+pub fn design() -> Design {
+    match std::env::var("ROBOCACHE_ALIGN_DESIGN").as_deref() {
+        Ok("tiled") => Design::Tiled,
+        Ok("flat") => Design::Flat,
+        Ok("staged") => Design::Staged,
+        Ok("gather") => Design::Gather,
+        Ok("rows") => Design::Rows,
+        _ => DESIGN,
+    }
+}
 
 /// One sample of a GPU batch: device pointers for data and outputs, host slices for timestamps.
 #[derive(Clone, Debug)]
@@ -179,9 +219,45 @@ fn shape_for(samples: &[GpuSample<'_>], layout: &Layout, es: usize) -> Shape {
     Shape { tile, threads, smem, sparse, margin, margin_shift }
 }
 
-/// Entries of the channel map with its quaternion group list (at most one group per 4 channels).
+/// Most reference steps per block of the flat forms: at the benchmark shape on an H200, 32 was as fast
+/// as 64 or faster for every form (staged 49.9 against 50.2 us, flat 61.9 / 62.6, gather 83.6 / 87.4),
+/// and the full run (80 checks) ran at 32.
+const FLAT_TILE: usize = 32;
+
+/// The launch shape of the flat forms: the largest tile (a power of two up to [`FLAT_TILE`]) whose items
+/// fit `MAX_THREADS` threads (for [`Design::Staged`], whose output tile also fits [`SMEM_CAP`], down to
+/// [`MIN_TILE`]; a tile that does not fit goes straight to global memory); shared memory for the staged
+/// tile or the [`Design::Rows`] records only. `ROBOCACHE_ALIGN_TILE`, `ROBOCACHE_ALIGN_THREADS` and
+/// `ROBOCACHE_ALIGN_BLOCK` override.
+fn flat_shape(layout: &Layout, es: usize, design: Design) -> Shape {
+    let ns = layout.channels.len().max(1);
+    let stage = |k: usize| align16(k * layout.total * es) + 32;
+    let most_threads = env_usize("ROBOCACHE_ALIGN_THREADS").unwrap_or(MAX_THREADS).clamp(32, MAX_THREADS);
+    let tile = env_usize("ROBOCACHE_ALIGN_TILE").map(|k| k.clamp(1, 2048 / ns)).unwrap_or_else(|| {
+        let mut k = FLAT_TILE;
+        while k > 1 && k * ns > most_threads {
+            k /= 2;
+        }
+        while design == Design::Staged && k > MIN_TILE && stage(k) > SMEM_CAP {
+            k /= 2;
+        }
+        k
+    });
+    let threads =
+        env_usize("ROBOCACHE_ALIGN_BLOCK").unwrap_or(tile * ns).min(tile * ns).div_ceil(32).clamp(1, MAX_THREADS / 32)
+            * 32;
+    let smem = match design {
+        Design::Staged if stage(tile) <= SMEM_CAP => stage(tile),
+        Design::Rows => 16 * tile * ns,
+        _ => 0,
+    };
+    Shape { tile, threads, smem, sparse: 0, margin: 0, margin_shift: 0 }
+}
+
+/// Entries of the channel map with its quaternion group list (at most one group per 4 channels) and
+/// its per-channel (channel in its stream, the stream's channels) list.
 const fn cmap_entries(total_channels: usize) -> usize {
-    total_channels + total_channels / 4
+    2 * total_channels + total_channels / 4
 }
 
 /// An upper bound of the blocks a batch launches (the smallest tile is one step).
@@ -189,8 +265,22 @@ fn max_tiles(samples: &[GpuSample<'_>]) -> usize {
     samples.iter().map(|s| s.num_out).sum()
 }
 
-/// Bytes of pinned host and device scratch [`run_gpu`] needs for this batch.
-pub fn scratch_bytes(samples: &[GpuSample<'_>], total_channels: usize) -> usize {
+/// Bytes of the [`Design::Gather`] records: 16 per (step, stream) item of every block (a block covers
+/// at most 2048 items, so tiles' ragged ends add at most 2048 per sample).
+fn record_bytes(samples: &[GpuSample<'_>]) -> usize {
+    samples.iter().map(|s| 16 * (s.num_out * s.rows.len() + 2048)).sum()
+}
+
+/// Bytes of pinned host and of device scratch [`run_gpu`] needs for this batch: (host, device). Both
+/// hold the packed descriptors and timestamps; with [`Design::Gather`] the device scratch also holds
+/// the records after them.
+pub fn scratch_bytes(samples: &[GpuSample<'_>], total_channels: usize) -> (usize, usize) {
+    let n = packed_bytes(samples, total_channels);
+    (n, if design() == Design::Gather { n + record_bytes(samples) } else { n })
+}
+
+/// Bytes of the packed descriptors, maps and timestamps (an upper bound).
+fn packed_bytes(samples: &[GpuSample<'_>], total_channels: usize) -> usize {
     let mut n = align16(samples.len() * std::mem::size_of::<AlignSampleDesc>());
     n += align16(max_tiles(samples) * 4);
     n += align16(cmap_entries(total_channels) * 8);
@@ -287,9 +377,10 @@ pub type Emulator = unsafe extern "C" fn(u64, u64, *const AlignParams, u32);
 ///
 /// # Safety
 /// Device pointers in `samples` must be valid for the shapes planned; `host` must be pinned memory
-/// of at least [`scratch_bytes`] bytes that stays valid until the copy ran on `stream`; `dev` must
-/// be device memory of the same size, valid until the kernel ran. With [`Phase::Emulate`], every
-/// pointer is host memory and `stream` is an [`Emulator`]'s address.
+/// of at least [`scratch_bytes`]' host bytes that stays valid until the copy ran on `stream`; `dev`
+/// must be device memory of `dev_bytes`, at least its device bytes, valid until the kernel ran. With
+/// [`Phase::Emulate`], every pointer is host memory (`host` holds the device bytes) and `stream` is an
+/// [`Emulator`]'s address.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn run_gpu(
     args: &AlignArgs,
@@ -298,6 +389,7 @@ pub unsafe fn run_gpu(
     samples: &[GpuSample<'_>],
     host: &mut [u8],
     dev: u64,
+    dev_bytes: usize,
     stream: Stream,
     phase: Phase,
 ) -> Result<()> {
@@ -305,15 +397,27 @@ pub unsafe fn run_gpu(
         return Ok(());
     }
     let ns = args.streams;
-    let need = scratch_bytes(samples, layout.total);
-    if host.len() < need {
-        return Err(Error::Batch { op: OP, msg: format!("scratch of {} bytes given, {need} needed", host.len()) });
+    let (need, dev_need) = scratch_bytes(samples, layout.total);
+    // Emulation: the host buffer is the device scratch too.
+    let need = if phase == Phase::Emulate { dev_need } else { need };
+    if host.len() < need || dev_bytes < dev_need {
+        return Err(Error::Batch {
+            op: OP,
+            msg: format!(
+                "scratch of {} host and {dev_bytes} device bytes given, {need} and {dev_need} needed",
+                host.len()
+            ),
+        });
     }
     if layout.total == 0 || layout.total > i32::MAX as usize {
         return Err(Error::Batch { op: OP, msg: format!("{} fused channels; expected 1 to 2^31 - 1", layout.total) });
     }
     let ts_int = matches!(samples[0].times.first(), Some(Times::Nanos(_)));
-    let shape = shape_for(samples, layout, dtype.size());
+    let design = design();
+    let shape = match design {
+        Design::Tiled => shape_for(samples, layout, dtype.size()),
+        d => flat_shape(layout, dtype.size(), d),
+    };
     let tile = shape.tile;
 
     let desc_bytes = align16(samples.len() * std::mem::size_of::<AlignSampleDesc>());
@@ -393,6 +497,9 @@ pub unsafe fn run_gpu(
         host[map_off..map_off + mb.len()].copy_from_slice(mb);
         let mut cm = layout.chan_map();
         cm.extend(quat_groups(layout));
+        for &c in &layout.channels {
+            cm.extend((0..c).map(|j| [j as i32, c as i32]));
+        }
         // SAFETY: as above, [i32; 2] values (the kernel's int2).
         let cb = std::slice::from_raw_parts(cm.as_ptr() as *const u8, cm.len() * 8);
         host[cmap_off..cmap_off + cb.len()].copy_from_slice(cb);
@@ -420,7 +527,17 @@ pub unsafe fn run_gpu(
         margin: shape.margin as i32,
         margin_shift: shape.margin_shift as i32,
         streams: [AlignStreamDesc::default(); MAX_STREAMS],
+        rec: 0,
+        design: design as i32,
+        pad: 0,
     };
+    if design == Design::Gather {
+        // The records follow the packed bytes (16-byte aligned); scratch_bytes counted them.
+        if off + tiles as usize * 16 * tile * ns > dev_need {
+            return Err(Error::Batch { op: OP, msg: "internal: records outgrow the scratch".into() });
+        }
+        params.rec = dev + off as u64;
+    }
     for q in 0..ns {
         let g = args.max_gap[q];
         params.streams[q] = AlignStreamDesc {
@@ -442,14 +559,23 @@ pub unsafe fn run_gpu(
         }
         return Ok(());
     }
-    // `ROBOCACHE_ALIGN_VARIANT` (r64, r48, r40, r32): a register-capped float32 entry point, present in
-    // builds with `-DRC_ALIGN_VARIANTS=1` in `ROBOCACHE_NVRTC_OPTIONS` (tuning).
+    // `ROBOCACHE_ALIGN_VARIANT`: a register-capped float32 entry point (tiled: r64, r48, r40, r32,
+    // split_*, in builds with `-DRC_ALIGN_VARIANTS=1` in `ROBOCACHE_NVRTC_OPTIONS`; flat forms: free,
+    // r48, r40, r32, with `-DRC_ALIGN_VARIANTS=2`; 3 for both), for tuning.
     let variant = std::env::var("ROBOCACHE_ALIGN_VARIANT").ok().filter(|v| !v.is_empty() && dtype == DType::F32);
-    let name = match variant {
-        Some(v) => format!("align_{}_{v}", dtype.suffix()),
-        None => format!("align_{}", dtype.suffix()),
+    let name = |form: &str| match &variant {
+        Some(v) => format!("align_{form}{}_{v}", dtype.suffix()),
+        None => format!("align_{form}{}", dtype.suffix()),
     };
-    let f = gpu::function(&kernels::ALIGN, &name)?;
+    let (first, second) = match design {
+        Design::Tiled => (name(""), None),
+        Design::Flat => (name("flat_"), None),
+        Design::Staged => (name("staged_"), None),
+        Design::Gather => (name("locate_"), Some(name("gather_"))),
+        Design::Rows => (name("rows_"), None),
+    };
+    let f = gpu::function(&kernels::ALIGN, &first)?;
+    let g = second.map(|n| gpu::function(&kernels::ALIGN, &n)).transpose()?;
     if phase != Phase::Launch {
         gpu::copy_to_device(dev, &host[..off], stream)?;
     }
@@ -463,5 +589,10 @@ pub unsafe fn run_gpu(
         &mut dev_map as *mut u64 as *mut c_void,
         &mut params as *mut AlignParams as *mut c_void,
     ];
-    gpu::launch_smem(f, (tiles as u32, 1, 1), (shape.threads as u32, 1, 1), shape.smem as u32, stream, &mut p)
+    let (grid, block) = ((tiles as u32, 1, 1), (shape.threads as u32, 1, 1));
+    gpu::launch_smem(f, grid, block, shape.smem as u32, stream, &mut p)?;
+    match g {
+        Some(g) => gpu::launch_smem(g, grid, block, 0, stream, &mut p),
+        None => Ok(()),
+    }
 }

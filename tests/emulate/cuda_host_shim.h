@@ -5,6 +5,7 @@
 // for. Not for float16 (its conversions are PTX asm).
 #pragma once
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "cuda_shim_common.h"
@@ -18,7 +19,13 @@ static rc_dim3 threadIdx, blockIdx, blockDim;
 
 inline void __syncthreads() {}
 template <typename T> inline T __ldg(const T *p) { return *p; }
+// A 16-byte load must be 16-byte aligned, as on the GPU (there: a misaligned-address fault).
+template <> inline uint4 __ldg(const uint4 *p) {
+  if (reinterpret_cast<unsigned long long>(p) & 15) std::abort();
+  return *p;
+}
 inline long long __double2ll_rn(double x) { return std::llrint(x); }
+inline float __fdividef(float a, float b) { return a / b; }
 using std::atan2;
 using std::sin;
 using std::sqrt;

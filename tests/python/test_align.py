@@ -338,7 +338,7 @@ def test_eight_streams_and_a_reference(rng):
 
 @pytest.fixture(scope="module")
 def kernel_on_cpu(tmp_path_factory):
-    """kernels/align.cu built for the CPU (tests/emulate/): the GPU kernel's source, run on the
+    """kernels/align.cu + align_flat.cu built for the CPU (tests/emulate/): the GPU kernels' source, run on the
     operator's own packed descriptors (Phase::Emulate) on machines without a GPU."""
     import ctypes
     import shutil
@@ -353,15 +353,21 @@ def kernel_on_cpu(tmp_path_factory):
     return ctypes.CDLL(str(lib))
 
 
-# Launch knobs (ROBOCACHE_ALIGN_*, read per launch): the defaults (rows in global memory); every
-# stream's rows in shared-memory windows; windows too narrow for most steps and an odd tile (the
-# kernel's global-memory searches); a shared-memory budget too small for the output tile and most
-# windows (cut windows, unstaged stores) with large tiles.
+# Launch knobs (ROBOCACHE_ALIGN_*, read per launch): the defaults; the tiled form (kernels/align.cu)
+# with rows in global memory, with every stream's rows in shared-memory windows, with windows too
+# narrow for most steps and an odd tile (the kernel's global-memory searches), and with a
+# shared-memory budget too small for the output tile and most windows (cut windows, unstaged stores)
+# with large tiles; the flat forms (kernels/align_flat.cu): flat, staged, locate + gather (odd tile), rows.
 KNOB_SETS = {
     "default": {},
-    "dense": {"SPARSE": "1000000"},
-    "global": {"SPARSE": "0", "MARGIN": "0", "MARGIN_SHIFT": "31", "TILE": "5"},
-    "cut": {"SMEM": "256", "TILE": "64"},
+    "tiled": {"DESIGN": "tiled"},
+    "dense": {"DESIGN": "tiled", "SPARSE": "1000000"},
+    "global": {"DESIGN": "tiled", "SPARSE": "0", "MARGIN": "0", "MARGIN_SHIFT": "31", "TILE": "5"},
+    "cut": {"DESIGN": "tiled", "SMEM": "256", "TILE": "64"},
+    "flat": {"DESIGN": "flat"},
+    "staged": {"DESIGN": "staged"},
+    "gather": {"DESIGN": "gather", "TILE": "5"},
+    "rows": {"DESIGN": "rows"},
 }
 
 
