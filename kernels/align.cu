@@ -61,15 +61,15 @@ struct RcAlView {
     if (wl > 0 && sg[0] <= t && (t < sg[wl - 1] || r0 + wl == n)) {
       // Interpolation guess inside the window, then a walk to the last entry <= t (the result is the
       // binary search's).
-      double span = rc_al_diff(sg[wl - 1], sg[0]);
-      int a = span > 0.0 ? (int)(rc_al_diff(t, sg[0]) / span * (double)(wl - 1)) : 0;
+      double span = rc_diff(sg[wl - 1], sg[0]);
+      int a = span > 0.0 ? (int)(rc_diff(t, sg[0]) / span * (double)(wl - 1)) : 0;
       a = a < 0 ? 0 : (a > wl - 1 ? wl - 1 : a);
       while (a > 0 && sg[a] > t) a--;
       while (a + 1 < wl && sg[a + 1] <= t) a++;
       lo = r0 + a;
     } else {
-      double span = rc_al_diff(last, first);
-      int g = span > 0.0 ? (int)(rc_al_diff(t, first) / span * (double)(n - 1)) : 0;
+      double span = rc_diff(last, first);
+      int g = span > 0.0 ? (int)(rc_diff(t, first) / span * (double)(n - 1)) : 0;
       g = g < 0 ? 0 : (g > n - 1 ? n - 1 : g);
       lo = rc_al_gsearch(ts, n, t, g);
     }
@@ -86,8 +86,8 @@ struct RcAlView {
 // Row guess for time t by linear interpolation between a stream's ends, clamped to [0, n - 1].
 template <typename TS>
 __device__ __forceinline__ int rc_al_guess(TS t, TS first, TS last, int n) {
-  double span = rc_al_diff(last, first);
-  double x = span > 0.0 ? rc_al_diff(t, first) / span * (double)(n - 1) : 0.0;
+  double span = rc_diff(last, first);
+  double x = span > 0.0 ? rc_diff(t, first) / span * (double)(n - 1) : 0.0;
   x = x < 0.0 ? 0.0 : (x > (double)(n - 1) ? (double)(n - 1) : x);
   return (int)x;
 }
@@ -274,12 +274,7 @@ __device__ __forceinline__ void rc_al_item(const RcAlignSample *s, const RcAlign
                       p.streams[q].max_gap, p.fill, i0, i1, w, ok);
   ((unsigned char *)s->valid)[(k0 + k) * ns + q] = (unsigned char)ok;
   if (split) {
-    const int it = k * ns + q, items = p.tile * ns;
-    double *sw = (double *)sbuf;
-    int *si = (int *)(sw + items);
-    sw[it] = w;
-    si[it] = i0;
-    si[items + it] = i1;
+    rc_al_put_rec(sbuf, p.tile * ns, k * ns + q, i0, i1, w);
     return;
   }
   rc_al_write<E>(v, p, q, i0, i1, w, orow);

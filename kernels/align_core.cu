@@ -16,42 +16,20 @@
 #define RC_EXTERN_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
 #endif
 
-__device__ __forceinline__ double rc_al_rate_f(double a, double b, double rate, rc_i64 k) {
-  double t = a + (double)k / rate;
-  return t > b ? b : t;
-}
-__device__ __forceinline__ rc_i64 rc_al_rate_i(rc_i64 a, rc_i64 b, double rate, rc_i64 k) {
-  rc_i64 t = a + __double2ll_rn((double)k / rate * 1e9);
-  return t < b ? t : b;
-}
-__device__ __forceinline__ double rc_al_count_f(double a, double b, rc_i64 n, rc_i64 k) {
-  if (k == n - 1) return b;
-  if (k == 0) return a;
-  return a + (b - a) * ((double)k / (double)(n - 1));
-}
-__device__ __forceinline__ rc_i64 rc_al_count_i(rc_i64 a, rc_i64 b, rc_i64 n, rc_i64 k) {
-  if (k == n - 1) return b;
-  if (k == 0) return a;
-  return a + __double2ll_rn((double)(b - a) * ((double)k / (double)(n - 1)));
-}
-
-__device__ __forceinline__ double rc_al_diff(double a, double b) { return a - b; }
-__device__ __forceinline__ double rc_al_diff(rc_i64 a, rc_i64 b) { return (double)(a - b); }
-
 template <typename TS>
 __device__ __forceinline__ TS rc_al_target(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k);
 template <>
 __device__ __forceinline__ double rc_al_target<double>(const RcAlignSample *s, const RcAlignParams &p,
                                                        rc_i64 k) {
-  if (p.grid == 0) return rc_al_rate_f(s->a_f, s->b_f, p.rate, k);
-  if (p.grid == 1) return rc_al_count_f(s->a_f, s->b_f, p.count, k);
+  if (p.grid == 0) return rc_grid_rate_f(s->a_f, s->b_f, p.rate, k);
+  if (p.grid == 1) return rc_grid_count_f(s->a_f, s->b_f, p.count, k);
   return __ldg((const double *)s->targets + k);
 }
 template <>
 __device__ __forceinline__ rc_i64 rc_al_target<rc_i64>(const RcAlignSample *s, const RcAlignParams &p,
                                                        rc_i64 k) {
-  if (p.grid == 0) return rc_al_rate_i(s->a_i, s->b_i, p.rate, k);
-  if (p.grid == 1) return rc_al_count_i(s->a_i, s->b_i, p.count, k);
+  if (p.grid == 0) return rc_grid_rate_i(s->a_i, s->b_i, p.rate, k);
+  if (p.grid == 1) return rc_grid_count_i(s->a_i, s->b_i, p.count, k);
   return __ldg((const rc_i64 *)s->targets + k);
 }
 
@@ -148,8 +126,8 @@ struct RcAlGView {
   // second probe of 8 next to it on the side the first missed, else the exponential search from the
   // probes' end.
   __device__ __forceinline__ int search(TS t, TS first, TS last) const {
-    const float span = (float)rc_al_diff(last, first);
-    int g = span > 0.0f ? (int)(__fdividef((float)rc_al_diff(t, first), span) * (float)(n - 1)) : 0;
+    const float span = (float)rc_diff(last, first);
+    int g = span > 0.0f ? (int)(__fdividef((float)rc_diff(t, first), span) * (float)(n - 1)) : 0;
     g = g < 0 ? 0 : (g > n - 1 ? n - 1 : g);
     if (n < 8) return rc_al_gsearch(ts, n, t, g);
     int a = g - 3;
@@ -300,7 +278,7 @@ __device__ __forceinline__ void rc_al_locate(const V &v, TS t, TS first, TS last
     unsigned mk = 0;
     for (;;) {
       if (okj) { l = j; break; }
-      if (!hold && rc_al_diff(t, v.t(j)) > gap) break;
+      if (!hold && rc_diff(t, v.t(j)) > gap) break;
       if (--j < 0) break;
       if (have == 0) { mk = rc_al_rows_ok4<E>(v, j, -1); have = 4; }
       okj = mk & 1u;
@@ -315,7 +293,7 @@ __device__ __forceinline__ void rc_al_locate(const V &v, TS t, TS first, TS last
     unsigned mk = 0;
     while (j < n) {
       if (okj) { r = j; break; }
-      if ((!hold || l >= 0) && rc_al_diff(v.t(j), t) > gap) break;
+      if ((!hold || l >= 0) && rc_diff(v.t(j), t) > gap) break;
       if (++j >= n) break;
       if (have == 0) { mk = rc_al_rows_ok4<E>(v, j, 1); have = 4; }
       okj = mk & 1u;
@@ -328,16 +306,16 @@ __device__ __forceinline__ void rc_al_locate(const V &v, TS t, TS first, TS last
     return;
   }
   TS tl = v.t(l), tr = v.t(r);
-  if (rc_al_diff(tr, tl) > gap) {
+  if (rc_diff(tr, tl) > gap) {
     rc_al_invalid(fill, l, i0, i1);
     return;
   }
   ok = 1;
   if (method == 2) { i0 = i1 = l; return; }
-  if (method == 1) { i0 = i1 = (rc_al_diff(t, tl) <= rc_al_diff(tr, t)) ? l : r; return; }
+  if (method == 1) { i0 = i1 = (rc_diff(t, tl) <= rc_diff(tr, t)) ? l : r; return; }
   i0 = l;
   i1 = r;
-  w = rc_al_diff(t, tl) / rc_al_diff(tr, tl);
+  w = rc_diff(t, tl) / rc_diff(tr, tl);
 }
 
 __device__ __forceinline__ void rc_al_normalise(double q[4]) {
@@ -443,6 +421,14 @@ __device__ __forceinline__ void rc_al_write(const V &v, const RcAlignParams &p, 
 #ifndef RC_ALIGN_UNROLL
 #define RC_ALIGN_UNROLL 4
 #endif
+// Item `it` of a block's records (laid out as rc_al_rows reads them below): its weight and rows.
+__device__ __forceinline__ void rc_al_put_rec(unsigned char *rec, int items, int it, int i0, int i1, double w) {
+  double *sw = (double *)rec;
+  int *si = (int *)(sw + items);
+  sw[it] = w;
+  si[it] = i0;
+  si[items + it] = i1;
+}
 // rec: the block's items as [w x items][i0 x items][i1 x items] (items = p.tile * num_streams; item
 // (k, q) at k * num_streams + q, or stream-major at q * p.tile + k); rowp(q, j, cs): stream q's row j.
 // Per-channel facts come from the channel map (lanes of a warp meet several streams: no divergent

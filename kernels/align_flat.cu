@@ -47,12 +47,7 @@ __device__ __forceinline__ void rc_al_gitem(const RcAlignSample *s, const RcAlig
                       p.streams[q].max_gap, p.fill, i0, i1, w, ok);
   ((unsigned char *)s->valid)[(k0 + k) * ns + q] = (unsigned char)ok;
   if (rec != nullptr) {
-    const int it = q * p.tile + k, items = p.tile * ns;  // stream-major: a warp's stores are contiguous
-    double *sw = (double *)rec;
-    int *si = (int *)(sw + items);
-    sw[it] = w;
-    si[it] = i0;
-    si[items + it] = i1;
+    rc_al_put_rec(rec, p.tile * ns, q * p.tile + k, i0, i1, w);  // stream-major: a warp's stores are contiguous
     return;
   }
   rc_al_write<E>(v, p, q, i0, i1, w, orow);

@@ -7,6 +7,30 @@
 typedef unsigned long long rc_u64;
 typedef long long rc_i64;
 
+// ---- output clocks shared by resample and align (mirrors of the Rust grids): target k of a uniform
+// grid over [a, b] at `rate` Hz (clamped to b) or of `n` points (exact ends), in f64 seconds or i64 ns ----
+__device__ __forceinline__ double rc_grid_rate_f(double a, double b, double rate, rc_i64 k) {
+  double t = a + (double)k / rate;
+  return t > b ? b : t;
+}
+__device__ __forceinline__ rc_i64 rc_grid_rate_i(rc_i64 a, rc_i64 b, double rate, rc_i64 k) {
+  rc_i64 t = a + __double2ll_rn((double)k / rate * 1e9);
+  return t < b ? t : b;
+}
+__device__ __forceinline__ double rc_grid_count_f(double a, double b, rc_i64 n, rc_i64 k) {
+  if (k == n - 1) return b;
+  if (k == 0) return a;
+  return a + (b - a) * ((double)k / (double)(n - 1));
+}
+__device__ __forceinline__ rc_i64 rc_grid_count_i(rc_i64 a, rc_i64 b, rc_i64 n, rc_i64 k) {
+  if (k == n - 1) return b;
+  if (k == 0) return a;
+  return a + __double2ll_rn((double)(b - a) * ((double)k / (double)(n - 1)));
+}
+// A time difference in seconds or nanoseconds, as double.
+__device__ __forceinline__ double rc_diff(double a, double b) { return a - b; }
+__device__ __forceinline__ double rc_diff(rc_i64 a, rc_i64 b) { return (double)(a - b); }
+
 // ---- element conversions, no headers needed (PTX cvt for fp16; bit arithmetic for bf16) ----
 __device__ __forceinline__ float rc_h2f(unsigned short h) {
   float f;

@@ -11,28 +11,6 @@
 #define RC_ROWS 4
 #define RC_MAX_TILE 1024
 
-__device__ __forceinline__ double rc_grid_rate_f(double a, double b, double rate, rc_i64 k) {
-  double t = a + (double)k / rate;
-  return t > b ? b : t;
-}
-__device__ __forceinline__ rc_i64 rc_grid_rate_i(rc_i64 a, rc_i64 b, double rate, rc_i64 k) {
-  rc_i64 t = a + __double2ll_rn((double)k / rate * 1e9);
-  return t < b ? t : b;
-}
-__device__ __forceinline__ double rc_grid_count_f(double a, double b, rc_i64 n, rc_i64 k) {
-  if (k == n - 1) return b;
-  if (k == 0) return a;
-  return a + (b - a) * ((double)k / (double)(n - 1));
-}
-__device__ __forceinline__ rc_i64 rc_grid_count_i(rc_i64 a, rc_i64 b, rc_i64 n, rc_i64 k) {
-  if (k == n - 1) return b;
-  if (k == 0) return a;
-  return a + __double2ll_rn((double)(b - a) * ((double)k / (double)(n - 1)));
-}
-
-__device__ __forceinline__ double rc_diff(double a, double b) { return a - b; }
-__device__ __forceinline__ double rc_diff(rc_i64 a, rc_i64 b) { return (double)(a - b); }
-
 // Where target t falls (mirror of `pick` in src/ops/resample.rs): i0 = -1 for NaN, i0 == i1 to copy.
 template <typename TS>
 __device__ __forceinline__ void rc_locate(const TS *__restrict__ ts, int n, TS t, int method,

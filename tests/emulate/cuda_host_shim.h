@@ -24,7 +24,6 @@ template <> inline uint4 __ldg(const uint4 *p) {
   if (reinterpret_cast<unsigned long long>(p) & 15) std::abort();
   return *p;
 }
-inline long long __double2ll_rn(double x) { return std::llrint(x); }
 inline float __fdividef(float a, float b) { return a / b; }
 using std::atan2;
 using std::sin;

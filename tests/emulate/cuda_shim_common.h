@@ -2,6 +2,7 @@
 // block; cuda_fiber_shim.h: a fiber per thread) spell the same way: the function and variable
 // qualifiers, the vector types, and the bit-cast and integer intrinsics.
 #pragma once
+#include <cmath>
 #include <cstring>
 
 #define __device__
@@ -20,4 +21,5 @@ inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; 
 inline float __uint_as_float(unsigned i) { float f; std::memcpy(&f, &i, 4); return f; }
 inline unsigned __float_as_uint(float f) { unsigned i; std::memcpy(&i, &f, 4); return i; }
 inline double __longlong_as_double(long long i) { double d; std::memcpy(&d, &i, 8); return d; }
+inline long long __double2ll_rn(double x) { return std::llrint(x); }
 inline unsigned __umulhi(unsigned a, unsigned b) { return (unsigned)(((unsigned long long)a * b) >> 32); }
