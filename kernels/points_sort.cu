@@ -452,6 +452,32 @@ __device__ __forceinline__ void rcp_sum_rows(const RcpSorted &so, const float *p
   }
 }
 
+// The mean of one long voxel (vn > RCP_LONG sorted rows from vs) by the whole warp into output row
+// vo, 4 columns at a time: lane l adds rows l, l + 32, ... in order, then a shuffle-down tree gives
+// lane 0 the sum, which it divides by the count and stores.
+template <bool LDG>
+__device__ __forceinline__ void rcp_long_mean(const RcpSorted &so, const float *pts, int C, float *feat, rc_i64 vo,
+                                              rc_i64 vs, int vn, int lane) {
+  for (int c0 = 0; c0 < C; c0 += 4) {
+    double acc[4] = {0.0, 0.0, 0.0, 0.0};
+    const int cw = C - c0 < 4 ? C - c0 : 4;
+    for (int k = lane; k < vn; k += 32) {
+      const float *row = pts + (rc_i64)so.row(vs + k) * C + c0;
+#pragma unroll
+      for (int c = 0; c < 4; c++)
+        if (c < cw) acc[c] += (double)rcp_ld<LDG>(row + c);
+    }
+#pragma unroll
+    for (int c = 0; c < 4; c++) {
+      if (c >= cw) break;  // uniform in the warp
+#pragma unroll
+      for (int o2 = 16; o2 > 0; o2 >>= 1) acc[c] += __shfl_down_sync(0xffffffffu, acc[c], o2);
+    }
+    if (lane == 0)
+      for (int c = 0; c < cw; c++) feat[vo * C + c0 + c] = (float)(acc[c] / (double)vn);
+  }
+}
+
 // Lane j of a warp: voxel j0 + j -> its output row: its count and coordinates, and its mean: a voxel
 // of <= RCP_LONG rows by its own lane, its rows one after another in row order; longer ones by the
 // whole warp, one after another: lane l adds rows l, l + 32, ... in order, then lane 0 gets
@@ -510,25 +536,7 @@ __device__ __forceinline__ void rcp_finalize(const RcPointsBufs &b, const RcPoin
     for (unsigned m = __ballot_sync(0xffffffffu, o >= 0 && n > RCP_LONG); m; m &= m - 1) {
       const int src = __ffs(m) - 1;
       const rc_i64 vo = __shfl_sync(0xffffffffu, o, src), vs = __shfl_sync(0xffffffffu, start, src);
-      const int vn = __shfl_sync(0xffffffffu, n, src);
-      for (int c0 = 0; c0 < C; c0 += 4) {
-        double acc[4] = {0.0, 0.0, 0.0, 0.0};
-        const int cw = C - c0 < 4 ? C - c0 : 4;
-        for (int k = lane; k < vn; k += 32) {
-          const float *row = pts + (rc_i64)so.row(vs + k) * C + c0;
-#pragma unroll
-          for (int c = 0; c < 4; c++)
-            if (c < cw) acc[c] += (double)rcp_ld<LDG>(row + c);
-        }
-#pragma unroll
-        for (int c = 0; c < 4; c++) {
-          if (c >= cw) break;  // uniform in the warp
-#pragma unroll
-          for (int o2 = 16; o2 > 0; o2 >>= 1) acc[c] += __shfl_down_sync(0xffffffffu, acc[c], o2);
-        }
-        if (lane == 0)
-          for (int c = 0; c < cw; c++) feat[vo * C + c0 + c] = (float)(acc[c] / (double)vn);
-      }
+      rcp_long_mean<LDG>(so, pts, C, feat, vo, vs, __shfl_sync(0xffffffffu, n, src), lane);
     }
   }
 }
@@ -622,26 +630,8 @@ __device__ __forceinline__ void rcp_finalize_k(const RcPointsBufs &b, const RcPo
     for (int k = 0; k < K; k++) {
       for (unsigned m = __ballot_sync(0xffffffffu, o[k] >= 0 && n[k] > RCP_LONG); m; m &= m - 1) {
         const int src = __ffs(m) - 1;
-        const rc_i64 vo = __shfl_sync(0xffffffffu, o[k], src);
-        const int vs = __shfl_sync(0xffffffffu, start[k], src), vn = __shfl_sync(0xffffffffu, n[k], src);
-        for (int c0 = 0; c0 < C; c0 += 4) {
-          double acc[4] = {0.0, 0.0, 0.0, 0.0};
-          const int cw = C - c0 < 4 ? C - c0 : 4;
-          for (int q = lane; q < vn; q += 32) {
-            const float *row = pts + (rc_i64)so.row(vs + q) * C + c0;
-#pragma unroll
-            for (int c = 0; c < 4; c++)
-              if (c < cw) acc[c] += (double)rcp_ld<LDG>(row + c);
-          }
-#pragma unroll
-          for (int c = 0; c < 4; c++) {
-            if (c >= cw) break;  // uniform in the warp
-#pragma unroll
-            for (int o2 = 16; o2 > 0; o2 >>= 1) acc[c] += __shfl_down_sync(0xffffffffu, acc[c], o2);
-          }
-          if (lane == 0)
-            for (int c = 0; c < cw; c++) feat[vo * C + c0 + c] = (float)(acc[c] / (double)vn);
-        }
+        rcp_long_mean<LDG>(so, pts, C, feat, __shfl_sync(0xffffffffu, o[k], src), __shfl_sync(0xffffffffu, start[k], src),
+                           __shfl_sync(0xffffffffu, n[k], src), lane);
       }
     }
   }
