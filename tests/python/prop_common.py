@@ -236,6 +236,20 @@ def break_timestamps(rng: np.random.Generator, ts: np.ndarray, kind: str):
     return ts, i
 
 
+def hostile_sample(rng: np.random.Generator, data: list, tss: list, i: int, kind: str) -> str | None:
+    """Sample ``i`` of a batch (lists ``data`` and ``tss``, changed in place) made hostile: ``mismatch``
+    (one timestamp more than rows), ``empty`` (no rows), or a :func:`break_timestamps` kind. Returns
+    the documented message fragment for it (what follows ``robocache.<op>: sample <i>: ``)."""
+    if kind == "mismatch":
+        tss[i] = np.concatenate([tss[i], tss[i][-1:] + 1])
+        return f"length mismatch: data has {len(data[i])} rows (T) but timestamps has {len(tss[i])} entries"
+    if kind == "empty":
+        data[i], tss[i] = data[i][:0], tss[i][:0]
+        return "empty sample: data has 0 rows and timestamps 0 entries"
+    tss[i], _ = break_timestamps(rng, tss[i], kind)
+    return expected_ts_error(tss[i])
+
+
 def expected_ts_error(ts: np.ndarray, what: str = "timestamps") -> str | None:
     """The documented message fragment for the first problem of ``ts`` (None if it is valid):
     ``<what>[i] is nan: timestamps must be finite`` or ``<what> not strictly increasing at index i``."""

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prop_common import BACKENDS, series_batches, as_f64, assert_error, break_timestamps, expected_ts_error, fill_values, reference_resample_rules, round_to, run_error, run_op
+from prop_common import BACKENDS, series_batches, as_f64, assert_error, hostile_sample, fill_values, reference_resample_rules, round_to, run_error, run_op
 from robocache.testing_augment import reference_action_noise, reference_points_augment, reference_temporal_jitter
 
 TOL = {"float32": 2e-6, "float16": 2e-3, "float64": 1e-6, "bfloat16": 1.6e-2}
@@ -68,15 +68,7 @@ def test_temporal_jitter_hostile_timestamps(backend, batch, kind, which):
     data, tss = list(data), list(tss)
     if kind in ("dup", "unsorted") and len(tss[i]) < 2 or kind == "nan" and tss[i].dtype == np.int64:
         kind = "mismatch"
-    if kind == "mismatch":
-        tss[i] = np.concatenate([tss[i], tss[i][-1:] + 1])
-        want = f"length mismatch: data has {len(data[i])} rows (T) but timestamps has {len(tss[i])} entries"
-    elif kind == "empty":
-        data[i], tss[i] = data[i][:0], tss[i][:0]
-        want = "empty sample: data has 0 rows and timestamps 0 entries"
-    else:
-        tss[i], _ = break_timestamps(rng, tss[i], kind)
-        want = expected_ts_error(tss[i])
+    want = hostile_sample(rng, data, tss, i, kind)
     msg = run_error("temporal_jitter", backend, [data, tss], seed=SEED, dtype="bfloat16" if dtype == "bfloat16" else "")
     assert_error(msg, f"robocache.temporal_jitter: sample {i}: {want}")
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prop_common import BACKENDS, series_batches, as_f64, assert_error, break_timestamps, expected_ts_error, reference_resample_rules, round_to, run_error, run_op
+from prop_common import BACKENDS, series_batches, as_f64, assert_error, hostile_sample, reference_resample_rules, round_to, run_error, run_op
 
 
 def check(out, out_ts, data64, ts, method, extrapolate, dtype):
@@ -85,15 +85,7 @@ def test_hostile_timestamps_give_the_documented_error(backend, batch, kind, whic
         kind = "dup" if len(tss[i]) >= 2 else "empty"
     tss = list(tss)
     data = list(data)
-    if kind == "mismatch":
-        tss[i] = np.concatenate([tss[i], tss[i][-1:] + 1])
-        want = f"length mismatch: data has {len(data[i])} rows (T) but timestamps has {len(tss[i])} entries"
-    elif kind == "empty":
-        data[i], tss[i] = data[i][:0], tss[i][:0]
-        want = "empty sample: data has 0 rows and timestamps 0 entries"
-    else:
-        tss[i], _ = break_timestamps(rng, tss[i], kind)
-        want = expected_ts_error(tss[i])
+    want = hostile_sample(rng, data, tss, i, kind)
     kw = dict(num_samples=4, dtype="bfloat16" if dtype == "bfloat16" else "")
     msg = run_error("resample", backend, [data, tss], **kw)
     assert_error(msg, f"robocache.resample: sample {i}: {want}")
