@@ -455,9 +455,9 @@ __device__ __forceinline__ void rcp_sum_rows(const RcpSorted &so, const float *p
 // The mean of one long voxel (vn > RCP_LONG sorted rows from vs) by the whole warp into output row
 // vo, 4 columns at a time: lane l adds rows l, l + 32, ... in order, then a shuffle-down tree gives
 // lane 0 the sum, which it divides by the count and stores.
-template <bool LDG>
+template <bool LDG, typename S>
 __device__ __forceinline__ void rcp_long_mean(const RcpSorted &so, const float *pts, int C, float *feat, rc_i64 vo,
-                                              rc_i64 vs, int vn, int lane) {
+                                              S vs, int vn, int lane) {
   for (int c0 = 0; c0 < C; c0 += 4) {
     double acc[4] = {0.0, 0.0, 0.0, 0.0};
     const int cw = C - c0 < 4 ? C - c0 : 4;
@@ -536,7 +536,8 @@ __device__ __forceinline__ void rcp_finalize(const RcPointsBufs &b, const RcPoin
     for (unsigned m = __ballot_sync(0xffffffffu, o >= 0 && n > RCP_LONG); m; m &= m - 1) {
       const int src = __ffs(m) - 1;
       const rc_i64 vo = __shfl_sync(0xffffffffu, o, src), vs = __shfl_sync(0xffffffffu, start, src);
-      rcp_long_mean<LDG>(so, pts, C, feat, vo, vs, __shfl_sync(0xffffffffu, n, src), lane);
+      const int vn = __shfl_sync(0xffffffffu, n, src);
+      rcp_long_mean<LDG>(so, pts, C, feat, vo, vs, vn, lane);
     }
   }
 }
@@ -630,8 +631,9 @@ __device__ __forceinline__ void rcp_finalize_k(const RcPointsBufs &b, const RcPo
     for (int k = 0; k < K; k++) {
       for (unsigned m = __ballot_sync(0xffffffffu, o[k] >= 0 && n[k] > RCP_LONG); m; m &= m - 1) {
         const int src = __ffs(m) - 1;
-        rcp_long_mean<LDG>(so, pts, C, feat, __shfl_sync(0xffffffffu, o[k], src), __shfl_sync(0xffffffffu, start[k], src),
-                           __shfl_sync(0xffffffffu, n[k], src), lane);
+        const rc_i64 vo = __shfl_sync(0xffffffffu, o[k], src);
+        const int vs = __shfl_sync(0xffffffffu, start[k], src), vn = __shfl_sync(0xffffffffu, n[k], src);
+        rcp_long_mean<LDG>(so, pts, C, feat, vo, vs, vn, lane);
       }
     }
   }
