@@ -39,6 +39,7 @@
 // timestamps of rows [r0, r0 + tlen) and rows [r0, r0 + dlen).
 template <typename TS, typename B>
 struct RcAlView {
+  static constexpr bool kRegs = false;
   const TS *ts;
   const B *d;
   const TS *wts;

@@ -114,6 +114,7 @@ __device__ __forceinline__ unsigned rc_al_rows_ok2(const V &v, int lo);
 // One stream as a thread of the flat kernels sees it: global timestamps and rows only.
 template <typename TS, typename B>
 struct RcAlGView {
+  static constexpr bool kRegs = false;
   const TS *ts;
   const B *d;
   int n, c;
@@ -190,6 +191,55 @@ struct RcAlGView {
   }
 };
 
+// Design 5 (regs): each item's per-thread shared-memory slot of RC_AL_SLOT bytes, where its NaN
+// test leaves the 16-byte chunks of rows lo and lo + 1 for the write (rows with 2 * bytes + 15 >
+// RC_AL_SLOT take RcAlGView's path).
+#ifndef RC_AL_SLOT
+#define RC_AL_SLOT 80
+#endif
+
+// RcAlGView whose NaN test of rows lo and lo + 1 loads both rows in 16-byte chunks (2-byte pieces at
+// the ends of the stream's data), tests them in registers and leaves the chunks in the item's slot
+// (held = lo, mis = the first row's offset in it; held = -1 when they do not fit), so that the write
+// reads them from there and not from global memory again.
+template <typename TS, typename B>
+struct RcAlRView : RcAlGView<TS, B> {
+  static constexpr bool kRegs = true;
+  unsigned char *slot;
+  mutable int held, mis;
+  template <typename E>
+  __device__ __forceinline__ unsigned rows_ok2(int lo) const {
+    const int n = this->n;
+    const rc_u64 es = sizeof(B), rb = (rc_u64)this->c * es;
+    const rc_u64 base = (rc_u64)this->d, hi = base + (rc_u64)n * rb;
+    const rc_u64 s0 = base + (rc_u64)lo * rb, mid = s0 + rb, e = lo + 1 < n ? mid + rb : mid;
+    if ((s0 & 15ull) + 2ull * rb > (rc_u64)RC_AL_SLOT) {
+      held = -1;
+      return RcAlGView<TS, B>::template rows_ok2<E>(lo);
+    }
+    bool ok0 = true, ok1 = true;
+    const rc_u64 c0 = s0 & ~15ull;
+#pragma unroll 1
+    for (rc_u64 ga = c0; ga < e; ga += 16) {
+      const uint4 v = rc_al_load16(ga, base, hi);
+      *(uint4 *)(slot + (ga - c0)) = v;
+#pragma unroll
+      for (int i = 0; i < RcAlChunk<B>::n; i++) {
+        const rc_u64 x = ga + (rc_u64)i * es;
+        const typename E::acc y = E::load(RcAlChunk<B>::at(v, i));
+        const bool nan = !(y == y);
+        ok0 = ok0 & !(nan && x >= s0 && x < mid);
+        ok1 = ok1 & !(nan && x >= mid && x < e);
+      }
+    }
+    held = lo;
+    mis = (int)(s0 & 15ull);
+    return (ok0 ? 1u : 0u) | (ok1 && lo + 1 < n ? 2u : 0u);
+  }
+  // Row j (held or held + 1) in the slot.
+  __device__ __forceinline__ const B *srow(int j) const { return (const B *)(slot + mis) + (rc_i64)(j - held) * this->c; }
+};
+
 // A row is missing when any channel is NaN. No early exit: the loads are independent.
 template <typename E, typename V>
 __device__ __forceinline__ bool rc_al_row_ok(const V &v, int j) {
@@ -262,8 +312,15 @@ __device__ __forceinline__ void rc_al_locate(const V &v, TS t, TS first, TS last
   const unsigned ok2 = v.template rows_ok2<E>(lo);
   const bool ok_lo = ok2 & 1u, ok_hi = ok2 & 2u;
 #else
-  const bool ok_lo = rc_al_row_ok<E>(v, lo);
-  const bool ok_hi = rc_al_row_ok<E>(v, lo + 1 < n ? lo + 1 : lo) && lo + 1 < n;
+  bool ok_lo, ok_hi;
+  if constexpr (V::kRegs) {
+    const unsigned ok2 = v.template rows_ok2<E>(lo);
+    ok_lo = ok2 & 1u;
+    ok_hi = ok2 & 2u;
+  } else {
+    ok_lo = rc_al_row_ok<E>(v, lo);
+    ok_hi = rc_al_row_ok<E>(v, lo + 1 < n ? lo + 1 : lo) && lo + 1 < n;
+  }
 #endif
   const TS tlo = v.t(lo);
   if (tlo == t && ok_lo) {
@@ -413,6 +470,31 @@ __device__ __forceinline__ void rc_al_write(const V &v, const RcAlignParams &p, 
     }
     c += 4;
   }
+}
+
+// rc_al_write for an RcAlRView item: when it interpolates between (or copies) the rows its NaN test
+// left in its slot, they are read from there (the same arithmetic as rc_al_write, through a view whose
+// rows are the slot's); anything else (fills, NaN walks past lo + 1, wide rows) as rc_al_write.
+template <typename B>
+struct RcAlSlotRows {
+  const B *r0;
+  int held, c;
+  __device__ __forceinline__ const B *row(int j) const { return r0 + (rc_i64)(j - held) * c; }
+};
+template <typename E, typename V>
+__device__ __forceinline__ void rc_al_write_regs(const V &v, const RcAlignParams &p, int q, int i0, int i1, double w,
+                                                 typename E::bits *orow) {
+  typedef typename E::bits B;
+  const int h = v.held;
+  if (i0 < 0 || h < 0 || (unsigned)(i0 - h) > 1u || (unsigned)(i1 - h) > 1u) {
+    rc_al_write<E>(v, p, q, i0, i1, w, orow);
+    return;
+  }
+  RcAlSlotRows<B> sv;
+  sv.r0 = v.srow(h);
+  sv.held = h;
+  sv.c = v.c;
+  rc_al_write<E>(sv, p, q, i0, i1, w, orow);
 }
 
 // Split form, after the items left (i0, i1, w) in shared memory: one thread per (step, quaternion

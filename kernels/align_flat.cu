@@ -1,6 +1,6 @@
 // align_flat.cu: the flat forms of the align kernel (v6), after align_core.cu and align.cu in one
 // program (the Rust kernel registry concatenates them), picked per launch by RcAlignParams::design
-// (1-3; 0 is align.cu's tiled form).
+// (1-5; 0 is align.cu's tiled form).
 //
 // No shared-memory windows, no per-block setup, no barrier before the items: a block is a tile of
 // p.tile reference steps of one sample (the same tile map as align.cu), one thread per (stream,
@@ -19,6 +19,10 @@
 //   scratch at p.rec (per block [w][i0][i1] x p.tile * N, stream-major, 16 * p.tile * N bytes), and
 //   align_gather_* writes the rows from it (align.cu's rc_al_rows: one thread per (step, quaternion
 //   group), one per other output element, contiguous stores), reading only the rows it needs.
+// - design 5, regs: staged, and the item's NaN test loads rows lo and lo + 1 in 16-byte chunks and
+//   leaves them in the item's slot of shared memory (RcAlRView, RC_AL_SLOT bytes per thread after
+//   the staged tile), from which the write reads them (rc_al_write_regs): the rows leave global
+//   memory once, in a quarter of the loads.
 
 #ifndef RC_ALIGN_FLAT_MIN_BLOCKS
 #define RC_ALIGN_FLAT_MIN_BLOCKS 4
@@ -27,20 +31,27 @@
 #define RC_ALIGN_GATHER_MIN_BLOCKS 4
 #endif
 
+template <bool C, typename X, typename Y> struct RcAlPick { typedef Y type; };
+template <typename X, typename Y> struct RcAlPick<true, X, Y> { typedef X type; };
+
 // One (stream q, step k) item of a flat form: locate from global memory, valid flag, then the fused
 // row's channels to orow (rec == nullptr) or (i0, i1, w) to the block's records.
-template <typename TS, typename E>
+template <typename TS, typename E, bool REGS = false>
 __device__ __forceinline__ void rc_al_gitem(const RcAlignSample *s, const RcAlignParams &p, int q, rc_i64 k0, int k,
-                                            typename E::bits *orow, unsigned char *rec) {
+                                            typename E::bits *orow, unsigned char *rec, unsigned char *slot = nullptr) {
   typedef typename E::bits B;
   const int ns = p.num_streams;
   const TS t = rc_al_target<TS>(s, p, k0 + k);
   if (q == 0) ((TS *)s->out_ts)[k0 + k] = t;
-  RcAlGView<TS, B> v;
+  typename RcAlPick<REGS, RcAlRView<TS, B>, RcAlGView<TS, B>>::type v;
   v.ts = (const TS *)s->ts[q];
   v.d = (const B *)s->data[q];
   v.n = (int)s->len[q];
   v.c = (int)p.streams[q].channels;
+  if constexpr (REGS) {
+    v.held = -1;
+    v.slot = slot;
+  }
   int i0, i1, ok;
   double w;
   rc_al_locate<TS, E>(v, t, rc_al_ts_bits<TS>(s->first[q]), rc_al_ts_bits<TS>(s->last[q]), p.streams[q].method,
@@ -50,7 +61,8 @@ __device__ __forceinline__ void rc_al_gitem(const RcAlignSample *s, const RcAlig
     rc_al_put_rec(rec, p.tile * ns, q * p.tile + k, i0, i1, w);  // stream-major: a warp's stores are contiguous
     return;
   }
-  rc_al_write<E>(v, p, q, i0, i1, w, orow);
+  if constexpr (REGS) rc_al_write_regs<E>(v, p, q, i0, i1, w, orow);
+  else rc_al_write<E>(v, p, q, i0, i1, w, orow);
 }
 
 // This block's records (design 3).
@@ -58,7 +70,7 @@ __device__ __forceinline__ unsigned char *rc_al_rec(const RcAlignParams &p) {
   return (unsigned char *)p.rec + (rc_u64)blockIdx.x * 16ull * (rc_u64)p.tile * (rc_u64)p.num_streams;
 }
 
-// form 1 flat, 2 staged, 3 locate (the design numbers).
+// form 1 flat, 2 staged, 3 locate, 5 regs (staged, rows in registers) (the design numbers).
 template <typename TS, typename E>
 __device__ __forceinline__ void rc_al_flat_block(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k0, int kcount,
                                                  int form, unsigned char *sbuf) {
@@ -68,17 +80,20 @@ __device__ __forceinline__ void rc_al_flat_block(const RcAlignSample *s, const R
   const int K = p.tile;
   B *out = (B *)s->out + k0 * C;
   int st = -1;
-  if (form == 2) {
+  // Design 5: the items' slots at the end of the dynamic shared memory, the staged tile before them.
+  const int slots = form == 5 ? RC_AL_SLOT * (int)blockDim.x : 0;
+  if (form == 2 || form == 5) {
     const rc_u64 gout = (rc_u64)out;
     const rc_i64 need = (rc_i64)(gout & 15) + (rc_i64)kcount * C * (rc_i64)sizeof(B);
-    if (need + 15 <= (rc_i64)(p.smem & ~15)) st = (int)(gout & 15);
+    if (need + 15 <= (rc_i64)((p.smem - slots) & ~15)) st = (int)(gout & 15);
   }
   unsigned char *rec = form == 3 ? rc_al_rec(p) : nullptr;
   for (int j = threadIdx.x; j < K * ns; j += blockDim.x) {
     const int q = j / K, k = j - q * K;
     if (k >= kcount) continue;
     B *orow = st >= 0 ? (B *)(sbuf + st) + (rc_i64)k * C : out + (rc_i64)k * C;
-    rc_al_gitem<TS, E>(s, p, q, k0, k, orow, rec);
+    if (form == 5) rc_al_gitem<TS, E, true>(s, p, q, k0, k, orow, rec, sbuf + (p.smem - slots) + RC_AL_SLOT * threadIdx.x);
+    else rc_al_gitem<TS, E>(s, p, q, k0, k, orow, rec);
   }
   if (st < 0) return;  // uniform across the block
   __syncthreads();
@@ -148,6 +163,11 @@ __device__ __forceinline__ void rc_align_gather(const RcAlignSample *__restrict_
       align_staged_##SUFFIX(const RcAlignSample *__restrict__ samples, const int *__restrict__ tile_sample, \
                             RcAlignParams p) {                                                        \
     rc_align_flat<E>(samples, tile_sample, p, 2);                                                     \
+  }                                                                                                   \
+  extern "C" __global__ void __launch_bounds__(256, MIN_BLOCKS)                                       \
+      align_regs_##SUFFIX(const RcAlignSample *__restrict__ samples, const int *__restrict__ tile_sample, \
+                          RcAlignParams p) {                                                          \
+    rc_align_flat<E>(samples, tile_sample, p, 5);                                                     \
   }                                                                                                   \
   extern "C" __global__ void __launch_bounds__(256, MIN_BLOCKS)                                       \
       align_rows_##SUFFIX(const RcAlignSample *__restrict__ samples, const int *__restrict__ tile_sample, \

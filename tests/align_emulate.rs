@@ -5,7 +5,7 @@
 //! groups, ragged random batches with time gaps and NaN runs, under launch knob sets that send the
 //! kernel down each of its paths (shared-memory windows, global-memory searches and rows, cut
 //! windows and unstaged stores), the float32 split form, and the flat forms of kernels/align_flat.cu
-//! (flat, staged, locate + gather). Needs no GPU; needs a C++ compiler (the plugin build has one).
+//! (flat, staged, locate + gather, rows, regs). Needs no GPU; needs a C++ compiler (the plugin build has one).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -248,7 +248,7 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
     // split form (float32 tuning entry point) under the first two. The flat forms (flat, staged,
     // locate + gather, rows), each at its own tile and at an odd one, then built with RC_ALIGN_WIDE=1
     // ("WIDE": the emulator library, not a launch knob).
-    let knob_sets: [&[(&str, &str)]; 20] = [
+    let knob_sets: [&[(&str, &str)]; 23] = [
         &[],
         &[("DESIGN", "tiled")],
         &[("DESIGN", "tiled"), ("SPARSE", "1000000")],
@@ -276,6 +276,9 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
         &[("WIDE", "1"), ("DESIGN", "staged"), ("TILE", "3")],
         &[("WIDE", "1"), ("DESIGN", "gather")],
         &[("WIDE", "1"), ("DESIGN", "rows"), ("TILE", "5")],
+        &[("DESIGN", "regs")],
+        &[("DESIGN", "regs"), ("TILE", "3")],
+        &[("WIDE", "1"), ("DESIGN", "regs")],
     ];
     let all = ["TILE", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "THREADS", "BLOCK", "VARIANT", "DESIGN"];
     let mut cases = 0;
@@ -378,5 +381,5 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
     for k in all {
         std::env::remove_var(format!("ROBOCACHE_ALIGN_{k}"));
     }
-    assert_eq!(cases, 18 * 54 + 2 * 18);
+    assert_eq!(cases, 21 * 54 + 2 * 18);
 }

@@ -108,11 +108,14 @@ pub enum Design {
     /// As [`Design::Gather`] in one launch: the records in shared memory, one barrier, then the
     /// block writes its rows.
     Rows = 4,
+    /// As [`Design::Staged`], and each item keeps the two rows its NaN test loads (16-byte loads) in
+    /// registers for the write (rows of up to 32 bytes; wider ones as staged).
+    Regs = 5,
 }
 
 /// The default form: the fastest measured at the benchmark shape on an H200 (staged at [`FLAT_TILE`]:
 /// 49.9 us against the tiled form's 61.6 us in one process; benchmarks/results/gpu_align_h200_notes.md).
-/// `ROBOCACHE_ALIGN_DESIGN` (`tiled`, `flat`, `staged`, `gather`, `rows`) picks another per launch (for
+/// `ROBOCACHE_ALIGN_DESIGN` (`tiled`, `flat`, `staged`, `gather`, `rows`, `regs`) picks another per launch (for
 /// tuning and for measuring the forms in one process).
 const DESIGN: Design = Design::Staged;
 
@@ -124,6 +127,7 @@ pub fn design() -> Design {
         Ok("staged") => Design::Staged,
         Ok("gather") => Design::Gather,
         Ok("rows") => Design::Rows,
+        Ok("regs") => Design::Regs,
         _ => DESIGN,
     }
 }
@@ -223,6 +227,9 @@ fn shape_for(samples: &[GpuSample<'_>], layout: &Layout, es: usize) -> Shape {
 /// as 64 or faster for every form (staged 49.9 against 50.2 us, flat 61.9 / 62.6, gather 83.6 / 87.4),
 /// and the full run (80 checks) ran at 32.
 const FLAT_TILE: usize = 32;
+/// [`Design::Regs`]: shared-memory bytes per thread for an item's two rows (`RC_AL_SLOT` in
+/// kernels/align_core.cu).
+const REG_SLOT: usize = 80;
 
 /// The launch shape of the flat forms: the largest tile (a power of two up to [`FLAT_TILE`]) whose items
 /// fit `MAX_THREADS` threads (for [`Design::Staged`], whose output tile also fits [`SMEM_CAP`], down to
@@ -238,7 +245,8 @@ fn flat_shape(layout: &Layout, es: usize, design: Design) -> Shape {
         while k > 1 && k * ns > most_threads {
             k /= 2;
         }
-        while design == Design::Staged && k > MIN_TILE && stage(k) > SMEM_CAP {
+        let slots = |k: usize| if design == Design::Regs { REG_SLOT * (k * ns).div_ceil(32) * 32 } else { 0 };
+        while matches!(design, Design::Staged | Design::Regs) && k > MIN_TILE && stage(k) + slots(k) > SMEM_CAP {
             k /= 2;
         }
         k
@@ -247,6 +255,8 @@ fn flat_shape(layout: &Layout, es: usize, design: Design) -> Shape {
         env_usize("ROBOCACHE_ALIGN_BLOCK").unwrap_or(tile * ns).min(tile * ns).div_ceil(32).clamp(1, MAX_THREADS / 32)
             * 32;
     let smem = match design {
+        Design::Regs if stage(tile) + REG_SLOT * threads <= SMEM_CAP => stage(tile) + REG_SLOT * threads,
+        Design::Regs => REG_SLOT * threads,
         Design::Staged if stage(tile) <= SMEM_CAP => stage(tile),
         Design::Rows => 16 * tile * ns,
         _ => 0,
@@ -573,6 +583,7 @@ pub unsafe fn run_gpu(
         Design::Staged => (name("staged_"), None),
         Design::Gather => (name("locate_"), Some(name("gather_"))),
         Design::Rows => (name("rows_"), None),
+        Design::Regs => (name("regs_"), None),
     };
     let f = gpu::function(&kernels::ALIGN, &first)?;
     let g = second.map(|n| gpu::function(&kernels::ALIGN, &n)).transpose()?;

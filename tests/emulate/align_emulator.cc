@@ -34,6 +34,7 @@ static void rc_emulate(RcAlignKernel k, unsigned long long samples, unsigned lon
       case 1: rc_emulate(align_flat_##SUFFIX, samples, tile_sample, p, blocks, 96); break;           \
       case 2: rc_emulate(align_staged_##SUFFIX, samples, tile_sample, p, blocks); break;             \
       case 4: rc_emulate(align_rows_##SUFFIX, samples, tile_sample, p, blocks); break;               \
+      case 5: rc_emulate(align_regs_##SUFFIX, samples, tile_sample, p, blocks); break;               \
       case 3:                                                                                       \
         rc_emulate(align_locate_##SUFFIX, samples, tile_sample, p, blocks, 96);                      \
         rc_emulate(align_gather_##SUFFIX, samples, tile_sample, p, blocks, 96);                      \
