@@ -485,7 +485,7 @@ __device__ __forceinline__ void rcp_long_mean(const RcpSorted &so, const float *
 // the count, rounded to float32: the CPU backend adds in exactly these orders. Rows past the kept
 // voxels up to max_points are zeroed; the first thread writes num_points (-1 after a device-side
 // error). RCP_F_DIST: a voxel's count is the distance from its first sorted row to the next voxel's.
-template <bool LDG>
+template <bool LDG, bool FAST = false>
 __device__ __forceinline__ void rcp_finalize(const RcPointsBufs &b, const RcPointsParams &p) {
   const RcPointsSample &s = rcp_sample(b);
   const RcPointsInfo &f = rcp_info(b, blockIdx.y);
@@ -501,25 +501,32 @@ __device__ __forceinline__ void rcp_finalize(const RcPointsBufs &b, const RcPoin
   const int C = p.cols, lane = threadIdx.x & 31;
   const bool dist = (p.flags & RCP_F_DIST) != 0u;
   const rc_i64 stride = (rc_i64)gridDim.x * blockDim.x;
+  // FAST: the per-sample fields the loop reads, once (the stores below could alias them).
+  const rc_i64 total = f.total, nsort = f.nsort, rbeg = s.row_begin;
   for (rc_i64 j0 = (rc_i64)blockIdx.x * blockDim.x + (threadIdx.x & ~31); j0 < ext; j0 += stride) {
     const rc_i64 j = j0 + lane;
     if (j == 0 && p.o_num >= 0) *(int *)outs[p.o_num] = f.err ? -1 : (int)kept;
     rc_i64 o = -1, start = 0;
     int n = 0;
-    if (j < f.total) {
-      rc_i64 idx = s.row_begin + j;
+    if (j < (FAST ? total : (rc_i64)f.total)) {
+      rc_i64 idx = (FAST ? rbeg : s.row_begin) + j;
       o = rcp_out_row(b, s, f, p, j, cap);
       if (o >= 0) {
         start = ((const int *)b.vstart)[idx];
-        n = dist ? (j + 1 < f.total ? ((const int *)b.vstart)[idx + 1] : f.nsort) - (int)start : ((const int *)b.vcount)[idx];
+        if (FAST) n = dist ? (j + 1 < total ? ((const int *)b.vstart)[idx + 1] : (int)nsort) - (int)start : ((const int *)b.vcount)[idx];
+        else n = dist ? (j + 1 < f.total ? ((const int *)b.vstart)[idx + 1] : f.nsort) - (int)start : ((const int *)b.vcount)[idx];
         if (n <= RCP_LONG) {
           for (int c0 = 0; c0 < C; c0 += 4) {
             double acc[4] = {0.0, 0.0, 0.0, 0.0};
             const int cw = C - c0 < 4 ? C - c0 : 4;
             rcp_sum_rows<LDG>(so, pts, C, c0, cw, start, n, acc);
+            // FAST: a power-of-two count divides by multiplying with its exact reciprocal (the same
+            // double: both are exact scalings by 2^-k, rounded once).
+            const bool pow2 = FAST && (n & (n - 1)) == 0;
+            const double rn = __longlong_as_double((long long)(1023 - (31 - __clz(n))) << 52);
 #pragma unroll
             for (int c = 0; c < 4; c++)
-              if (c < cw) feat[o * C + c0 + c] = (float)(acc[c] / (double)n);
+              if (c < cw) feat[o * C + c0 + c] = (float)(pow2 ? acc[c] * rn : acc[c] / (double)n);
           }
         }
         if (cnt) cnt[o] = n;
@@ -544,6 +551,8 @@ __device__ __forceinline__ void rcp_finalize(const RcPointsBufs &b, const RcPoin
 extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize(RcPointsBufs b, RcPointsParams p) { rcp_finalize<false>(b, p); }
 // Rows read through the read-only path.
 extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize_ldg(RcPointsBufs b, RcPointsParams p) { rcp_finalize<true>(b, p); }
+// The same with the loop's per-sample fields read once and power-of-two counts divided by a multiply.
+extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize_fast(RcPointsBufs b, RcPointsParams p) { rcp_finalize<true, true>(b, p); }
 
 // The same with K voxels per lane (warp chunk of 32 K voxels: voxel jw + k * 32 + lane), their
 // loads in flight together: first every voxel's start and count, then every short voxel's first row

@@ -105,6 +105,7 @@ pub static POINTS: KernelSource = KernelSource {
         "points_select",
         "points_finalize",
         "points_finalize_ldg",
+        "points_finalize_fast",
         "points_finalize2",
         "points_finalize4",
         "points_dense_zero",

@@ -40,6 +40,9 @@ const CTRS: usize = 10;
 /// (read-only path, 2 / 4 voxels per thread with their loads in flight together).
 const F_LOOKW: u32 = 1;
 const F_DIST: u32 = 2;
+/// points_hist: `floor(d / voxel)` from `d * (1 / voxel)`, the division only within 2^-49 of an
+/// integer (the same result, `rcp_floor_div` in kernels/points.cu).
+const F_FDIV: u32 = 4;
 const F_NOINIT: u32 = 8;
 /// Tests: tiles after the first publish only their aggregates, so that every look-back walks back to
 /// the sample's first tile (the emulator runs blocks in order: otherwise the previous tile is always
@@ -55,7 +58,10 @@ const F_FIN4: u32 = 2048;
 const F_PASSW4: u32 = 4096;
 const F_PASSW2: u32 = 8192;
 const F_BOUNDS4: u32 = 16384;
-const VARIANTS: [(&str, u32); 14] = [
+/// points_finalize_fast: as points_finalize_ldg, with the loop's per-sample fields read once and
+/// power-of-two counts divided by a multiply with their exact reciprocal.
+const F_FFAST: u32 = 32768;
+const VARIANTS: [(&str, u32); 16] = [
     ("lookw", F_LOOKW),
     ("dist", F_DIST),
     ("noinit", F_NOINIT),
@@ -70,6 +76,8 @@ const VARIANTS: [(&str, u32); 14] = [
     ("passw4", F_PASSW4),
     ("passw2", F_PASSW2),
     ("bounds4", F_BOUNDS4),
+    ("fdiv", F_FDIV),
+    ("ffast", F_FFAST),
 ];
 /// The variant used unless `ROBOCACHE_POINTS_VARIANT` names others.
 const DEFAULT_VARIANT: u32 = F_LOOKW | F_DIST | F_NOINIT | F_PASSW2 | F_RUNS48 | F_HIST4 | F_LDG;
@@ -284,7 +292,8 @@ fn params(args: &PointsArgs, cols: usize, b: usize, l: &Layout, variant: u32) ->
     let dist = sorts(args) && args.min_points <= 1 && !(args.kind == Kind::Voxelize && args.max_voxels > 0);
     let noinit = args.kind == Kind::Downsample;
     let flags =
-        variant & (F_LOOKW | F_AGGONLY | F_SLEEP | if dist { F_DIST } else { 0 } | if noinit { F_NOINIT } else { 0 });
+        variant
+            & (F_LOOKW | F_AGGONLY | F_SLEEP | F_FDIV | if dist { F_DIST } else { 0 } | if noinit { F_NOINIT } else { 0 });
     let mut p = PointsParams {
         num_samples: b as i32,
         cols: cols as i32,
@@ -606,6 +615,8 @@ unsafe fn finalize(l: &Layout, args: &PointsArgs, b: &PointsBufs, p: &PointsPara
         ("points_finalize4", 4)
     } else if v & F_FIN2 != 0 {
         ("points_finalize2", 2)
+    } else if v & F_FFAST != 0 {
+        ("points_finalize_fast", 1)
     } else if v & F_LDG != 0 {
         ("points_finalize_ldg", 1)
     } else {
