@@ -11,6 +11,10 @@
 #ifndef RC_ALIGN_WIDE
 #define RC_ALIGN_WIDE 0
 #endif
+// Timestamps per probe of the flat forms' search (RC_ALIGN_WIDE: 8), 2 to 8.
+#ifndef RC_AL_PROBE
+#define RC_AL_PROBE 8
+#endif
 // Dynamic shared memory (the host shim for tests/emulate defines its own).
 #ifndef RC_EXTERN_SHARED
 #define RC_EXTERN_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
@@ -131,7 +135,12 @@ struct RcAlGView {
     int g = span > 0.0f ? (int)(__fdividef((float)rc_diff(t, first), span) * (float)(n - 1)) : 0;
     g = g < 0 ? 0 : (g > n - 1 ? n - 1 : g);
     if (n < 8) return rc_al_gsearch(ts, n, t, g);
+#if RC_ALIGN_WIDE
     int a = g - 3;
+#else
+    constexpr int P = RC_AL_PROBE;
+    int a = g - (P / 2 - 1);
+#endif
 #pragma unroll 1
     for (int probe = 0; probe < 2; probe++) {
 #if RC_ALIGN_WIDE
@@ -144,17 +153,20 @@ struct RcAlGView {
         le += rc_al_ts_bits<TS>((rc_u64)v.w << 32 | v.z) <= t ? 1 : 0;
       }
 #else
-      a = a < 0 ? 0 : (a > n - 8 ? n - 8 : a);
+      a = a < 0 ? 0 : (a > n - P ? n - P : a);
       int le = 0;
 #pragma unroll
-      for (int i = 0; i < 8; i++) le += __ldg(ts + a + i) <= t ? 1 : 0;
+      for (int i = 0; i < P; i++) le += __ldg(ts + a + i) <= t ? 1 : 0;
+#endif
+#if RC_ALIGN_WIDE
+      constexpr int P = 8;
 #endif
       if (le == 0) {  // below the probe (a > 0: ts[0] <= t)
         if (probe == 1) return rc_al_gsearch(ts, n, t, a);
-        a -= 8;
-      } else if (le == 8 && a + 8 < n) {  // above it
-        if (probe == 1) return rc_al_gsearch(ts, n, t, a + 7);
-        a += 8;
+        a -= P;
+      } else if (le == P && a + P < n) {  // above it
+        if (probe == 1) return rc_al_gsearch(ts, n, t, a + P - 1);
+        a += P;
       } else {
         return a + le - 1;
       }
@@ -378,8 +390,9 @@ __device__ __forceinline__ void rc_al_locate(const V &v, TS t, TS first, TS last
 __device__ __forceinline__ void rc_al_normalise(double q[4]) {
   double n = sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]);
   if (n > 0.0) {
+    const double r = 1.0 / n;
 #pragma unroll
-    for (int i = 0; i < 4; i++) q[i] = q[i] / n;
+    for (int i = 0; i < 4; i++) q[i] = q[i] * r;
   }
 }
 
@@ -398,12 +411,20 @@ __device__ __forceinline__ void rc_al_slerp(double a[4], double b[4], double w, 
     d2 = d2 + (a[i] - b[i]) * (a[i] - b[i]);
     s2 = s2 + (a[i] + b[i]) * (a[i] + b[i]);
   }
-  double th = 2.0 * atan2(sqrt(d2), sqrt(s2));
-  double s = sin(th);
+  // th = 2 atan2(|a - b|, |a + b|); sin th and cos th from its half angle's sine and cosine
+  // (|a - b| and |a + b| over their norm), so that one sincos (of w th) gives both weights:
+  // sin((1 - w) th) / sin th = cos(w th) - cos th sin(w th) / sin th.
+  const double sd = sqrt(d2), sc = sqrt(s2);
+  const double th = 2.0 * atan2(sd, sc);
+  const double im = 1.0 / sqrt(d2 + s2);
+  const double sh = sd * im, ch = sc * im;
+  const double s = (2.0 * sh) * ch;
   double ca = 1.0 - w, cb = w;
   if (s > 0.0) {
-    ca = sin((1.0 - w) * th) / s;
-    cb = sin(w * th) / s;
+    double sw, cw;
+    sincos(w * th, &sw, &cw);
+    cb = sw * (1.0 / s);
+    ca = cw - ((ch - sh) * (ch + sh)) * cb;
   }
 #pragma unroll
   for (int i = 0; i < 4; i++) r[i] = ca * a[i] + cb * b[i];

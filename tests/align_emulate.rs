@@ -236,7 +236,11 @@ fn check_case<E: Wide + Copy>(
 #[test]
 fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
     // The kernels as built by default, and with RC_ALIGN_WIDE=1 (the flat forms' 16-byte loads).
-    let libs = [build_emulator("default", &[]), build_emulator("wide", &["-DRC_ALIGN_WIDE=1"])];
+    let libs = [
+        build_emulator("default", &[]),
+        build_emulator("wide", &["-DRC_ALIGN_WIDE=1"]),
+        build_emulator("probe4", &["-DRC_AL_PROBE=4"]),
+    ];
     // SAFETY: the symbols have the Emulator signature (tests/emulate/align_emulator.cc).
     let emu =
         |w: usize, name: &[u8]| -> Emulator { unsafe { *libs[w].get::<Emulator>(name).expect("emulator symbol") } };
@@ -248,7 +252,7 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
     // split form (float32 tuning entry point) under the first two. The flat forms (flat, staged,
     // locate + gather, rows), each at its own tile and at an odd one, then built with RC_ALIGN_WIDE=1
     // ("WIDE": the emulator library, not a launch knob).
-    let knob_sets: [&[(&str, &str)]; 23] = [
+    let knob_sets: [&[(&str, &str)]; 25] = [
         &[],
         &[("DESIGN", "tiled")],
         &[("DESIGN", "tiled"), ("SPARSE", "1000000")],
@@ -279,6 +283,8 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
         &[("DESIGN", "regs")],
         &[("DESIGN", "regs"), ("TILE", "3")],
         &[("WIDE", "1"), ("DESIGN", "regs")],
+        &[("PROBE4", "1"), ("DESIGN", "staged")],
+        &[("PROBE4", "1"), ("DESIGN", "regs"), ("TILE", "3")],
     ];
     let all = ["TILE", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "THREADS", "BLOCK", "VARIANT", "DESIGN"];
     let mut cases = 0;
@@ -286,8 +292,8 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
         for k in all {
             std::env::remove_var(format!("ROBOCACHE_ALIGN_{k}"));
         }
-        let w = usize::from(knobs.contains(&("WIDE", "1")));
-        for (k, v) in knobs.iter().filter(|(k, _)| *k != "WIDE") {
+        let w = if knobs.contains(&("PROBE4", "1")) { 2 } else { usize::from(knobs.contains(&("WIDE", "1"))) };
+        for (k, v) in knobs.iter().filter(|(k, _)| *k != "WIDE" && *k != "PROBE4") {
             std::env::set_var(format!("ROBOCACHE_ALIGN_{k}"), v);
         }
         let (e32, e64, ebf) =
@@ -381,5 +387,5 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
     for k in all {
         std::env::remove_var(format!("ROBOCACHE_ALIGN_{k}"));
     }
-    assert_eq!(cases, 21 * 54 + 2 * 18);
+    assert_eq!(cases, 23 * 54 + 2 * 18);
 }

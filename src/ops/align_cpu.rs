@@ -101,7 +101,8 @@ impl Wide for bf16 {
 fn normalise(q: &mut [f64; 4]) {
     let n = (q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3]).sqrt();
     if n > 0.0 {
-        q.iter_mut().for_each(|x| *x /= n);
+        let r = 1.0 / n;
+        q.iter_mut().for_each(|x| *x *= r);
     }
 }
 
@@ -122,9 +123,21 @@ pub fn slerp(q0: [f64; 4], q1: [f64; 4], w: f64) -> [f64; 4] {
         d2 += (a[i] - b[i]) * (a[i] - b[i]);
         s2 += (a[i] + b[i]) * (a[i] + b[i]);
     }
-    let th = 2.0 * d2.sqrt().atan2(s2.sqrt());
-    let s = th.sin();
-    let (ca, cb) = if s > 0.0 { (((1.0 - w) * th).sin() / s, (w * th).sin() / s) } else { (1.0 - w, w) };
+    // sin th and cos th from the half angle's sine and cosine (|a - b| and |a + b| over their norm),
+    // so that one sin_cos (of w th) gives both weights: sin((1 - w) th) / sin th = cos(w th) -
+    // cos th sin(w th) / sin th.
+    let (sd, sc) = (d2.sqrt(), s2.sqrt());
+    let th = 2.0 * sd.atan2(sc);
+    let im = 1.0 / (d2 + s2).sqrt();
+    let (sh, ch) = (sd * im, sc * im);
+    let s = (2.0 * sh) * ch;
+    let (ca, cb) = if s > 0.0 {
+        let (sw, cw) = (w * th).sin_cos();
+        let cb = sw * (1.0 / s);
+        (cw - ((ch - sh) * (ch + sh)) * cb, cb)
+    } else {
+        (1.0 - w, w)
+    };
     let mut r = [0.0; 4];
     for i in 0..4 {
         r[i] = ca * a[i] + cb * b[i];
