@@ -45,7 +45,8 @@
 #define RCP_F_FDIV 4u    // points_hist: floor(x / voxel) from x * (1 / voxel), the division only near an integer
 #define RCP_F_NOINIT 8u  // no points_init: the host sent the info, points_bounds zeroes the rest
 #define RCP_F_AGGONLY 16u  // tests: later tiles publish only aggregates (every look-back walks to tile 0)
-#define RCP_F_SLEEP 32u  // points_pass: a waiting look-back sleeps 64 ns between reads
+#define RCP_F_SLEEP 32u
+#define RCP_F_ROW0 (1u << 20)  // with RCP_F_DIST: points_runs leaves each voxel's first row in vcount for finalize  // points_pass: a waiting look-back sleeps 64 ns between reads
 
 __device__ __forceinline__ unsigned rcp_ord(float f) {
   unsigned u = __float_as_uint(f);

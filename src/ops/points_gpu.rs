@@ -61,7 +61,12 @@ const F_BOUNDS4: u32 = 16384;
 /// points_finalize_fast: as points_finalize_ldg, with the loop's per-sample fields read once and
 /// power-of-two counts divided by a multiply with their exact reciprocal.
 const F_FFAST: u32 = 32768;
-const VARIANTS: [(&str, u32); 16] = [
+/// With counts as distances: points_runs leaves each voxel's first row in the count array, so that
+/// finalize loads it together with the voxel's start (one dependent load less per voxel).
+const F_ROW0: u32 = 1 << 20;
+/// With passw2: points_passw2h, the sample's fields a pass block starts with loaded together.
+const F_HOIST: u32 = 1 << 21;
+const VARIANTS: [(&str, u32); 18] = [
     ("lookw", F_LOOKW),
     ("dist", F_DIST),
     ("noinit", F_NOINIT),
@@ -78,6 +83,8 @@ const VARIANTS: [(&str, u32); 16] = [
     ("bounds4", F_BOUNDS4),
     ("fdiv", F_FDIV),
     ("ffast", F_FFAST),
+    ("row0", F_ROW0),
+    ("hoist", F_HOIST),
 ];
 /// The variant used unless `ROBOCACHE_POINTS_VARIANT` names others.
 const DEFAULT_VARIANT: u32 = F_LOOKW | F_DIST | F_NOINIT | F_PASSW2 | F_RUNS48 | F_HIST4 | F_LDG;
@@ -293,7 +300,12 @@ fn params(args: &PointsArgs, cols: usize, b: usize, l: &Layout, variant: u32) ->
     let noinit = args.kind == Kind::Downsample;
     let flags =
         variant
-            & (F_LOOKW | F_AGGONLY | F_SLEEP | F_FDIV | if dist { F_DIST } else { 0 } | if noinit { F_NOINIT } else { 0 });
+            & (F_LOOKW
+                | F_AGGONLY
+                | F_SLEEP
+                | F_FDIV
+                | if dist { F_DIST | F_ROW0 } else { 0 }
+                | if noinit { F_NOINIT } else { 0 });
     let mut p = PointsParams {
         num_samples: b as i32,
         cols: cols as i32,
@@ -569,6 +581,8 @@ pub unsafe fn run_gpu(
                 "points_passw"
             } else if v & F_PASSW4 != 0 {
                 "points_passw4"
+            } else if v & F_PASSW2 != 0 && v & F_HOIST != 0 {
+                "points_passw2h"
             } else if v & F_PASSW2 != 0 {
                 "points_passw2"
             } else {

@@ -390,7 +390,7 @@ def assert_bitwise(got, ref, what):
 # Kernel variants (ROBOCACHE_POINTS_VARIANT, src/ops/points_gpu.rs): the v5b kernels, the default,
 # and two halves of it.
 POINTS_VARIANTS = ("none", None, "passw4,runs48,fin4,bounds4,sleep", "lookw,dist,noinit,hist4,fin2,passw2",
-                   "default,fdiv,ffast", "fdiv,ffast,hist4")
+                   "default,fdiv,ffast,row0", "fdiv,ffast,hist4,dist,row0", "default,row0,hoist")
 
 
 @pytest.mark.parametrize("variant", POINTS_VARIANTS)
