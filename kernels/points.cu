@@ -42,11 +42,9 @@
 // Variant bits of RcPointsParams::flags (the host chooses; src/ops/points_gpu.rs).
 #define RCP_F_LOOKW 1u   // points_runs: warp 0 scans and looks back over 32 tiles per step
 #define RCP_F_DIST 2u    // counts = distance to the next voxel's start (min_points 1, no max_voxels)
-#define RCP_F_FDIV 4u    // points_hist: floor(x / voxel) from x * (1 / voxel), the division only near an integer
 #define RCP_F_NOINIT 8u  // no points_init: the host sent the info, points_bounds zeroes the rest
 #define RCP_F_AGGONLY 16u  // tests: later tiles publish only aggregates (every look-back walks to tile 0)
-#define RCP_F_SLEEP 32u
-#define RCP_F_ROW0 (1u << 20)  // with RCP_F_DIST: points_runs leaves each voxel's first row in vcount for finalize  // points_pass: a waiting look-back sleeps 64 ns between reads
+#define RCP_F_SLEEP 32u  // points_pass: a waiting look-back sleeps 64 ns between reads
 
 __device__ __forceinline__ unsigned rcp_ord(float f) {
   unsigned u = __float_as_uint(f);
@@ -134,31 +132,16 @@ __device__ __forceinline__ RcPointsInfo &rcp_info(const RcPointsBufs &b, int i) 
 // Key layout of a sample.
 struct RcpLay {
   double origin[3];
-  double inv[3];  // 1 / voxel
   rc_i64 cmin[3];
   int shift[3];
   int npass, wide, err, err_axis;
 };
 
-// floor(d / v) as the correctly rounded division gives it (the CPU backend's), from y = d * inv (inv
-// = 1 / v, rounded): |y - d / v| <= 2^-52 |d / v| (two roundings) and the division is within 2^-53
-// |d / v| of d / v, so when y is more than 2^-49 |y| away from every integer, no integer lies between
-// y and the division's result and both have the same floor; else (about 1 in 10^11 rows, and y = 0,
-// huge or not finite) the division decides.
-__device__ __forceinline__ double rcp_floor_div(double d, double v, double inv) {
-  const double y = d * inv;
-  const double f = floor(y);
-  const double tol = fabs(y) * 0x1p-49 + 0x1p-1000;
-  if (y - f > tol && (f + 1.0) - y > tol) return f;
-  return floor(d / v);
-}
-
 // The voxel coordinate of row `r` on a grid at `origin` (false: the row is dropped).
 // voxel_downsample: finite xyz; voxelize: finite and inside [range min, range max) on every axis,
 // clamped to the grid.
 __device__ __forceinline__ bool rcp_coord(const RcPointsSample &s, const double *origin,
-                                          const RcPointsParams &p, const float *r, rc_i64 q[3],
-                                          const double *inv = nullptr) {
+                                          const RcPointsParams &p, const float *r, rc_i64 q[3]) {
   if (!(rcp_fin(r[0]) && rcp_fin(r[1]) && rcp_fin(r[2]))) return false;
   for (int a = 0; a < 3; a++) {
     double x = (double)r[a];
@@ -167,7 +150,7 @@ __device__ __forceinline__ bool rcp_coord(const RcPointsSample &s, const double 
       rc_i64 c = (rc_i64)floor((x - s.origin[a]) / s.voxel[a]);
       q[a] = c < (rc_i64)s.dims[a] - 1 ? c : (rc_i64)s.dims[a] - 1;
     } else {
-      q[a] = (rc_i64)(inv ? rcp_floor_div(x - origin[a], s.voxel[a], inv[a]) : floor((x - origin[a]) / s.voxel[a]));
+      q[a] = (rc_i64)floor((x - origin[a]) / s.voxel[a]);
     }
   }
   return true;
@@ -178,7 +161,7 @@ template <typename L>
 __device__ __forceinline__ bool rcp_key(const RcPointsSample &s, const L &l, const RcPointsParams &p,
                                         const float *r, rc_u64 *key) {
   rc_i64 q[3];
-  if (l.err || !rcp_coord(s, l.origin, p, r, q, (p.flags & RCP_F_FDIV) ? l.inv : nullptr)) return false;
+  if (l.err || !rcp_coord(s, l.origin, p, r, q)) return false;
   *key = ((rc_u64)(q[0] - l.cmin[0]) << l.shift[0]) | ((rc_u64)(q[1] - l.cmin[1]) << l.shift[1]) |
          (rc_u64)(q[2] - l.cmin[2]);
   return true;
@@ -193,7 +176,6 @@ __device__ void rcp_layout(const RcPointsSample &s, const RcPointsInfo &f, const
   l.err_axis = 0;
   for (int a = 0; a < 3; a++) {
     l.origin[a] = s.origin[a];
-    l.inv[a] = 1.0 / s.voxel[a];
     l.cmin[a] = 0;
   }
   if (p.kind == 1) {

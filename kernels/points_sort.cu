@@ -155,30 +155,13 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
 // needs more passes than the host launched (p.last_pass: keys over 40 bits for voxel_downsample)
 // gets them all in this launch from its block 0 alone, tile after tile (slow, rare). LOOKW > 1: the
 // look-back reads LOOKW tiles' words per step (points_passw 16, points_passw4, points_passw2).
-// HOIST: the sample's fields the block's first steps need are loaded together before anything waits
-// on one of them (one round trip at the block's start instead of a chain).
-template <int LOOKW, bool HOIST = false>
+template <int LOOKW>
 __device__ __forceinline__ void rcp_pass(const RcPointsBufs &b, const RcPointsParams &p) {
   __shared__ unsigned runsum[256];
   __shared__ int sh_t;
   const RcPointsSample &s = rcp_sample(b);
   const RcPointsInfo &f = rcp_info(b, blockIdx.y);
   const int pass = p.pass;
-  if (HOIST) {
-    const int npass = f.npass, nsort = f.nsort;
-    const rc_i64 rb = s.row_begin, sn = s.n;
-    if (pass >= npass) return;
-    if (!(pass == p.last_pass && npass > pass + 1)) {
-      const rc_i64 n_in = pass == 0 ? sn : (rc_i64)nsort;
-      if ((rc_i64)blockIdx.x * RCP_TILE >= n_in) return;
-      if (threadIdx.x == 0) sh_t = (int)atomicAdd((unsigned *)b.ctr + blockIdx.y * RCP_CTRS + pass, 1u);
-      __syncthreads();
-      const rc_i64 t = sh_t;
-      ((unsigned *)((pass & 1) ? b.stat0 : b.stat1))[(rb / RCP_TILE + t) * 256 + threadIdx.x] = 0u;
-      rcp_pass_tile<LOOKW>(b, s, f, p, pass, t, true, runsum);
-      return;
-    }
-  }
   if (pass >= f.npass) return;
   const rc_i64 tile0 = s.row_begin / RCP_TILE;
   if (pass == p.last_pass && f.npass > pass + 1) {
@@ -206,7 +189,6 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_pass(RcPoint
 extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_passw(RcPointsBufs b, RcPointsParams p) { rcp_pass<16>(b, p); }
 extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_passw4(RcPointsBufs b, RcPointsParams p) { rcp_pass<4>(b, p); }
 extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_passw2(RcPointsBufs b, RcPointsParams p) { rcp_pass<2>(b, p); }
-extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_passw2h(RcPointsBufs b, RcPointsParams p) { rcp_pass<2, true>(b, p); }
 
 // Rows of the voxel that starts at sorted row i: the first j > i with another key (gallop, then
 // bisect: O(log count) loads).
@@ -355,7 +337,6 @@ __device__ __forceinline__ void rcp_runs(const RcPointsBufs &b, const RcPointsPa
     const rc_u64 key = keys[k];
     ((int *)b.vstart)[idx] = (int)i;
     if (!dist) ((int *)b.vcount)[idx] = (int)rcp_run_len(so, i, key, ns);
-    else if (p.flags & RCP_F_ROW0) ((int *)b.vcount)[idx] = (int)so.row(i);  // the voxel's first row
     if (coords) {
       int *vc = (int *)b.vcoord + idx * 3;
       vc[0] = (int)((key >> f.shift[0]) + f.cmin[0]);
@@ -504,7 +485,7 @@ __device__ __forceinline__ void rcp_long_mean(const RcpSorted &so, const float *
 // the count, rounded to float32: the CPU backend adds in exactly these orders. Rows past the kept
 // voxels up to max_points are zeroed; the first thread writes num_points (-1 after a device-side
 // error). RCP_F_DIST: a voxel's count is the distance from its first sorted row to the next voxel's.
-template <bool LDG, bool FAST = false>
+template <bool LDG>
 __device__ __forceinline__ void rcp_finalize(const RcPointsBufs &b, const RcPointsParams &p) {
   const RcPointsSample &s = rcp_sample(b);
   const RcPointsInfo &f = rcp_info(b, blockIdx.y);
@@ -519,44 +500,26 @@ __device__ __forceinline__ void rcp_finalize(const RcPointsBufs &b, const RcPoin
   const rc_i64 ext = (rc_i64)f.total > cap ? (rc_i64)f.total : cap;
   const int C = p.cols, lane = threadIdx.x & 31;
   const bool dist = (p.flags & RCP_F_DIST) != 0u;
-  // ROW0: each voxel's first row from points_runs (vcount), loaded with its start, not after it.
-  const bool row0 = dist && (p.flags & RCP_F_ROW0) != 0u;
   const rc_i64 stride = (rc_i64)gridDim.x * blockDim.x;
-  // FAST: the per-sample fields the loop reads, once (the stores below could alias them).
-  const rc_i64 total = f.total, nsort = f.nsort, rbeg = s.row_begin;
   for (rc_i64 j0 = (rc_i64)blockIdx.x * blockDim.x + (threadIdx.x & ~31); j0 < ext; j0 += stride) {
     const rc_i64 j = j0 + lane;
     if (j == 0 && p.o_num >= 0) *(int *)outs[p.o_num] = f.err ? -1 : (int)kept;
     rc_i64 o = -1, start = 0;
-    int n = 0, r0 = 0;
-    if (j < (FAST ? total : (rc_i64)f.total)) {
-      rc_i64 idx = (FAST ? rbeg : s.row_begin) + j;
+    int n = 0;
+    if (j < f.total) {
+      rc_i64 idx = s.row_begin + j;
       o = rcp_out_row(b, s, f, p, j, cap);
       if (o >= 0) {
         start = ((const int *)b.vstart)[idx];
-        if (row0) r0 = ((const int *)b.vcount)[idx];
-        if (FAST) n = dist ? (j + 1 < total ? ((const int *)b.vstart)[idx + 1] : (int)nsort) - (int)start : ((const int *)b.vcount)[idx];
-        else n = dist ? (j + 1 < f.total ? ((const int *)b.vstart)[idx + 1] : f.nsort) - (int)start : ((const int *)b.vcount)[idx];
+        n = dist ? (j + 1 < f.total ? ((const int *)b.vstart)[idx + 1] : f.nsort) - (int)start : ((const int *)b.vcount)[idx];
         if (n <= RCP_LONG) {
           for (int c0 = 0; c0 < C; c0 += 4) {
             double acc[4] = {0.0, 0.0, 0.0, 0.0};
             const int cw = C - c0 < 4 ? C - c0 : 4;
-            if (row0) {  // the first row, then the others in order: the same additions
-              const float *q0 = pts + (rc_i64)r0 * C + c0;
-#pragma unroll
-              for (int c = 0; c < 4; c++)
-                if (c < cw) acc[c] += (double)rcp_ld<LDG>(q0 + c);
-              rcp_sum_rows<LDG>(so, pts, C, c0, cw, start + 1, n - 1, acc);
-            } else {
-              rcp_sum_rows<LDG>(so, pts, C, c0, cw, start, n, acc);
-            }
-            // FAST: a power-of-two count divides by multiplying with its exact reciprocal (the same
-            // double: both are exact scalings by 2^-k, rounded once).
-            const bool pow2 = FAST && (n & (n - 1)) == 0;
-            const double rn = __longlong_as_double((long long)(1023 - (31 - __clz(n))) << 52);
+            rcp_sum_rows<LDG>(so, pts, C, c0, cw, start, n, acc);
 #pragma unroll
             for (int c = 0; c < 4; c++)
-              if (c < cw) feat[o * C + c0 + c] = (float)(pow2 ? acc[c] * rn : acc[c] / (double)n);
+              if (c < cw) feat[o * C + c0 + c] = (float)(acc[c] / (double)n);
           }
         }
         if (cnt) cnt[o] = n;
@@ -581,8 +544,6 @@ __device__ __forceinline__ void rcp_finalize(const RcPointsBufs &b, const RcPoin
 extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize(RcPointsBufs b, RcPointsParams p) { rcp_finalize<false>(b, p); }
 // Rows read through the read-only path.
 extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize_ldg(RcPointsBufs b, RcPointsParams p) { rcp_finalize<true>(b, p); }
-// The same with the loop's per-sample fields read once and power-of-two counts divided by a multiply.
-extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize_fast(RcPointsBufs b, RcPointsParams p) { rcp_finalize<true, true>(b, p); }
 
 // The same with K voxels per lane (warp chunk of 32 K voxels: voxel jw + k * 32 + lane), their
 // loads in flight together: first every voxel's start and count, then every short voxel's first row

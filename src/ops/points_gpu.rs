@@ -40,9 +40,6 @@ const CTRS: usize = 10;
 /// (read-only path, 2 / 4 voxels per thread with their loads in flight together).
 const F_LOOKW: u32 = 1;
 const F_DIST: u32 = 2;
-/// points_hist: `floor(d / voxel)` from `d * (1 / voxel)`, the division only within 2^-49 of an
-/// integer (the same result, `rcp_floor_div` in kernels/points.cu).
-const F_FDIV: u32 = 4;
 const F_NOINIT: u32 = 8;
 /// Tests: tiles after the first publish only their aggregates, so that every look-back walks back to
 /// the sample's first tile (the emulator runs blocks in order: otherwise the previous tile is always
@@ -58,15 +55,7 @@ const F_FIN4: u32 = 2048;
 const F_PASSW4: u32 = 4096;
 const F_PASSW2: u32 = 8192;
 const F_BOUNDS4: u32 = 16384;
-/// points_finalize_fast: as points_finalize_ldg, with the loop's per-sample fields read once and
-/// power-of-two counts divided by a multiply with their exact reciprocal.
-const F_FFAST: u32 = 32768;
-/// With counts as distances: points_runs leaves each voxel's first row in the count array, so that
-/// finalize loads it together with the voxel's start (one dependent load less per voxel).
-const F_ROW0: u32 = 1 << 20;
-/// With passw2: points_passw2h, the sample's fields a pass block starts with loaded together.
-const F_HOIST: u32 = 1 << 21;
-const VARIANTS: [(&str, u32); 18] = [
+const VARIANTS: [(&str, u32); 14] = [
     ("lookw", F_LOOKW),
     ("dist", F_DIST),
     ("noinit", F_NOINIT),
@@ -81,10 +70,6 @@ const VARIANTS: [(&str, u32); 18] = [
     ("passw4", F_PASSW4),
     ("passw2", F_PASSW2),
     ("bounds4", F_BOUNDS4),
-    ("fdiv", F_FDIV),
-    ("ffast", F_FFAST),
-    ("row0", F_ROW0),
-    ("hoist", F_HOIST),
 ];
 /// The variant used unless `ROBOCACHE_POINTS_VARIANT` names others.
 const DEFAULT_VARIANT: u32 = F_LOOKW | F_DIST | F_NOINIT | F_PASSW2 | F_RUNS48 | F_HIST4 | F_LDG;
@@ -299,13 +284,7 @@ fn params(args: &PointsArgs, cols: usize, b: usize, l: &Layout, variant: u32) ->
     let dist = sorts(args) && args.min_points <= 1 && !(args.kind == Kind::Voxelize && args.max_voxels > 0);
     let noinit = args.kind == Kind::Downsample;
     let flags =
-        variant
-            & (F_LOOKW
-                | F_AGGONLY
-                | F_SLEEP
-                | F_FDIV
-                | if dist { F_DIST | F_ROW0 } else { 0 }
-                | if noinit { F_NOINIT } else { 0 });
+        variant & (F_LOOKW | F_AGGONLY | F_SLEEP | if dist { F_DIST } else { 0 } | if noinit { F_NOINIT } else { 0 });
     let mut p = PointsParams {
         num_samples: b as i32,
         cols: cols as i32,
@@ -581,8 +560,6 @@ pub unsafe fn run_gpu(
                 "points_passw"
             } else if v & F_PASSW4 != 0 {
                 "points_passw4"
-            } else if v & F_PASSW2 != 0 && v & F_HOIST != 0 {
-                "points_passw2h"
             } else if v & F_PASSW2 != 0 {
                 "points_passw2"
             } else {
@@ -629,8 +606,6 @@ unsafe fn finalize(l: &Layout, args: &PointsArgs, b: &PointsBufs, p: &PointsPara
         ("points_finalize4", 4)
     } else if v & F_FIN2 != 0 {
         ("points_finalize2", 2)
-    } else if v & F_FFAST != 0 {
-        ("points_finalize_fast", 1)
     } else if v & F_LDG != 0 {
         ("points_finalize_ldg", 1)
     } else {
