@@ -414,8 +414,11 @@ def test_gpu_kernels_emulated_match_cpu_backend_bitwise(rng, points_kernels_on_c
             assert_bitwise(emulated(addr, "voxel_downsample", clouds, **kw), ref, f"downsample C={c} {kw}")
     wide = np.concatenate([rng.uniform([-100, -100, -5], [100, 100, 15], (3000, 3)), rng.uniform(0, 0.01, (200, 3))]).astype(np.float32)
     dense = rng.uniform(0, 1, (5000, 4)).astype(np.float32)  # ~600 points per voxel at 0.5
+    # Points on voxel boundaries (x / voxel an exact integer) and just off them.
+    grid = (rng.integers(-40, 40, (3000, 3)) * 0.25).astype(np.float32)
     # [wide, narrow]: the wide sample finishes its passes in one block of the last pass launch.
-    for cl, v in (([wide, np.ascontiguousarray(dense[:3000, :3])], 0.01), ([dense, dense[:40]], 0.5)):
+    for cl, v in (([wide, np.ascontiguousarray(dense[:3000, :3])], 0.01), ([dense, dense[:40]], 0.5), ([grid], 0.25),
+                  ([grid, grid[:500] + np.float32(0.1)], 0.5)):
         ref = run("voxel_downsample", cl, voxel_size=v, return_counts=True)
         assert_bitwise(emulated(addr, "voxel_downsample", cl, voxel_size=v, return_counts=True), ref, f"v={v}")
     rng_ = [-4.0, -3.0, -2.0, 4.0, 3.0, 2.0]
