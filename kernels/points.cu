@@ -29,7 +29,12 @@
 #define RCP_TILE (RCP_THREADS * RCP_ITEMS)
 #define RCP_WARPS (RCP_THREADS / 32)
 #define RCP_PASSES 8
-#define RCP_CTRS 10  // tickets per sample: passes 0-7, points_runs
+#define RCP_CTRS 10  // tickets per sample: passes 0-7, points_runs, points_hist's finished blocks
+#define RCP_MSD_SLOT 7  // RCP_F_LOCAL: the histogram slot of the key's top 8 bits
+// points_local: threads, items per thread, the largest bucket it sorts
+#define RCP_LTHREADS 384
+#define RCP_LITEMS 11
+#define RCP_LCAP (RCP_LTHREADS * RCP_LITEMS)
 #define RCP_LONG 32
 #define RCP_LO_INIT 0xff800000u  // order bits of +inf
 #define RCP_HI_INIT 0x007fffffu  // order bits of -inf
@@ -42,6 +47,7 @@
 // Variant bits of RcPointsParams::flags (the host chooses; src/ops/points_gpu.rs).
 #define RCP_F_LOOKW 1u   // points_runs: warp 0 scans and looks back over 32 tiles per step
 #define RCP_F_DIST 2u    // counts = distance to the next voxel's start (min_points 1, no max_voxels)
+#define RCP_F_LOCAL 4u   // narrow keys of 9+ bits whose top-8-bit buckets all fit RCP_LCAP: see points_local
 #define RCP_F_NOINIT 8u  // no points_init: the host sent the info, points_bounds zeroes the rest
 #define RCP_F_AGGONLY 16u  // tests: later tiles publish only aggregates (every look-back walks to tile 0)
 #define RCP_F_SLEEP 32u  // points_pass: a waiting look-back sleeps 64 ns between reads
@@ -134,7 +140,7 @@ struct RcpLay {
   double origin[3];
   rc_i64 cmin[3];
   int shift[3];
-  int npass, wide, err, err_axis;
+  int npass, wide, err, err_axis, bits;
 };
 
 // The voxel coordinate of row `r` on a grid at `origin` (false: the row is dropped).
@@ -203,6 +209,7 @@ __device__ void rcp_layout(const RcPointsSample &s, const RcPointsInfo &f, const
   l.shift[2] = 0;
   l.npass = total > 8 ? (total + 7) / 8 : 1;
   l.wide = total > 64 - RCP_ROW_BITS;
+  l.bits = total;
 }
 
 // Thread t0 of `stride`: zero pass 0's look-back status, the histograms and the tickets; with
@@ -235,7 +242,8 @@ __device__ __forceinline__ void rcp_reset(const RcPointsBufs &b, const RcPointsP
     f.nsort = 0;
     f.npass = 1;
     f.wide = 0;
-    f.pad[0] = f.pad[1] = 0;
+    f.local = 0;
+    f.kbits = 0;
   }
 }
 
@@ -356,6 +364,9 @@ __device__ __forceinline__ void rcp_hist(const RcPointsBufs &b, const RcPointsPa
   const float *pts = (const float *)s.points;
   const rc_i64 n = s.n;
   const int np = L.npass, lane = threadIdx.x & 31, C = p.cols;
+  // RCP_F_LOCAL: a narrow key of 9+ bits also counts its top 8 bits (slot RCP_MSD_SLOT), for the
+  // decision below.
+  const bool msd = (p.flags & RCP_F_LOCAL) && !L.err && !L.wide && L.bits > 8 && np < RCP_MSD_SLOT;
   unsigned cnt = 0u;
   const rc_i64 stride = (rc_i64)gridDim.x * blockDim.x * U;
   for (rc_i64 base = (rc_i64)blockIdx.x * blockDim.x * U + (threadIdx.x & ~31); base < n; base += stride) {
@@ -377,14 +388,15 @@ __device__ __forceinline__ void rcp_hist(const RcPointsBufs &b, const RcPointsPa
       }
       cnt += ok ? 1u : 0u;
       const unsigned all_ok = __ballot_sync(0xffffffffu, ok);
-      for (int q = 0; q < np; q++) {
-        const unsigned d = ok ? (unsigned)(key >> (8 * q)) & 255u : 256u;
+      for (int q = 0; q < np + (msd ? 1 : 0); q++) {
+        const int qs = q < np ? q : RCP_MSD_SLOT;
+        const unsigned d = ok ? (unsigned)(key >> (q < np ? 8 * q : L.bits - 8)) & 255u : 256u;
         // A warp of one digit (coherent scans, high digits): one atomic; else one per lane (random
         // digits rarely collide).
         if (all_ok == 0xffffffffu && __all_sync(0xffffffffu, d == __shfl_sync(0xffffffffu, d, 0))) {
-          if (lane == 0) atomicAdd(&h[q * 256 + d], 32u);
+          if (lane == 0) atomicAdd(&h[qs * 256 + d], 32u);
         } else if (d < 256u) {
-          atomicAdd(&h[q * 256 + d], 1u);
+          atomicAdd(&h[qs * 256 + d], 1u);
         }
       }
     }
@@ -395,7 +407,32 @@ __device__ __forceinline__ void rcp_hist(const RcPointsBufs &b, const RcPointsPa
   unsigned *gh = (unsigned *)b.hist + (rc_i64)blockIdx.y * RCP_PASSES * 256;
   for (int i = threadIdx.x; i < np * 256; i += blockDim.x)
     if (h[i]) atomicAdd(&gh[i], h[i]);
+  if (msd)
+    for (int i = threadIdx.x; i < 256; i += blockDim.x)
+      if (h[RCP_MSD_SLOT * 256 + i]) atomicAdd(&gh[RCP_MSD_SLOT * 256 + i], h[RCP_MSD_SLOT * 256 + i]);
   if (threadIdx.x == 0 && sh_nv) atomicAdd(&f.nsort, (int)sh_nv);
+  if (!msd) return;  // uniform across the sample's blocks
+  // The sample's last block to finish decides: local when every top-8-bit bucket fits RCP_LCAP.
+  __shared__ unsigned sh_last, sh_big;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    sh_last = atomicAdd((unsigned *)b.ctr + blockIdx.y * RCP_CTRS + RCP_PASSES + 1, 1u) == gridDim.x - 1 ? 1u : 0u;
+    sh_big = 0u;
+  }
+  __syncthreads();
+  if (!sh_last) return;
+  __threadfence();
+  for (int i = threadIdx.x; i < 256; i += blockDim.x)
+    if (((volatile unsigned *)gh)[RCP_MSD_SLOT * 256 + i] > (unsigned)RCP_LCAP) atomicOr(&sh_big, 1u);
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    f.kbits = L.bits;
+    if (!sh_big) {
+      f.local = 1;
+      f.npass = 2;
+    }
+  }
 }
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_hist(RcPointsBufs b, RcPointsParams p) { rcp_hist<1>(b, p); }
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_hist4(RcPointsBufs b, RcPointsParams p) { rcp_hist<4>(b, p); }

@@ -38,7 +38,10 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
   __syncthreads();
   const rc_i64 tile = s.row_begin / RCP_TILE + t;
   const bool wide = f.wide != 0;
-  const int dshift = 8 * pass + (wide ? 0 : RCP_ROW_BITS);
+  // f.local: pass 0 sorts by the key's top 8 bits (histogram slot RCP_MSD_SLOT); points_local does the rest.
+  const bool msd = f.local != 0;
+  const int dshift = (msd ? f.kbits - 8 : 8 * pass) + (wide ? 0 : RCP_ROW_BITS);
+  const int hslot = msd ? RCP_MSD_SLOT : pass;
   volatile unsigned *sv = (volatile unsigned *)((pass & 1) ? b.stat1 : b.stat0);
   rc_u64 key[RCP_ITEMS];
   unsigned row[RCP_ITEMS], dig[RCP_ITEMS], off[RCP_ITEMS];
@@ -80,7 +83,7 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
   }
   if (look) sv[tile * 256 + d] = (t == 0 ? RCP_ST_PRE : RCP_ST_AGG) | run;
   // One scan for two: the tile's digit counts (low half) and the sample's (high half, < 2^30).
-  const rc_u64 both = ((rc_u64)((const unsigned *)b.hist)[(rc_i64)blockIdx.y * RCP_PASSES * 256 + pass * 256 + d] << 32) | run;
+  const rc_u64 both = ((rc_u64)((const unsigned *)b.hist)[(rc_i64)blockIdx.y * RCP_PASSES * 256 + hslot * 256 + d] << 32) | run;
   rc_u64 tot;
   const rc_u64 ex = rcp_scan64(both, &tot);
   const int nt = (int)(unsigned)tot, tdo = (int)(unsigned)ex;  // tdo: digit d's first slot in the tile
@@ -162,7 +165,7 @@ __device__ __forceinline__ void rcp_pass(const RcPointsBufs &b, const RcPointsPa
   const RcPointsSample &s = rcp_sample(b);
   const RcPointsInfo &f = rcp_info(b, blockIdx.y);
   const int pass = p.pass;
-  if (pass >= f.npass) return;
+  if (pass >= f.npass || (pass > 0 && f.local)) return;  // a local sample's pass 1 is points_local
   const rc_i64 tile0 = s.row_begin / RCP_TILE;
   if (pass == p.last_pass && f.npass > pass + 1) {
     if (blockIdx.x != 0) return;
@@ -189,6 +192,79 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_pass(RcPoint
 extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_passw(RcPointsBufs b, RcPointsParams p) { rcp_pass<16>(b, p); }
 extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_passw4(RcPointsBufs b, RcPointsParams p) { rcp_pass<4>(b, p); }
 extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_passw2(RcPointsBufs b, RcPointsParams p) { rcp_pass<2>(b, p); }
+
+// RCP_F_LOCAL, after pass 0 sorted a local sample (f.local) by its keys' top 8 bits: one block per
+// (top-8-bit bucket, sample) sorts the bucket's items (at most RCP_LCAP) by the bits below in shared
+// memory, stable LSD passes of 8 bits (each: the warps rank their items as a radix pass does, then
+// per (digit, warp) offsets, then the items to their slots), and writes them to keys1, where
+// npass = 2 leaves the sorted keys. The bucket's start is the sum of the counts before it (the
+// histogram points_hist kept in slot RCP_MSD_SLOT). Block 0 of the sample zeroes the status words
+// points_runs looks back through (those of stat0, pass 0's own).
+extern "C" __global__ void __launch_bounds__(RCP_LTHREADS, 2) points_local(RcPointsBufs b, RcPointsParams p) {
+  __shared__ rc_u64 sk[RCP_LCAP];
+  __shared__ unsigned wh[RCP_LTHREADS / 32][256];
+  __shared__ unsigned gb[256];
+  const RcPointsSample &s = rcp_sample(b);
+  const RcPointsInfo &f = rcp_info(b, blockIdx.y);
+  if (!f.local) return;  // uniform across the block
+  const int t = threadIdx.x, lane = t & 31, w = t >> 5, x = blockIdx.x;
+  const unsigned *hc = (const unsigned *)b.hist + (rc_i64)blockIdx.y * RCP_PASSES * 256 + RCP_MSD_SLOT * 256;
+  int start;
+  rcp_scan(t < x ? (int)hc[t] : 0, &start);
+  const int nb = (int)hc[x];
+  if (x == 0) {
+    const rc_i64 tile0 = s.row_begin / RCP_TILE, nt = ((rc_i64)f.nsort + RCP_TILE - 1) / RCP_TILE;
+    for (rc_i64 i = t; i < nt; i += RCP_LTHREADS) ((unsigned *)b.stat0)[(tile0 + i) * 256] = 0u;
+  }
+  if (nb == 0) return;  // uniform
+  const rc_u64 *kin = (const rc_u64 *)b.keys0 + s.row_begin + start;
+  for (int i = t; i < nb; i += RCP_LTHREADS) sk[i] = kin[i];
+  __syncthreads();
+  const unsigned lt = (1u << lane) - 1u;
+  for (int sh = 0; sh < f.kbits - 8; sh += 8) {
+    const int dshift = sh + RCP_ROW_BITS;
+    rc_u64 key[RCP_LITEMS];
+    unsigned dig[RCP_LITEMS], off[RCP_LITEMS];
+    for (int d = lane; d < 256; d += 32) wh[w][d] = 0u;
+    __syncwarp();
+#pragma unroll
+    for (int k = 0; k < RCP_LITEMS; k++) {  // warp-striped: warp w holds slots [w * 32 * ITEMS, ...)
+      const int pos = w * (32 * RCP_LITEMS) + k * 32 + lane;
+      key[k] = pos < nb ? sk[pos] : 0ull;
+      dig[k] = pos < nb ? (unsigned)(key[k] >> dshift) & 255u : 256u;
+    }
+#pragma unroll
+    for (int k = 0; k < RCP_LITEMS; k++) {
+      const unsigned d = dig[k];
+      const unsigned peers = rcp_match9(d);
+      unsigned base = d < 256u ? wh[w][d] : 0u;
+      __syncwarp();
+      if (d < 256u && lane == __ffs(peers) - 1) wh[w][d] = base + __popc(peers);
+      __syncwarp();
+      off[k] = base + __popc(peers & lt);
+    }
+    __syncthreads();  // every warp's counts are in, every item read
+    unsigned run = 0u;
+    if (t < 256) {
+#pragma unroll
+      for (int v = 0; v < RCP_LTHREADS / 32; v++) {
+        const unsigned c = wh[v][t];
+        wh[v][t] = run;
+        run += c;
+      }
+    }
+    int tot;
+    const int ex = rcp_scan((int)run, &tot);
+    if (t < 256) gb[t] = (unsigned)ex;
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < RCP_LITEMS; k++)
+      if (dig[k] < 256u) sk[gb[dig[k]] + wh[w][dig[k]] + off[k]] = key[k];
+    __syncthreads();
+  }
+  rc_u64 *kout = (rc_u64 *)b.keys1 + s.row_begin + start;
+  for (int i = t; i < nb; i += RCP_LTHREADS) kout[i] = sk[i];
+}
 
 // Rows of the voxel that starts at sorted row i: the first j > i with another key (gallop, then
 // bisect: O(log count) loads).

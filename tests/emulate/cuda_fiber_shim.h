@@ -120,6 +120,12 @@ template <typename T> inline T atomicAdd(T *p, T v) {
   *p = o + v;
   return o;
 }
+inline unsigned atomicOr(unsigned *p, unsigned v) {
+  unsigned o = *p;
+  *p = o | v;
+  return o;
+}
+inline void __threadfence() {}  // blocks and threads run one at a time
 inline unsigned atomicMin(unsigned *p, unsigned v) {
   unsigned o = *p;
   if (v < o) *p = v;
