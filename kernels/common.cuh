@@ -149,7 +149,8 @@ struct RcPointsInfo {
   int local;              // RCP_F_LOCAL: 1 when pass 0 sorts by the key's top 8 bits and points_local
                           // sorts each of those buckets in shared memory (npass is then 2)
   int kbits;              // key bits
-};  // 160 bytes
+  rc_u64 msd_mul;         // RCP_F_LOCAL: a key's bucket is __umul64hi(key << (64 - kbits), msd_mul) (< 256)
+};  // 168 bytes
 
 // Device buffers of one launch sequence (mirrors PointsBufs).
 struct RcPointsBufs {

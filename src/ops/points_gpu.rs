@@ -29,7 +29,7 @@ const FAST_PASSES: usize = 5;
 /// Ticket counters per sample (`RCP_CTRS`).
 const CTRS: usize = 10;
 /// Threads of points_local (`RCP_LTHREADS`).
-const LOCAL_THREADS: u32 = 384;
+const LOCAL_THREADS: u32 = 256;
 
 /// Variant bits. Bits below 64 reach the kernels (`RCP_F_*` in `kernels/points.cu`): points_runs
 /// scans and looks back with warp 0 (32 tiles per step) instead of thread 0; counts as distances
@@ -42,7 +42,7 @@ const LOCAL_THREADS: u32 = 384;
 /// (read-only path, 2 / 4 voxels per thread with their loads in flight together).
 const F_LOOKW: u32 = 1;
 const F_DIST: u32 = 2;
-/// Narrow keys of 9+ bits whose top-8-bit buckets all hold at most 4224 rows (points_hist decides per
+/// Narrow keys of 9+ bits whose top-8-bit buckets all hold at most 5376 rows (points_hist decides per
 /// sample): pass 0 sorts by the top 8 bits, then points_local sorts each bucket in shared memory, in
 /// place of passes 1 and up.
 const F_LOCAL: u32 = 4;
@@ -135,8 +135,9 @@ pub struct PointsInfo {
     wide: i32,
     local: i32,
     kbits: i32,
+    msd_mul: u64,
 }
-const _: () = assert!(std::mem::size_of::<PointsInfo>() == 160);
+const _: () = assert!(std::mem::size_of::<PointsInfo>() == 168);
 
 /// Mirror of `RcPointsBufs`.
 #[repr(C)]

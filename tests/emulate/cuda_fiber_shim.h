@@ -125,7 +125,10 @@ inline unsigned atomicOr(unsigned *p, unsigned v) {
   *p = o | v;
   return o;
 }
-inline void __threadfence() {}  // blocks and threads run one at a time
+inline void __threadfence() {}
+inline unsigned long long __umul64hi(unsigned long long a, unsigned long long b) {
+  return (unsigned long long)(((unsigned __int128)a * b) >> 64);
+}  // blocks and threads run one at a time
 inline unsigned atomicMin(unsigned *p, unsigned v) {
   unsigned o = *p;
   if (v < o) *p = v;
