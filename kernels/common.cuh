@@ -146,11 +146,8 @@ struct RcPointsInfo {
   int nsort;              // rows in the sort (finite, inside the range)
   int npass;              // 8-bit radix passes (>= 1)
   int wide;               // 0: items are key << 30 | row; 1: 64-bit keys and a separate row array
-  int local;              // RCP_F_LOCAL: 1 when pass 0 sorts by the key's top 8 bits and points_local
-                          // sorts each of those buckets in shared memory (npass is then 2)
-  int kbits;              // key bits
-  rc_u64 msd_mul;         // RCP_F_LOCAL: a key's bucket is __umul64hi(key << (64 - kbits), msd_mul) (< 256)
-};  // 168 bytes
+  int pad[2];
+};  // 160 bytes
 
 // Device buffers of one launch sequence (mirrors PointsBufs).
 struct RcPointsBufs {

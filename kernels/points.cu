@@ -29,15 +29,7 @@
 #define RCP_TILE (RCP_THREADS * RCP_ITEMS)
 #define RCP_WARPS (RCP_THREADS / 32)
 #define RCP_PASSES 8
-#define RCP_CTRS 10  // tickets per sample: passes 0-7, points_runs, points_hist's finished blocks
-#define RCP_MSD_SLOT 7  // RCP_F_LOCAL: the histogram slot of the key's top 8 bits
-// points_local: threads, items per thread, the largest bucket it sorts
-#define RCP_LTHREADS 256
-#define RCP_LITEMS 21
-#define RCP_LCAP (RCP_LTHREADS * RCP_LITEMS)
-#ifndef RCP_LMIN
-#define RCP_LMIN 262144  // fewer rows: the global passes (a block per bucket costs more than it saves)
-#endif
+#define RCP_CTRS 10  // tickets per sample: passes 0-7, points_runs
 #define RCP_LONG 32
 #define RCP_LO_INIT 0xff800000u  // order bits of +inf
 #define RCP_HI_INIT 0x007fffffu  // order bits of -inf
@@ -50,7 +42,6 @@
 // Variant bits of RcPointsParams::flags (the host chooses; src/ops/points_gpu.rs).
 #define RCP_F_LOOKW 1u   // points_runs: warp 0 scans and looks back over 32 tiles per step
 #define RCP_F_DIST 2u    // counts = distance to the next voxel's start (min_points 1, no max_voxels)
-#define RCP_F_LOCAL 4u   // narrow keys of 9+ bits whose 256 buckets (rcp_bucket) all fit RCP_LCAP: see points_local
 #define RCP_F_NOINIT 8u  // no points_init: the host sent the info, points_bounds zeroes the rest
 #define RCP_F_AGGONLY 16u  // tests: later tiles publish only aggregates (every look-back walks to tile 0)
 #define RCP_F_SLEEP 32u  // points_pass: a waiting look-back sleeps 64 ns between reads
@@ -143,16 +134,8 @@ struct RcpLay {
   double origin[3];
   rc_i64 cmin[3];
   int shift[3];
-  int npass, wide, err, err_axis, bits;
-  rc_u64 msd_mul;  // RCP_F_LOCAL: see rcp_bucket
+  int npass, wide, err, err_axis;
 };
-
-// RCP_F_LOCAL: the bucket (0..255) of a key of `bits` bits: its place between 0 and the sample's
-// largest key, scaled to 256 (monotone in the key, so sorting by buckets first keeps the order;
-// even for the ranges a grid gives, where the top 8 bits would not be).
-__device__ __forceinline__ unsigned rcp_bucket(rc_u64 key, int bits, rc_u64 mul) {
-  return (unsigned)__umul64hi(key << (64 - bits), mul);
-}
 
 // The voxel coordinate of row `r` on a grid at `origin` (false: the row is dropped).
 // voxel_downsample: finite xyz; voxelize: finite and inside [range min, range max) on every axis,
@@ -189,7 +172,6 @@ __device__ __forceinline__ int rcp_bits(rc_i64 e) { return 64 - __clzll((long lo
 // Origin, smallest coordinate, shifts, passes and errors of a sample (after points_bounds).
 __device__ void rcp_layout(const RcPointsSample &s, const RcPointsInfo &f, const RcPointsParams &p, RcpLay &l) {
   int bits[3] = {0, 0, 0};
-  rc_i64 ext[3] = {0, 0, 0};  // largest coordinate relative to cmin
   l.err = 0;
   l.err_axis = 0;
   for (int a = 0; a < 3; a++) {
@@ -197,10 +179,7 @@ __device__ void rcp_layout(const RcPointsSample &s, const RcPointsInfo &f, const
     l.cmin[a] = 0;
   }
   if (p.kind == 1) {
-    for (int a = 0; a < 3; a++) {
-      ext[a] = (rc_i64)s.dims[a] - 1;
-      bits[a] = rcp_bits(ext[a]);
-    }
+    for (int a = 0; a < 3; a++) bits[a] = rcp_bits((rc_i64)s.dims[a] - 1);
   } else if (f.lo[0] != RCP_LO_INIT) {  // some finite row
     for (int a = 0; a < 3; a++) {
       double lo = (double)rcp_unord(f.lo[a]), hi = (double)rcp_unord(f.hi[a]);
@@ -213,8 +192,7 @@ __device__ void rcp_layout(const RcPointsSample &s, const RcPointsInfo &f, const
         break;
       }
       l.cmin[a] = (rc_i64)clo;
-      ext[a] = (rc_i64)chi - (rc_i64)clo;
-      bits[a] = rcp_bits(ext[a]);
+      bits[a] = rcp_bits((rc_i64)chi - (rc_i64)clo);
     }
   }
   int total = bits[0] + bits[1] + bits[2];
@@ -225,15 +203,6 @@ __device__ void rcp_layout(const RcPointsSample &s, const RcPointsInfo &f, const
   l.shift[2] = 0;
   l.npass = total > 8 ? (total + 7) / 8 : 1;
   l.wide = total > 64 - RCP_ROW_BITS;
-  l.bits = total;
-  l.msd_mul = 0ull;
-  if (!l.err && total > 8 && total <= 64) {
-    // mul = (2^64 - 1) / ((kmax_n >> 8) + 1), kmax_n the largest key shifted to the top: every
-    // bucket < 256 (kmax_n / ((kmax_n >> 8) + 1) < 256), 256 to 512 of them per unit of kmax_n / 2^64.
-    const rc_u64 kmax = ((rc_u64)ext[0] << l.shift[0]) | ((rc_u64)ext[1] << l.shift[1]) | (rc_u64)ext[2];
-    const rc_u64 kn = kmax << (64 - total);
-    l.msd_mul = 0xffffffffffffffffull / ((kn >> 8) + 1ull);
-  }
 }
 
 // Thread t0 of `stride`: zero pass 0's look-back status, the histograms and the tickets; with
@@ -266,9 +235,7 @@ __device__ __forceinline__ void rcp_reset(const RcPointsBufs &b, const RcPointsP
     f.nsort = 0;
     f.npass = 1;
     f.wide = 0;
-    f.local = 0;
-    f.kbits = 0;
-    f.msd_mul = 0ull;
+    f.pad[0] = f.pad[1] = 0;
   }
 }
 
@@ -380,7 +347,6 @@ __device__ __forceinline__ void rcp_hist(const RcPointsBufs &b, const RcPointsPa
         f.shift[a] = L.shift[a];
       }
       f.npass = L.npass;
-      f.msd_mul = L.msd_mul;
       f.wide = L.wide;
       f.err = L.err;
       f.err_axis = L.err_axis;
@@ -390,9 +356,6 @@ __device__ __forceinline__ void rcp_hist(const RcPointsBufs &b, const RcPointsPa
   const float *pts = (const float *)s.points;
   const rc_i64 n = s.n;
   const int np = L.npass, lane = threadIdx.x & 31, C = p.cols;
-  // RCP_F_LOCAL: a narrow key of 9+ bits also counts its bucket (rcp_bucket, slot RCP_MSD_SLOT),
-  // for the decision below.
-  const bool msd = (p.flags & RCP_F_LOCAL) && !L.err && !L.wide && L.bits > 8 && np < RCP_MSD_SLOT;
   unsigned cnt = 0u;
   const rc_i64 stride = (rc_i64)gridDim.x * blockDim.x * U;
   for (rc_i64 base = (rc_i64)blockIdx.x * blockDim.x * U + (threadIdx.x & ~31); base < n; base += stride) {
@@ -414,15 +377,14 @@ __device__ __forceinline__ void rcp_hist(const RcPointsBufs &b, const RcPointsPa
       }
       cnt += ok ? 1u : 0u;
       const unsigned all_ok = __ballot_sync(0xffffffffu, ok);
-      for (int q = 0; q < np + (msd ? 1 : 0); q++) {
-        const int qs = q < np ? q : RCP_MSD_SLOT;
-        const unsigned d = !ok ? 256u : q < np ? (unsigned)(key >> (8 * q)) & 255u : rcp_bucket(key, L.bits, L.msd_mul);
+      for (int q = 0; q < np; q++) {
+        const unsigned d = ok ? (unsigned)(key >> (8 * q)) & 255u : 256u;
         // A warp of one digit (coherent scans, high digits): one atomic; else one per lane (random
         // digits rarely collide).
         if (all_ok == 0xffffffffu && __all_sync(0xffffffffu, d == __shfl_sync(0xffffffffu, d, 0))) {
-          if (lane == 0) atomicAdd(&h[qs * 256 + d], 32u);
+          if (lane == 0) atomicAdd(&h[q * 256 + d], 32u);
         } else if (d < 256u) {
-          atomicAdd(&h[qs * 256 + d], 1u);
+          atomicAdd(&h[q * 256 + d], 1u);
         }
       }
     }
@@ -433,33 +395,7 @@ __device__ __forceinline__ void rcp_hist(const RcPointsBufs &b, const RcPointsPa
   unsigned *gh = (unsigned *)b.hist + (rc_i64)blockIdx.y * RCP_PASSES * 256;
   for (int i = threadIdx.x; i < np * 256; i += blockDim.x)
     if (h[i]) atomicAdd(&gh[i], h[i]);
-  if (msd)
-    for (int i = threadIdx.x; i < 256; i += blockDim.x)
-      if (h[RCP_MSD_SLOT * 256 + i]) atomicAdd(&gh[RCP_MSD_SLOT * 256 + i], h[RCP_MSD_SLOT * 256 + i]);
   if (threadIdx.x == 0 && sh_nv) atomicAdd(&f.nsort, (int)sh_nv);
-  if (!msd) return;  // uniform across the sample's blocks
-  // The sample's last block to finish decides: local when every bucket fits RCP_LCAP and the
-  // sample has at least RCP_LMIN rows.
-  __shared__ unsigned sh_last, sh_big;
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    sh_last = atomicAdd((unsigned *)b.ctr + blockIdx.y * RCP_CTRS + RCP_PASSES + 1, 1u) == gridDim.x - 1 ? 1u : 0u;
-    sh_big = 0u;
-  }
-  __syncthreads();
-  if (!sh_last) return;
-  __threadfence();
-  for (int i = threadIdx.x; i < 256; i += blockDim.x)
-    if (((volatile unsigned *)gh)[RCP_MSD_SLOT * 256 + i] > (unsigned)RCP_LCAP) atomicOr(&sh_big, 1u);
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    f.kbits = L.bits;
-    if (!sh_big && f.nsort >= RCP_LMIN) {
-      f.local = 1;
-      f.npass = 2;
-    }
-  }
 }
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_hist(RcPointsBufs b, RcPointsParams p) { rcp_hist<1>(b, p); }
 extern "C" __global__ void __launch_bounds__(RCP_THREADS) points_hist4(RcPointsBufs b, RcPointsParams p) { rcp_hist<4>(b, p); }

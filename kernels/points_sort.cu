@@ -38,11 +38,7 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
   __syncthreads();
   const rc_i64 tile = s.row_begin / RCP_TILE + t;
   const bool wide = f.wide != 0;
-  // f.local: pass 0 sorts by the keys' buckets (rcp_bucket, histogram slot RCP_MSD_SLOT); points_local does the rest.
-  const bool msd = f.local != 0;
-  const int dshift = (msd ? f.kbits - 8 : 8 * pass) + (wide ? 0 : RCP_ROW_BITS);
-  const int hslot = msd ? RCP_MSD_SLOT : pass;
-  const rc_u64 mul = f.msd_mul;
+  const int dshift = 8 * pass + (wide ? 0 : RCP_ROW_BITS);
   volatile unsigned *sv = (volatile unsigned *)((pass & 1) ? b.stat1 : b.stat0);
   rc_u64 key[RCP_ITEMS];
   unsigned row[RCP_ITEMS], dig[RCP_ITEMS], off[RCP_ITEMS];
@@ -56,7 +52,7 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
       key[k] = r < n_in ? kin[r] : RCP_NONE;
       const bool ok = key[k] != RCP_NONE;
       row[k] = (ok && wide) ? rin[r] : 0u;
-      dig[k] = !ok ? 256u : msd ? rcp_bucket(key[k] >> RCP_ROW_BITS, f.kbits, mul) : (unsigned)(key[k] >> dshift) & 255u;
+      dig[k] = ok ? (unsigned)(key[k] >> dshift) & 255u : 256u;
     }
   }
   // Warp-level multi-split: rank among the warp's earlier items of the same digit (peers by ballots).
@@ -84,7 +80,7 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
   }
   if (look) sv[tile * 256 + d] = (t == 0 ? RCP_ST_PRE : RCP_ST_AGG) | run;
   // One scan for two: the tile's digit counts (low half) and the sample's (high half, < 2^30).
-  const rc_u64 both = ((rc_u64)((const unsigned *)b.hist)[(rc_i64)blockIdx.y * RCP_PASSES * 256 + hslot * 256 + d] << 32) | run;
+  const rc_u64 both = ((rc_u64)((const unsigned *)b.hist)[(rc_i64)blockIdx.y * RCP_PASSES * 256 + pass * 256 + d] << 32) | run;
   rc_u64 tot;
   const rc_u64 ex = rcp_scan64(both, &tot);
   const int nt = (int)(unsigned)tot, tdo = (int)(unsigned)ex;  // tdo: digit d's first slot in the tile
@@ -146,7 +142,7 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
   unsigned *rout = (unsigned *)((pass & 1) ? b.rows1 : b.rows0) + s.row_begin;
   for (int i = threadIdx.x; i < nt; i += RCP_THREADS) {
     const rc_u64 kk = sk[i];
-    const unsigned dst = gb[msd ? rcp_bucket(kk >> RCP_ROW_BITS, f.kbits, mul) : (unsigned)(kk >> dshift) & 255u] + (unsigned)i;
+    const unsigned dst = gb[(unsigned)(kk >> dshift) & 255u] + (unsigned)i;
     kout[dst] = kk;
     if (wide) rout[dst] = sr[i];
   }
@@ -166,7 +162,7 @@ __device__ __forceinline__ void rcp_pass(const RcPointsBufs &b, const RcPointsPa
   const RcPointsSample &s = rcp_sample(b);
   const RcPointsInfo &f = rcp_info(b, blockIdx.y);
   const int pass = p.pass;
-  if (pass >= f.npass || (pass > 0 && f.local)) return;  // a local sample's pass 1 is points_local
+  if (pass >= f.npass) return;
   const rc_i64 tile0 = s.row_begin / RCP_TILE;
   if (pass == p.last_pass && f.npass > pass + 1) {
     if (blockIdx.x != 0) return;
@@ -193,103 +189,6 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_pass(RcPoint
 extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_passw(RcPointsBufs b, RcPointsParams p) { rcp_pass<16>(b, p); }
 extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_passw4(RcPointsBufs b, RcPointsParams p) { rcp_pass<4>(b, p); }
 extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_passw2(RcPointsBufs b, RcPointsParams p) { rcp_pass<2>(b, p); }
-
-// RCP_F_LOCAL, after pass 0 sorted a local sample (f.local) by its keys' buckets (rcp_bucket): one
-// block per (bucket, sample) sorts the bucket's items (at most RCP_LCAP) by key - its smallest key in
-// shared memory, stable LSD passes of 8 bits (each: the warps rank their items as a radix pass does, then
-// per (digit, warp) offsets, then the items to their slots), and writes them to keys1, where
-// npass = 2 leaves the sorted keys. The bucket's start is the sum of the counts before it (the
-// histogram points_hist kept in slot RCP_MSD_SLOT). Block 0 of the sample zeroes the status words
-// points_runs looks back through (those of stat0, pass 0's own).
-extern "C" __global__ void __launch_bounds__(RCP_LTHREADS, 2) points_local(RcPointsBufs b, RcPointsParams p) {
-  __shared__ rc_u64 sk[RCP_LCAP];
-  __shared__ unsigned short wh[RCP_LTHREADS / 32][256];  // per-warp digit counts (<= RCP_LCAP)
-  __shared__ unsigned gb[256];
-  const RcPointsSample &s = rcp_sample(b);
-  const RcPointsInfo &f = rcp_info(b, blockIdx.y);
-  if (!f.local) return;  // uniform across the block
-  const int t = threadIdx.x, lane = t & 31, w = t >> 5, x = blockIdx.x;
-  const unsigned *hc = (const unsigned *)b.hist + (rc_i64)blockIdx.y * RCP_PASSES * 256 + RCP_MSD_SLOT * 256;
-  int start;
-  rcp_scan(t < x ? (int)hc[t] : 0, &start);
-  const int nb = (int)hc[x];
-  if (x == 0) {
-    const rc_i64 tile0 = s.row_begin / RCP_TILE, nt = ((rc_i64)f.nsort + RCP_TILE - 1) / RCP_TILE;
-    for (rc_i64 i = t; i < nt; i += RCP_LTHREADS) ((unsigned *)b.stat0)[(tile0 + i) * 256] = 0u;
-  }
-  if (nb == 0) return;  // uniform
-  const rc_u64 *kin = (const rc_u64 *)b.keys0 + s.row_begin + start;
-  // The bucket's smallest and largest key: the passes sort key - kmin, as many bits as that spans.
-  __shared__ rc_u64 sh_lo[RCP_LTHREADS / 32], sh_hi[RCP_LTHREADS / 32];
-  rc_u64 klo = ~0ull, khi = 0ull;
-  for (int i = t; i < nb; i += RCP_LTHREADS) {
-    const rc_u64 it = kin[i];
-    sk[i] = it;
-    const rc_u64 kk = it >> RCP_ROW_BITS;
-    klo = kk < klo ? kk : klo;
-    khi = kk > khi ? kk : khi;
-  }
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) {
-    const rc_u64 a = __shfl_xor_sync(0xffffffffu, klo, o), c = __shfl_xor_sync(0xffffffffu, khi, o);
-    klo = a < klo ? a : klo;
-    khi = c > khi ? c : khi;
-  }
-  if (lane == 0) {
-    sh_lo[w] = klo;
-    sh_hi[w] = khi;
-  }
-  __syncthreads();
-  rc_u64 kmin = sh_lo[0], kmax = sh_hi[0];
-  for (int v = 1; v < RCP_LTHREADS / 32; v++) {
-    kmin = sh_lo[v] < kmin ? sh_lo[v] : kmin;
-    kmax = sh_hi[v] > kmax ? sh_hi[v] : kmax;
-  }
-  const int span = rcp_bits((rc_i64)(kmax - kmin));
-  const unsigned lt = (1u << lane) - 1u;
-  for (int sh = 0; sh < span; sh += 8) {
-    rc_u64 key[RCP_LITEMS];
-    unsigned dig[RCP_LITEMS], off[RCP_LITEMS];
-    for (int d = lane; d < 256; d += 32) wh[w][d] = 0;
-    __syncwarp();
-#pragma unroll
-    for (int k = 0; k < RCP_LITEMS; k++) {  // warp-striped: warp w holds slots [w * 32 * ITEMS, ...)
-      const int pos = w * (32 * RCP_LITEMS) + k * 32 + lane;
-      key[k] = pos < nb ? sk[pos] : 0ull;
-      dig[k] = pos < nb ? (unsigned)(((key[k] >> RCP_ROW_BITS) - kmin) >> sh) & 255u : 256u;
-    }
-#pragma unroll
-    for (int k = 0; k < RCP_LITEMS; k++) {
-      const unsigned d = dig[k];
-      const unsigned peers = rcp_match9(d);
-      unsigned base = d < 256u ? wh[w][d] : 0u;
-      __syncwarp();
-      if (d < 256u && lane == __ffs(peers) - 1) wh[w][d] = (unsigned short)(base + __popc(peers));
-      __syncwarp();
-      off[k] = base + __popc(peers & lt);
-    }
-    __syncthreads();  // every warp's counts are in, every item read
-    unsigned run = 0u;
-    if (t < 256) {
-#pragma unroll
-      for (int v = 0; v < RCP_LTHREADS / 32; v++) {
-        const unsigned c = wh[v][t];
-        wh[v][t] = (unsigned short)run;
-        run += c;
-      }
-    }
-    int tot;
-    const int ex = rcp_scan((int)run, &tot);
-    if (t < 256) gb[t] = (unsigned)ex;
-    __syncthreads();
-#pragma unroll
-    for (int k = 0; k < RCP_LITEMS; k++)
-      if (dig[k] < 256u) sk[gb[dig[k]] + wh[w][dig[k]] + off[k]] = key[k];
-    __syncthreads();
-  }
-  rc_u64 *kout = (rc_u64 *)b.keys1 + s.row_begin + start;
-  for (int i = t; i < nb; i += RCP_LTHREADS) kout[i] = sk[i];
-}
 
 // Rows of the voxel that starts at sorted row i: the first j > i with another key (gallop, then
 // bisect: O(log count) loads).

@@ -100,7 +100,6 @@ pub static POINTS: KernelSource = KernelSource {
         "points_passw",
         "points_passw4",
         "points_passw2",
-        "points_local",
         "points_runs",
         "points_runs48",
         "points_select",

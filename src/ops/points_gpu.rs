@@ -28,8 +28,6 @@ const HI_INIT: u32 = 0x007f_ffff;
 const FAST_PASSES: usize = 5;
 /// Ticket counters per sample (`RCP_CTRS`).
 const CTRS: usize = 10;
-/// Threads of points_local (`RCP_LTHREADS`).
-const LOCAL_THREADS: u32 = 256;
 
 /// Variant bits. Bits below 64 reach the kernels (`RCP_F_*` in `kernels/points.cu`): points_runs
 /// scans and looks back with warp 0 (32 tiles per step) instead of thread 0; counts as distances
@@ -42,10 +40,6 @@ const LOCAL_THREADS: u32 = 256;
 /// (read-only path, 2 / 4 voxels per thread with their loads in flight together).
 const F_LOOKW: u32 = 1;
 const F_DIST: u32 = 2;
-/// Narrow keys of 9+ bits whose top-8-bit buckets all hold at most 5376 rows (points_hist decides per
-/// sample): pass 0 sorts by the top 8 bits, then points_local sorts each bucket in shared memory, in
-/// place of passes 1 and up.
-const F_LOCAL: u32 = 4;
 const F_NOINIT: u32 = 8;
 /// Tests: tiles after the first publish only their aggregates, so that every look-back walks back to
 /// the sample's first tile (the emulator runs blocks in order: otherwise the previous tile is always
@@ -61,7 +55,7 @@ const F_FIN4: u32 = 2048;
 const F_PASSW4: u32 = 4096;
 const F_PASSW2: u32 = 8192;
 const F_BOUNDS4: u32 = 16384;
-const VARIANTS: [(&str, u32); 15] = [
+const VARIANTS: [(&str, u32); 14] = [
     ("lookw", F_LOOKW),
     ("dist", F_DIST),
     ("noinit", F_NOINIT),
@@ -76,7 +70,6 @@ const VARIANTS: [(&str, u32); 15] = [
     ("passw4", F_PASSW4),
     ("passw2", F_PASSW2),
     ("bounds4", F_BOUNDS4),
-    ("local", F_LOCAL),
 ];
 /// The variant used unless `ROBOCACHE_POINTS_VARIANT` names others.
 const DEFAULT_VARIANT: u32 = F_LOOKW | F_DIST | F_NOINIT | F_PASSW2 | F_RUNS48 | F_HIST4 | F_LDG;
@@ -133,11 +126,9 @@ pub struct PointsInfo {
     nsort: i32,
     npass: i32,
     wide: i32,
-    local: i32,
-    kbits: i32,
-    msd_mul: u64,
+    pad: [i32; 2],
 }
-const _: () = assert!(std::mem::size_of::<PointsInfo>() == 168);
+const _: () = assert!(std::mem::size_of::<PointsInfo>() == 160);
 
 /// Mirror of `RcPointsBufs`.
 #[repr(C)]
@@ -293,8 +284,7 @@ fn params(args: &PointsArgs, cols: usize, b: usize, l: &Layout, variant: u32) ->
     let dist = sorts(args) && args.min_points <= 1 && !(args.kind == Kind::Voxelize && args.max_voxels > 0);
     let noinit = args.kind == Kind::Downsample;
     let flags =
-        variant
-            & (F_LOOKW | F_AGGONLY | F_SLEEP | F_LOCAL | if dist { F_DIST } else { 0 } | if noinit { F_NOINIT } else { 0 });
+        variant & (F_LOOKW | F_AGGONLY | F_SLEEP | if dist { F_DIST } else { 0 } | if noinit { F_NOINIT } else { 0 });
     let mut p = PointsParams {
         num_samples: b as i32,
         cols: cols as i32,
@@ -578,9 +568,6 @@ pub unsafe fn run_gpu(
             for pass in 0..passes {
                 let pp = PointsParams { pass: pass as i32, last_pass: passes as i32 - 1, ..p };
                 launch(pass_kernel, (tiles_gx, y), THREADS, &b, &pp, exec)?;
-                if pass == 0 && p.flags & F_LOCAL != 0 {
-                    launch("points_local", (256, y), LOCAL_THREADS, &b, &p, exec)?;
-                }
             }
             let runs = if v & F_RUNS48 != 0 { "points_runs48" } else { "points_runs" };
             launch(runs, (tiles_gx, y), THREADS, &b, &p, exec)?;

@@ -120,15 +120,6 @@ template <typename T> inline T atomicAdd(T *p, T v) {
   *p = o + v;
   return o;
 }
-inline unsigned atomicOr(unsigned *p, unsigned v) {
-  unsigned o = *p;
-  *p = o | v;
-  return o;
-}
-inline void __threadfence() {}
-inline unsigned long long __umul64hi(unsigned long long a, unsigned long long b) {
-  return (unsigned long long)(((unsigned __int128)a * b) >> 64);
-}  // blocks and threads run one at a time
 inline unsigned atomicMin(unsigned *p, unsigned v) {
   unsigned o = *p;
   if (v < o) *p = v;

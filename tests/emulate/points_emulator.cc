@@ -5,9 +5,6 @@
 
 #include "cuda_fiber_shim.h"
 
-// points_local on the tests' small clouds too (the GPU build takes it from 262144 rows).
-#define RCP_LMIN 0
-
 #include "../../kernels/common.cuh"
 #include "../../kernels/points.cu"
 #include "../../kernels/points_sort.cu"
@@ -29,7 +26,7 @@ extern "C" void emulate_points(const char *name, unsigned gx, unsigned gy, unsig
       {"points_passw2", points_passw2},         {"points_bounds4", points_bounds4},
       {"points_dense_zero", points_dense_zero}, {"points_dense_acc", points_dense_acc},
       {"points_dense_mean", points_dense_mean}, {"points_radius", points_radius},
-      {"points_apply", points_apply},       {"points_local", points_local},
+      {"points_apply", points_apply},
   };
   for (const auto &k : table)
     if (std::strcmp(k.name, name) == 0) {

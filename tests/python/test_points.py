@@ -389,8 +389,7 @@ def assert_bitwise(got, ref, what):
 
 # Kernel variants (ROBOCACHE_POINTS_VARIANT, src/ops/points_gpu.rs): the v5b kernels, the default,
 # and two halves of it.
-POINTS_VARIANTS = ("none", None, "passw4,runs48,fin4,bounds4,sleep", "lookw,dist,noinit,hist4,fin2,passw2",
-                   "default,local")
+POINTS_VARIANTS = ("none", None, "passw4,runs48,fin4,bounds4,sleep", "lookw,dist,noinit,hist4,fin2,passw2")
 
 
 @pytest.mark.parametrize("variant", POINTS_VARIANTS)
@@ -417,8 +416,7 @@ def test_gpu_kernels_emulated_match_cpu_backend_bitwise(rng, points_kernels_on_c
     dense = rng.uniform(0, 1, (5000, 4)).astype(np.float32)  # ~600 points per voxel at 0.5
     # Points on voxel boundaries (x / voxel an exact integer) and just off them.
     grid = (rng.integers(-40, 40, (3000, 3)) * 0.25).astype(np.float32)
-    # A clump of 6000 points in a few voxels: a top-8-bit bucket too big for points_local (the global
-    # passes sort that sample), next to a spread one that it sorts.
+    # A clump of 6000 points in a few voxels next to a spread sample.
     clump = np.concatenate([rng.normal(0, 0.002, (6000, 3)), rng.uniform(-10, 10, (500, 3))]).astype(np.float32)
     spread = rng.uniform(-10, 10, (7000, 3)).astype(np.float32)
     # [wide, narrow]: the wide sample finishes its passes in one block of the last pass launch.
