@@ -135,12 +135,8 @@ struct RcAlGView {
     int g = span > 0.0f ? (int)(__fdividef((float)rc_diff(t, first), span) * (float)(n - 1)) : 0;
     g = g < 0 ? 0 : (g > n - 1 ? n - 1 : g);
     if (n < 8) return rc_al_gsearch(ts, n, t, g);
-#if RC_ALIGN_WIDE
-    int a = g - 3;
-#else
-    constexpr int P = RC_AL_PROBE;
+    constexpr int P = RC_ALIGN_WIDE ? 8 : RC_AL_PROBE;
     int a = g - (P / 2 - 1);
-#endif
 #pragma unroll 1
     for (int probe = 0; probe < 2; probe++) {
 #if RC_ALIGN_WIDE
@@ -157,9 +153,6 @@ struct RcAlGView {
       int le = 0;
 #pragma unroll
       for (int i = 0; i < P; i++) le += __ldg(ts + a + i) <= t ? 1 : 0;
-#endif
-#if RC_ALIGN_WIDE
-      constexpr int P = 8;
 #endif
       if (le == 0) {  // below the probe (a > 0: ts[0] <= t)
         if (probe == 1) return rc_al_gsearch(ts, n, t, a);
