@@ -485,18 +485,22 @@ __device__ __forceinline__ void rcp_long_mean(const RcpSorted &so, const float *
 // the count, rounded to float32: the CPU backend adds in exactly these orders. Rows past the kept
 // voxels up to max_points are zeroed; the first thread writes num_points (-1 after a device-side
 // error). RCP_F_DIST: a voxel's count is the distance from its first sorted row to the next voxel's.
+// What both finalize forms start from: the sample, its sorted keys, its outputs and points, and the
+// rows kept (up to max_points).
+#define RCP_FIN_PROLOGUE                                                     \
+  const RcPointsSample &s = rcp_sample(b);                                   \
+  const RcPointsInfo &f = rcp_info(b, blockIdx.y);                           \
+  const RcpSorted so = rcp_sorted(b, s, f);                                  \
+  const rc_u64 *outs = (const rc_u64 *)b.outs + (rc_i64)blockIdx.y * 4;      \
+  float *feat = (float *)outs[p.o_feat];                                     \
+  int *cnt = p.o_cnt >= 0 ? (int *)outs[p.o_cnt] : 0;                        \
+  int *crd = p.o_coord >= 0 ? (int *)outs[p.o_coord] : 0;                    \
+  const float *pts = (const float *)s.points;                                \
+  const rc_i64 cap = rcp_cap(p, f);                                          \
+  const rc_i64 kept = (rc_i64)f.count < cap ? (rc_i64)f.count : cap;
 template <bool LDG>
 __device__ __forceinline__ void rcp_finalize(const RcPointsBufs &b, const RcPointsParams &p) {
-  const RcPointsSample &s = rcp_sample(b);
-  const RcPointsInfo &f = rcp_info(b, blockIdx.y);
-  const RcpSorted so = rcp_sorted(b, s, f);
-  const rc_u64 *outs = (const rc_u64 *)b.outs + (rc_i64)blockIdx.y * 4;
-  float *feat = (float *)outs[p.o_feat];
-  int *cnt = p.o_cnt >= 0 ? (int *)outs[p.o_cnt] : 0;
-  int *crd = p.o_coord >= 0 ? (int *)outs[p.o_coord] : 0;
-  const float *pts = (const float *)s.points;
-  const rc_i64 cap = rcp_cap(p, f);
-  const rc_i64 kept = (rc_i64)f.count < cap ? (rc_i64)f.count : cap;
+  RCP_FIN_PROLOGUE
   const rc_i64 ext = (rc_i64)f.total > cap ? (rc_i64)f.total : cap;
   const int C = p.cols, lane = threadIdx.x & 31;
   const bool dist = (p.flags & RCP_F_DIST) != 0u;
@@ -551,16 +555,7 @@ extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_finalize_ldg
 // the others one after another).
 template <bool LDG, int K>
 __device__ __forceinline__ void rcp_finalize_k(const RcPointsBufs &b, const RcPointsParams &p) {
-  const RcPointsSample &s = rcp_sample(b);
-  const RcPointsInfo &f = rcp_info(b, blockIdx.y);
-  const RcpSorted so = rcp_sorted(b, s, f);
-  const rc_u64 *outs = (const rc_u64 *)b.outs + (rc_i64)blockIdx.y * 4;
-  float *feat = (float *)outs[p.o_feat];
-  int *cnt = p.o_cnt >= 0 ? (int *)outs[p.o_cnt] : 0;
-  int *crd = p.o_coord >= 0 ? (int *)outs[p.o_coord] : 0;
-  const float *pts = (const float *)s.points;
-  const rc_i64 cap = rcp_cap(p, f);
-  const rc_i64 kept = (rc_i64)f.count < cap ? (rc_i64)f.count : cap;
+  RCP_FIN_PROLOGUE
   const rc_i64 total = f.total;
   const rc_i64 ext = total > cap ? total : cap;
   const int C = p.cols, lane = threadIdx.x & 31, cw0 = C < 4 ? C : 4;
