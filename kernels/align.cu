@@ -39,7 +39,7 @@
 // timestamps of rows [r0, r0 + tlen) and rows [r0, r0 + dlen).
 template <typename TS, typename B>
 struct RcAlView {
-  static constexpr bool kRegs = false;
+  static constexpr bool kSlot = false;  // rc_al_locate: rows_ok2 as RcAlRView's (the rows to its slot)
   const TS *ts;
   const B *d;
   const TS *wts;

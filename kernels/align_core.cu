@@ -118,7 +118,7 @@ __device__ __forceinline__ unsigned rc_al_rows_ok2(const V &v, int lo);
 // One stream as a thread of the flat kernels sees it: global timestamps and rows only.
 template <typename TS, typename B>
 struct RcAlGView {
-  static constexpr bool kRegs = false;
+  static constexpr bool kSlot = false;  // rc_al_locate: rows_ok2 as RcAlRView's (the rows to its slot)
   const TS *ts;
   const B *d;
   int n, c;
@@ -209,7 +209,7 @@ struct RcAlGView {
 // reads them from there and not from global memory again.
 template <typename TS, typename B>
 struct RcAlRView : RcAlGView<TS, B> {
-  static constexpr bool kRegs = true;
+  static constexpr bool kSlot = true;
   unsigned char *slot;
   mutable int held, mis;
   template <typename E>
@@ -318,7 +318,7 @@ __device__ __forceinline__ void rc_al_locate(const V &v, TS t, TS first, TS last
   const bool ok_lo = ok2 & 1u, ok_hi = ok2 & 2u;
 #else
   bool ok_lo, ok_hi;
-  if constexpr (V::kRegs) {
+  if constexpr (V::kSlot) {
     const unsigned ok2 = v.template rows_ok2<E>(lo);
     ok_lo = ok2 & 1u;
     ok_hi = ok2 & 2u;

@@ -70,7 +70,7 @@ __device__ __forceinline__ unsigned char *rc_al_rec(const RcAlignParams &p) {
   return (unsigned char *)p.rec + (rc_u64)blockIdx.x * 16ull * (rc_u64)p.tile * (rc_u64)p.num_streams;
 }
 
-// form 1 flat, 2 staged, 3 locate, 5 regs (staged, rows in registers) (the design numbers).
+// form 1 flat, 2 staged, 3 locate, 5 regs (staged, rows through a shared-memory slot) (the design numbers).
 template <typename TS, typename E>
 __device__ __forceinline__ void rc_al_flat_block(const RcAlignSample *s, const RcAlignParams &p, rc_i64 k0, int kcount,
                                                  int form, unsigned char *sbuf) {

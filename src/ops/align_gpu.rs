@@ -108,8 +108,8 @@ pub enum Design {
     /// As [`Design::Gather`] in one launch: the records in shared memory, one barrier, then the
     /// block writes its rows.
     Rows = 4,
-    /// As [`Design::Staged`], and each item keeps the two rows its NaN test loads (16-byte loads) in
-    /// registers for the write (rows of up to 32 bytes; wider ones as staged).
+    /// As [`Design::Staged`], and each item's NaN test leaves the two rows it loads (16-byte loads)
+    /// in the item's [`REG_SLOT`]-byte shared-memory slot for the write (wider rows as staged).
     Regs = 5,
 }
 
