@@ -109,7 +109,7 @@ pub enum Design {
     /// block writes its rows.
     Rows = 4,
     /// As [`Design::Staged`], and each item's NaN test leaves the two rows it loads (16-byte loads)
-    /// in the item's [`REG_SLOT`]-byte shared-memory slot for the write (wider rows as staged).
+    /// in the item's `REG_SLOT`-byte shared-memory slot for the write (wider rows as staged).
     Regs = 5,
 }
 
