@@ -146,7 +146,9 @@ struct RcPointsInfo {
   int nsort;              // rows in the sort (finite, inside the range)
   int npass;              // 8-bit radix passes (>= 1)
   int wide;               // 0: items are key << 30 | row; 1: 64-bit keys and a separate row array
-  int pad[2];
+  int local;              // RCP_F_LOCAL: 1 when pass 0 sorted by the key's top 8 bits and points_local
+                          // sorted each of those buckets (the sorted keys are then where 2 passes leave them)
+  int kbits;              // key bits (the last pass's digit is the top 8 of them)
 };  // 160 bytes
 
 // Device buffers of one launch sequence (mirrors PointsBufs).
@@ -166,7 +168,7 @@ struct RcPointsParams {
   int nmode, min_points, max_points, max_voxels;
   int o_feat, o_cnt, o_coord, o_num;   // output indices (-1: none)
   int pass, last_pass;                 // radix pass of points_pass; the last one launched
-  int flags, pad;                      // RCP_F_* variant bits (src/ops/points_gpu.rs)
+  int flags, local_min;                // RCP_F_* variant bits (src/ops/points_gpu.rs); RCP_F_LOCAL from this many rows
   rc_i64 total_tiles, total_rows;
 };  // 80 bytes
 // ---- counter-based random numbers (mirrors src/rng.rs exactly) ----

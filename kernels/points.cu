@@ -13,6 +13,9 @@
 //   points_pass      one 8-bit LSD radix pass over (key, row) pairs, stable; one pass per launch,
 //                    tiles ranked in one sweep with decoupled look-back (per sample, per digit);
 //                    pass 0 drops invalid rows
+//   points_local     (RCP_F_LOCAL, samples of 9-24-bit keys whose top-8-bit buckets fit RCP_LCAP)
+//                    after pass 0 sorted by the top 8 bits: each bucket sorted in shared memory,
+//                    in place of passes 1 and up
 //   points_runs      per tile of sorted rows: starts of voxels with >= min_points rows, voxel id
 //                    = rank in key order (decoupled look-back again); per voxel its first sorted
 //                    row, count and coordinates; per-sample voxel totals
@@ -31,6 +34,11 @@
 #define RCP_PASSES 8
 #define RCP_CTRS 10  // tickets per sample: passes 0-7, points_runs
 #define RCP_LONG 32
+// points_local (RCP_F_LOCAL): threads, items per thread, the largest bucket it sorts, key bits
+#define RCP_LTHREADS 512
+#define RCP_LITEMS 16
+#define RCP_LCAP (RCP_LTHREADS * RCP_LITEMS)
+#define RCP_LMAXBITS 24
 #define RCP_LO_INIT 0xff800000u  // order bits of +inf
 #define RCP_HI_INIT 0x007fffffu  // order bits of -inf
 #define RCP_ST_AGG 0x40000000u   // look-back status: tile aggregate
@@ -42,6 +50,7 @@
 // Variant bits of RcPointsParams::flags (the host chooses; src/ops/points_gpu.rs).
 #define RCP_F_LOOKW 1u   // points_runs: warp 0 scans and looks back over 32 tiles per step
 #define RCP_F_DIST 2u    // counts = distance to the next voxel's start (min_points 1, no max_voxels)
+#define RCP_F_LOCAL 4u   // MSD pass then buckets sorted in shared memory where they fit (rcp_local, points_local)
 #define RCP_F_NOINIT 8u  // no points_init: the host sent the info, points_bounds zeroes the rest
 #define RCP_F_AGGONLY 16u  // tests: later tiles publish only aggregates (every look-back walks to tile 0)
 #define RCP_F_SLEEP 32u  // points_pass: a waiting look-back sleeps 64 ns between reads
@@ -66,6 +75,20 @@ __device__ __forceinline__ unsigned rcp_match9(unsigned d) {
     const bool on = (d >> bit) & 1u;
     const unsigned v = __ballot_sync(0xffffffffu, on);
     m &= on ? v : ~v;
+  }
+  return m;
+}
+
+// Lanes of the warp holding the same value d of nbits <= 8 bits (nbits uniform): one ballot per bit.
+__device__ __forceinline__ unsigned rcp_match_bits(unsigned d, int nbits) {
+  unsigned m = 0xffffffffu;
+#pragma unroll
+  for (int bit = 0; bit < 8; bit++) {
+    if (bit < nbits) {
+      const bool on = (d >> bit) & 1u;
+      const unsigned v = __ballot_sync(0xffffffffu, on);
+      m &= on ? v : ~v;
+    }
   }
   return m;
 }
@@ -134,7 +157,7 @@ struct RcpLay {
   double origin[3];
   rc_i64 cmin[3];
   int shift[3];
-  int npass, wide, err, err_axis;
+  int npass, wide, err, err_axis, bits;
 };
 
 // The voxel coordinate of row `r` on a grid at `origin` (false: the row is dropped).
@@ -203,6 +226,14 @@ __device__ void rcp_layout(const RcPointsSample &s, const RcPointsInfo &f, const
   l.shift[2] = 0;
   l.npass = total > 8 ? (total + 7) / 8 : 1;
   l.wide = total > 64 - RCP_ROW_BITS;
+  l.bits = total;
+}
+
+// The lowest key bit of pass q's 8-bit digit: 8 q, but the last pass's digit is the key's top 8
+// bits (overlapping the digit below when the key bits are not a multiple of 8: a stable LSD sort
+// by overlapping digits still sorts), so that its histogram is the MSD one RCP_F_LOCAL needs.
+__device__ __forceinline__ int rcp_dshift(int q, int npass, int kbits) {
+  return (q == npass - 1 && kbits > 8) ? kbits - 8 : 8 * q;
 }
 
 // Thread t0 of `stride`: zero pass 0's look-back status, the histograms and the tickets; with
@@ -235,7 +266,8 @@ __device__ __forceinline__ void rcp_reset(const RcPointsBufs &b, const RcPointsP
     f.nsort = 0;
     f.npass = 1;
     f.wide = 0;
-    f.pad[0] = f.pad[1] = 0;
+    f.local = 0;
+    f.kbits = 0;
   }
 }
 
@@ -347,6 +379,7 @@ __device__ __forceinline__ void rcp_hist(const RcPointsBufs &b, const RcPointsPa
         f.shift[a] = L.shift[a];
       }
       f.npass = L.npass;
+      f.kbits = L.bits;
       f.wide = L.wide;
       f.err = L.err;
       f.err_axis = L.err_axis;
@@ -355,7 +388,7 @@ __device__ __forceinline__ void rcp_hist(const RcPointsBufs &b, const RcPointsPa
   __syncthreads();
   const float *pts = (const float *)s.points;
   const rc_i64 n = s.n;
-  const int np = L.npass, lane = threadIdx.x & 31, C = p.cols;
+  const int np = L.npass, lane = threadIdx.x & 31, C = p.cols, top = rcp_dshift(np - 1, np, L.bits);
   unsigned cnt = 0u;
   const rc_i64 stride = (rc_i64)gridDim.x * blockDim.x * U;
   for (rc_i64 base = (rc_i64)blockIdx.x * blockDim.x * U + (threadIdx.x & ~31); base < n; base += stride) {
@@ -378,7 +411,7 @@ __device__ __forceinline__ void rcp_hist(const RcPointsBufs &b, const RcPointsPa
       cnt += ok ? 1u : 0u;
       const unsigned all_ok = __ballot_sync(0xffffffffu, ok);
       for (int q = 0; q < np; q++) {
-        const unsigned d = ok ? (unsigned)(key >> (8 * q)) & 255u : 256u;
+        const unsigned d = ok ? (unsigned)(key >> (q == np - 1 ? top : 8 * q)) & 255u : 256u;
         // A warp of one digit (coherent scans, high digits): one atomic; else one per lane (random
         // digits rarely collide).
         if (all_ok == 0xffffffffu && __all_sync(0xffffffffu, d == __shfl_sync(0xffffffffu, d, 0))) {

@@ -1,6 +1,10 @@
 // points_sort.cu: the sort half of kernels/points.cu (the registry compiles the two as one source,
 // points.cu first): radix passes, voxel runs, max_voxels selection, means.
 #line 4 "points_sort.cu"
+// Passes a sample's sort took, as far as where it left the keys goes: a local sample's (pass 0,
+// then points_local) as 2.
+__device__ __forceinline__ int rcp_np(const RcPointsInfo &f) { return f.local ? 2 : f.npass; }
+
 // Sorted keys of a sample: where the last pass left them.
 struct RcpSorted {
   const rc_u64 *k;
@@ -10,7 +14,7 @@ struct RcpSorted {
   __device__ __forceinline__ unsigned row(rc_i64 i) const { return wide ? r[i] : (unsigned)(k[i] & RCP_ROW_MASK); }
 };
 __device__ __forceinline__ RcpSorted rcp_sorted(const RcPointsBufs &b, const RcPointsSample &s, const RcPointsInfo &f) {
-  const int o = (f.npass - 1) & 1;
+  const int o = (rcp_np(f) - 1) & 1;
   RcpSorted x;
   x.k = (const rc_u64 *)(o ? b.keys1 : b.keys0) + s.row_begin;
   x.r = (const unsigned *)(o ? b.rows1 : b.rows0) + s.row_begin;
@@ -25,9 +29,11 @@ __device__ __forceinline__ RcpSorted rcp_sorted(const RcPointsBufs &b, const RcP
 // dropped row RCP_NONE) and writes keys[pass & 1]. `look` (thread d, digit d): look ? the decoupled
 // look-back over the earlier tiles (status words `st`, this tile's published at once) : a running
 // count per digit in `runsum` (one block doing all tiles in order).
+// msd (pass 0 of a local sample): the digit is the key's top 8 bits (the last pass's histogram).
 template <int LOOKW>
 __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, const RcPointsInfo &f,
-                              const RcPointsParams &p, int pass, rc_i64 t, bool look, unsigned *runsum) {
+                              const RcPointsParams &p, int pass, rc_i64 t, bool look, unsigned *runsum,
+                              bool msd = false) {
   __shared__ unsigned wh[RCP_WARPS][256];
   __shared__ unsigned gb[256];
   __shared__ rc_u64 sk[RCP_TILE];
@@ -38,7 +44,8 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
   __syncthreads();
   const rc_i64 tile = s.row_begin / RCP_TILE + t;
   const bool wide = f.wide != 0;
-  const int dshift = 8 * pass + (wide ? 0 : RCP_ROW_BITS);
+  const int hslot = msd ? f.npass - 1 : pass;
+  const int dshift = rcp_dshift(hslot, f.npass, f.kbits) + (wide ? 0 : RCP_ROW_BITS);
   volatile unsigned *sv = (volatile unsigned *)((pass & 1) ? b.stat1 : b.stat0);
   rc_u64 key[RCP_ITEMS];
   unsigned row[RCP_ITEMS], dig[RCP_ITEMS], off[RCP_ITEMS];
@@ -80,7 +87,7 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
   }
   if (look) sv[tile * 256 + d] = (t == 0 ? RCP_ST_PRE : RCP_ST_AGG) | run;
   // One scan for two: the tile's digit counts (low half) and the sample's (high half, < 2^30).
-  const rc_u64 both = ((rc_u64)((const unsigned *)b.hist)[(rc_i64)blockIdx.y * RCP_PASSES * 256 + pass * 256 + d] << 32) | run;
+  const rc_u64 both = ((rc_u64)((const unsigned *)b.hist)[(rc_i64)blockIdx.y * RCP_PASSES * 256 + hslot * 256 + d] << 32) | run;
   rc_u64 tot;
   const rc_u64 ex = rcp_scan64(both, &tot);
   const int nt = (int)(unsigned)tot, tdo = (int)(unsigned)ex;  // tdo: digit d's first slot in the tile
@@ -149,6 +156,136 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
   __syncthreads();  // shared memory free for the next tile
 }
 
+// RCP_F_LOCAL: whether sample s is sorted as pass 0 by the key's top 8 bits, then each of those
+// buckets in shared memory (points_local) in place of the passes after: narrow keys of 9 to
+// RCP_LMAXBITS bits, at least p.local_min rows, every top-8-bit bucket (the last pass's histogram)
+// at most RCP_LCAP rows. The same answer in every block that asks (pass 0's, points_local's): it
+// reads only what points_hist wrote. Every thread of the block calls it (a block vote).
+__device__ __forceinline__ bool rcp_local(const RcPointsBufs &b, const RcPointsSample &s, const RcPointsInfo &f,
+                                          const RcPointsParams &p) {
+  if (!(p.flags & RCP_F_LOCAL) || f.wide || f.err || f.kbits <= 8 || f.kbits > RCP_LMAXBITS || s.n < (rc_i64)p.local_min)
+    return false;  // uniform
+  const unsigned *h = (const unsigned *)b.hist + (rc_i64)blockIdx.y * RCP_PASSES * 256 + (f.npass - 1) * 256;
+  int big = 0;
+  for (int d = threadIdx.x; d < 256; d += blockDim.x) big |= h[d] > (unsigned)RCP_LCAP ? 1 : 0;
+  return !__syncthreads_or(big);
+}
+
+// RCP_F_LOCAL, after pass 0 sorted a local sample by its keys' top 8 bits: bucket x of sample y
+// (work item y * 256 + x; a grid of blocks takes them in turn, 2 blocks per SM) is sorted by the
+// key bits below (lb = kbits - 8 <= 16) in shared memory: items (low key bits << 14 | place in the
+// bucket) in stable LSD passes (one of lb bits, or two of about lb / 2: one ballot per digit bit),
+// ranked as a radix pass ranks them (warp-striped, multi-split per warp, then per (digit, warp)
+// offsets; a warp's rounds past the bucket's end skipped); then each sorted place's item goes to keys1
+// (where two passes leave the sorted keys, rcp_np). Bucket 0 also zeroes the status words
+// points_runs looks back through (stat0: pass 0's own) and marks the sample local.
+// NT threads of NI items each (NT * NI >= RCP_LCAP).
+template <int NT, int NI>
+__device__ __forceinline__ void rcp_local_sort(const RcPointsBufs &b, const RcPointsParams &p) {
+  __shared__ unsigned sk[NT * NI];
+  __shared__ unsigned short wh[NT / 32][256];
+  const int t = threadIdx.x, lane = t & 31, w = t >> 5;
+  for (rc_i64 j = blockIdx.x; j < (rc_i64)p.num_samples * 256; j += gridDim.x) {
+    const int y = (int)(j >> 8), x = (int)(j & 255);
+    const RcPointsSample &s = ((const RcPointsSample *)b.samples)[y];
+    RcPointsInfo &f = rcp_info(b, y);
+    if (!(p.flags & RCP_F_LOCAL) || f.wide || f.err || f.kbits <= 8 || f.kbits > RCP_LMAXBITS || s.n < (rc_i64)p.local_min)
+      continue;  // not local (uniform: the first test of rcp_local)
+    const unsigned *hc = (const unsigned *)b.hist + (rc_i64)y * RCP_PASSES * 256 + (f.npass - 1) * 256;
+    const int nb = (int)hc[x];
+    if (nb == 0 && x != 0) continue;  // nothing to sort, nothing to zero (uniform)
+    // rcp_local's bucket test, and the bucket's start, in one block scan.
+    int start, big;
+    const int c = t < 256 ? (int)hc[t] : 0;
+    rcp_scan(t < x ? c : 0, &start);
+    rcp_scan(c > RCP_LCAP ? 1 : 0, &big);
+    if (big) continue;  // uniform
+    if (x == 0) {
+      const rc_i64 tile0 = s.row_begin / RCP_TILE, nt = ((rc_i64)f.nsort + RCP_TILE - 1) / RCP_TILE;
+      for (rc_i64 i = t; i < nt; i += NT) ((unsigned *)b.stat0)[(tile0 + i) * 256] = 0u;
+      if (t == 0) f.local = 1;  // read from the next launch on (this one's blocks do not read it)
+    }
+    if (nb == 0) continue;  // uniform
+    const int lb = f.kbits - 8;
+    const rc_u64 *kin = (const rc_u64 *)b.keys0 + s.row_begin + start;
+    // Loads 4 at a time in flight (the compiler cannot know that keys0 and keys1 do not overlap).
+    for (int i0 = t; i0 < nb; i0 += 4 * NT) {
+      rc_u64 v[4];
+#pragma unroll
+      for (int u = 0; u < 4; u++) v[u] = i0 + u * NT < nb ? kin[i0 + u * NT] : 0ull;
+#pragma unroll
+      for (int u = 0; u < 4; u++)
+        if (i0 + u * NT < nb) sk[i0 + u * NT] = ((unsigned)(v[u] >> RCP_ROW_BITS) & ((1u << lb) - 1u)) << 14 | (unsigned)(i0 + u * NT);
+    }
+    __syncthreads();
+    // Warp w's places start at w * 32 * NI: its rounds past the bucket's end have nothing to rank.
+    const int wk = nb - w * 32 * NI <= 0 ? 0 : (nb - w * 32 * NI + 31) / 32;
+    const unsigned lt = (1u << lane) - 1u;
+    // One pass of lb bits (lb <= 8) or two of about lb / 2 (fewer ballots than 8-bit digits).
+    const int wa = lb <= 8 ? lb : (lb + 1) / 2;
+    for (int sh = 0; sh < lb; sh += wa) {
+      // An item past the bucket is all ones (valid items are < 2^30): the largest digit, ranked
+      // after every real item (its place is past them), so it moves none of them.
+      const int nbits = lb - sh < wa ? lb - sh : wa;
+      const unsigned mask = (1u << nbits) - 1u;
+      unsigned key[NI], off[NI];
+      const auto dig = [sh, mask](unsigned v) { return (v >> (14 + sh)) & mask; };
+      for (int d = lane; d < 256; d += 32) wh[w][d] = 0;
+      __syncwarp();
+#pragma unroll
+      for (int k = 0; k < NI; k++) {  // warp-striped: warp w holds places [w * 32 * ITEMS, ...)
+        const int pos = w * (32 * NI) + k * 32 + lane;
+        key[k] = pos < nb ? sk[pos] : 0xffffffffu;
+      }
+#pragma unroll
+      for (int k = 0; k < NI; k++) {
+        if (k >= wk) break;  // uniform in the warp
+        const unsigned d = dig(key[k]);
+        const unsigned peers = rcp_match_bits(d, nbits);
+        const unsigned base = wh[w][d];
+        __syncwarp();
+        if (lane == __ffs(peers) - 1) wh[w][d] = (unsigned short)(base + __popc(peers));
+        __syncwarp();
+        off[k] = base + __popc(peers & lt);
+      }
+      __syncthreads();  // every warp's counts are in, every item read
+      // Thread d < 256: digit d's place before each warp's, then (block scan) before the digit.
+      unsigned run = 0u;
+      if (t < 256) {
+#pragma unroll
+        for (int v = 0; v < NT / 32; v++) {
+          const unsigned cw = wh[v][t];
+          wh[v][t] = (unsigned short)run;
+          run += cw;
+        }
+      }
+      int tot;
+      const int ex = rcp_scan((int)run, &tot);
+      if (t < 256)
+#pragma unroll
+        for (int v = 0; v < NT / 32; v++) wh[v][t] = (unsigned short)(wh[v][t] + ex);
+      __syncthreads();
+#pragma unroll
+      for (int k = 0; k < NI; k++)
+        if (key[k] != 0xffffffffu) sk[wh[w][dig(key[k])] + off[k]] = key[k];
+      __syncthreads();
+    }
+    rc_u64 *kout = (rc_u64 *)b.keys1 + s.row_begin + start;
+    for (int i0 = t; i0 < nb; i0 += 4 * NT) {
+      rc_u64 v[4];
+#pragma unroll
+      for (int u = 0; u < 4; u++) v[u] = i0 + u * NT < nb ? kin[sk[i0 + u * NT] & 0x3fffu] : 0ull;
+#pragma unroll
+      for (int u = 0; u < 4; u++)
+        if (i0 + u * NT < nb) kout[i0 + u * NT] = v[u];
+    }
+    __syncthreads();  // shared memory free for the next bucket
+  }
+}
+extern "C" __global__ void __launch_bounds__(RCP_LTHREADS, 2) points_local(RcPointsBufs b, RcPointsParams p) {
+  rcp_local_sort<RCP_LTHREADS, RCP_LITEMS>(b, p);
+}
+
 // Radix pass p.pass of every sample that needs it, a tile per block. A block takes the next tile
 // ticket of its sample (tickets follow the order blocks start in, so the tile before it is held by
 // a block already running: the look-back cannot wait on a block that never runs). A sample that
@@ -162,7 +299,7 @@ __device__ __forceinline__ void rcp_pass(const RcPointsBufs &b, const RcPointsPa
   const RcPointsSample &s = rcp_sample(b);
   const RcPointsInfo &f = rcp_info(b, blockIdx.y);
   const int pass = p.pass;
-  if (pass >= f.npass) return;
+  if (pass >= f.npass || (pass > 0 && f.local)) return;  // a local sample's later passes: points_local
   const rc_i64 tile0 = s.row_begin / RCP_TILE;
   if (pass == p.last_pass && f.npass > pass + 1) {
     if (blockIdx.x != 0) return;
@@ -178,12 +315,13 @@ __device__ __forceinline__ void rcp_pass(const RcPointsBufs &b, const RcPointsPa
   }
   const rc_i64 n_in = pass == 0 ? s.n : (rc_i64)f.nsort;
   if ((rc_i64)blockIdx.x * RCP_TILE >= n_in) return;  // no ticket needed: the tiles taken are [0, gx')
+  const bool msd = pass == 0 && rcp_local(b, s, f, p);
   if (threadIdx.x == 0) sh_t = (int)atomicAdd((unsigned *)b.ctr + blockIdx.y * RCP_CTRS + pass, 1u);
   __syncthreads();
   const rc_i64 t = sh_t;
   // Zero this tile's status words for pass + 1 (pass - 1, their last user, has finished).
   ((unsigned *)((pass & 1) ? b.stat0 : b.stat1))[(tile0 + t) * 256 + threadIdx.x] = 0u;
-  rcp_pass_tile<LOOKW>(b, s, f, p, pass, t, true, runsum);
+  rcp_pass_tile<LOOKW>(b, s, f, p, pass, t, true, runsum, msd);
 }
 extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_pass(RcPointsBufs b, RcPointsParams p) { rcp_pass<1>(b, p); }
 extern "C" __global__ void __launch_bounds__(RCP_THREADS, 4) points_passw(RcPointsBufs b, RcPointsParams p) { rcp_pass<16>(b, p); }
@@ -254,7 +392,7 @@ __device__ __forceinline__ void rcp_runs(const RcPointsBufs &b, const RcPointsPa
   }
   __syncthreads();
   // Look-back: the status array pass npass would use (zeroed by pass npass - 1), word 0 per tile.
-  volatile unsigned *sv = (volatile unsigned *)((f.npass & 1) ? b.stat1 : b.stat0);
+  volatile unsigned *sv = (volatile unsigned *)((rcp_np(f) & 1) ? b.stat1 : b.stat0);
   const rc_i64 tile = s.row_begin / RCP_TILE + t;
   if ((p.flags & RCP_F_LOOKW) && w == 0) {
     // Lane l holds entries 2l, 2l + 1 of off in (round, warp) order: a warp scan.

@@ -112,6 +112,7 @@ pub static POINTS: KernelSource = KernelSource {
         "points_dense_mean",
         "points_radius",
         "points_apply",
+        "points_local",
     ],
 };
 

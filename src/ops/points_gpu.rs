@@ -40,6 +40,16 @@ const CTRS: usize = 10;
 /// (read-only path, 2 / 4 voxels per thread with their loads in flight together).
 const F_LOOKW: u32 = 1;
 const F_DIST: u32 = 2;
+/// Narrow keys of 9 to 24 bits, from LOCAL_MIN rows, whose top-8-bit buckets (the last pass's
+/// histogram) all hold at most 8192 rows (the pass-0 and points_local blocks decide per sample, from
+/// points_hist's counts): pass 0 sorts by those top 8 bits, then points_local sorts each bucket in
+/// shared memory, in place of passes 1 and up.
+const F_LOCAL: u32 = 4;
+/// Rows from which a sample may take F_LOCAL on the device (smaller ones: the LSD passes are as fast
+/// and points_local's blocks would be mostly empty); the emulator takes it from 0 rows.
+const LOCAL_MIN: i32 = 262_144;
+/// Threads of points_local (`RCP_LTHREADS`).
+const LOCAL_THREADS: u32 = 512;
 const F_NOINIT: u32 = 8;
 /// Tests: tiles after the first publish only their aggregates, so that every look-back walks back to
 /// the sample's first tile (the emulator runs blocks in order: otherwise the previous tile is always
@@ -55,7 +65,7 @@ const F_FIN4: u32 = 2048;
 const F_PASSW4: u32 = 4096;
 const F_PASSW2: u32 = 8192;
 const F_BOUNDS4: u32 = 16384;
-const VARIANTS: [(&str, u32); 14] = [
+const VARIANTS: [(&str, u32); 15] = [
     ("lookw", F_LOOKW),
     ("dist", F_DIST),
     ("noinit", F_NOINIT),
@@ -70,9 +80,10 @@ const VARIANTS: [(&str, u32); 14] = [
     ("passw4", F_PASSW4),
     ("passw2", F_PASSW2),
     ("bounds4", F_BOUNDS4),
+    ("local", F_LOCAL),
 ];
 /// The variant used unless `ROBOCACHE_POINTS_VARIANT` names others.
-const DEFAULT_VARIANT: u32 = F_LOOKW | F_DIST | F_NOINIT | F_PASSW2 | F_RUNS48 | F_HIST4 | F_LDG;
+const DEFAULT_VARIANT: u32 = F_LOOKW | F_DIST | F_NOINIT | F_PASSW2 | F_RUNS48 | F_HIST4 | F_LDG | F_LOCAL;
 
 /// Variant bits for a batch: `ROBOCACHE_POINTS_VARIANT`, comma-separated names of [`VARIANTS`]
 /// (e.g. `lookw,dist`), `default` for [`DEFAULT_VARIANT`]'s, `-name` to take one away (e.g.
@@ -126,7 +137,8 @@ pub struct PointsInfo {
     nsort: i32,
     npass: i32,
     wide: i32,
-    pad: [i32; 2],
+    local: i32,
+    kbits: i32,
 }
 const _: () = assert!(std::mem::size_of::<PointsInfo>() == 160);
 
@@ -173,7 +185,7 @@ pub struct PointsParams {
     pass: i32,
     last_pass: i32,
     flags: u32,
-    pad: i32,
+    local_min: i32,
     total_tiles: i64,
     total_rows: i64,
 }
@@ -283,8 +295,8 @@ pub fn scratch_bytes(args: &PointsArgs, cols: usize, samples: &[GpuPoints]) -> R
 fn params(args: &PointsArgs, cols: usize, b: usize, l: &Layout, variant: u32) -> PointsParams {
     let dist = sorts(args) && args.min_points <= 1 && !(args.kind == Kind::Voxelize && args.max_voxels > 0);
     let noinit = args.kind == Kind::Downsample;
-    let flags =
-        variant & (F_LOOKW | F_AGGONLY | F_SLEEP | if dist { F_DIST } else { 0 } | if noinit { F_NOINIT } else { 0 });
+    let flags = variant
+        & (F_LOOKW | F_AGGONLY | F_SLEEP | F_LOCAL | if dist { F_DIST } else { 0 } | if noinit { F_NOINIT } else { 0 });
     let mut p = PointsParams {
         num_samples: b as i32,
         cols: cols as i32,
@@ -305,7 +317,7 @@ fn params(args: &PointsArgs, cols: usize, b: usize, l: &Layout, variant: u32) ->
         pass: 0,
         last_pass: 0,
         flags,
-        pad: 0,
+        local_min: LOCAL_MIN,
         total_tiles: (l.rows / TILE) as i64,
         total_rows: l.rows as i64,
     };
@@ -499,7 +511,10 @@ pub unsafe fn run_gpu(
     let v = variant();
     host[l.variant..l.variant + 4].copy_from_slice(&v.to_le_bytes());
     let b = bufs(&l, dev);
-    let p = params(args, cols, nb, &l, v);
+    let mut p = params(args, cols, nb, &l, v);
+    if matches!(exec, Exec::Emulate(_)) {
+        p.local_min = 0;
+    }
     let noinit = p.flags & F_NOINIT != 0;
     if noinit {
         // The per-sample info in its initial state goes with the descriptors (points_init's work).
@@ -568,6 +583,10 @@ pub unsafe fn run_gpu(
             for pass in 0..passes {
                 let pp = PointsParams { pass: pass as i32, last_pass: passes as i32 - 1, ..p };
                 launch(pass_kernel, (tiles_gx, y), THREADS, &b, &pp, exec)?;
+                if pass == 0 && p.flags & F_LOCAL != 0 {
+                    // Buckets (256 per sample) taken in turn by 256 blocks (2 per SM of an H100 / H200).
+                    launch("points_local", (256, 1), LOCAL_THREADS, &b, &p, exec)?;
+                }
             }
             let runs = if v & F_RUNS48 != 0 { "points_runs48" } else { "points_runs" };
             launch(runs, (tiles_gx, y), THREADS, &b, &p, exec)?;

@@ -45,6 +45,18 @@ inline void __syncthreads() {
   }
 }
 
+// Block vote: whether any thread's p is non-zero.
+static int rc_bar_or = 0;
+inline int __syncthreads_or(int p) {
+  if (p) rc_bar_or = 1;
+  __syncthreads();
+  const int r = rc_bar_or;
+  __syncthreads();
+  if (threadIdx.x == 0) rc_bar_or = 0;
+  __syncthreads();
+  return r;
+}
+
 // Warp barrier and exchange slots (warps of 32 lanes; whole warps reach every collective).
 static unsigned rc_wcount[32], rc_wgen[32];
 static unsigned long long rc_slot[32][32];

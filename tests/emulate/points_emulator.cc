@@ -26,7 +26,7 @@ extern "C" void emulate_points(const char *name, unsigned gx, unsigned gy, unsig
       {"points_passw2", points_passw2},         {"points_bounds4", points_bounds4},
       {"points_dense_zero", points_dense_zero}, {"points_dense_acc", points_dense_acc},
       {"points_dense_mean", points_dense_mean}, {"points_radius", points_radius},
-      {"points_apply", points_apply},
+      {"points_apply", points_apply},           {"points_local", points_local},
   };
   for (const auto &k : table)
     if (std::strcmp(k.name, name) == 0) {

@@ -389,7 +389,7 @@ def assert_bitwise(got, ref, what):
 
 # Kernel variants (ROBOCACHE_POINTS_VARIANT, src/ops/points_gpu.rs): the v5b kernels, the default,
 # and two halves of it.
-POINTS_VARIANTS = ("none", None, "passw4,runs48,fin4,bounds4,sleep", "lookw,dist,noinit,hist4,fin2,passw2")
+POINTS_VARIANTS = ("none", None, "passw4,runs48,fin4,bounds4,sleep", "lookw,dist,noinit,hist4,fin2,passw2", "local,aggonly")
 
 
 @pytest.mark.parametrize("variant", POINTS_VARIANTS)
@@ -419,9 +419,11 @@ def test_gpu_kernels_emulated_match_cpu_backend_bitwise(rng, points_kernels_on_c
     # A clump of 6000 points in a few voxels next to a spread sample.
     clump = np.concatenate([rng.normal(0, 0.002, (6000, 3)), rng.uniform(-10, 10, (500, 3))]).astype(np.float32)
     spread = rng.uniform(-10, 10, (7000, 3)).astype(np.float32)
+    # local: a top-8-bit bucket of more than 8448 rows (the LSD passes) next to samples that fit.
+    big_clump = np.concatenate([rng.normal(0, 0.01, (9000, 3)), rng.uniform(-10, 10, (800, 3))]).astype(np.float32)
     # [wide, narrow]: the wide sample finishes its passes in one block of the last pass launch.
     for cl, v in (([wide, np.ascontiguousarray(dense[:3000, :3])], 0.01), ([dense, dense[:40]], 0.5), ([grid], 0.25),
-                  ([grid, grid[:500] + np.float32(0.1)], 0.5), ([clump, spread], 0.05), ([spread], 0.02)):
+                  ([grid, grid[:500] + np.float32(0.1)], 0.5), ([clump, spread], 0.05), ([spread], 0.02), ([spread, big_clump, clump], 0.05)):
         ref = run("voxel_downsample", cl, voxel_size=v, return_counts=True)
         assert_bitwise(emulated(addr, "voxel_downsample", cl, voxel_size=v, return_counts=True), ref, f"v={v}")
     rng_ = [-4.0, -3.0, -2.0, 4.0, 3.0, 2.0]
