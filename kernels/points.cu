@@ -66,24 +66,13 @@ __device__ __forceinline__ bool rcp_fin(float x) {
   return (__float_as_uint(x) & 0x7f800000u) != 0x7f800000u;
 }
 
-// Lanes of the warp holding the same 9-bit value d (an 8-bit digit, or 256 for "no digit"): nine
-// ballots (__match_any_sync is far slower).
-__device__ __forceinline__ unsigned rcp_match9(unsigned d) {
-  unsigned m = 0xffffffffu;
-#pragma unroll
-  for (int bit = 0; bit < 9; bit++) {
-    const bool on = (d >> bit) & 1u;
-    const unsigned v = __ballot_sync(0xffffffffu, on);
-    m &= on ? v : ~v;
-  }
-  return m;
-}
-
-// Lanes of the warp holding the same value d of nbits <= 8 bits (nbits uniform): one ballot per bit.
+// Lanes of the warp holding the same value d of nbits <= MAXBITS bits (nbits uniform): one ballot
+// per bit (__match_any_sync is far slower).
+template <int MAXBITS>
 __device__ __forceinline__ unsigned rcp_match_bits(unsigned d, int nbits) {
   unsigned m = 0xffffffffu;
 #pragma unroll
-  for (int bit = 0; bit < 8; bit++) {
+  for (int bit = 0; bit < MAXBITS; bit++) {
     if (bit < nbits) {
       const bool on = (d >> bit) & 1u;
       const unsigned v = __ballot_sync(0xffffffffu, on);
@@ -92,6 +81,8 @@ __device__ __forceinline__ unsigned rcp_match_bits(unsigned d, int nbits) {
   }
   return m;
 }
+// The same for a 9-bit value (an 8-bit digit, or 256 for "no digit").
+__device__ __forceinline__ unsigned rcp_match9(unsigned d) { return rcp_match_bits<9>(d, 9); }
 
 // Block-wide exclusive scan of one int per thread (blockDim.x a multiple of 32, <= 1024).
 __device__ int rcp_scan(int x, int *total) {
@@ -388,6 +379,7 @@ __device__ __forceinline__ void rcp_hist(const RcPointsBufs &b, const RcPointsPa
   __syncthreads();
   const float *pts = (const float *)s.points;
   const rc_i64 n = s.n;
+  // top: rcp_dshift of the last pass, hoisted out of the per-row loop below.
   const int np = L.npass, lane = threadIdx.x & 31, C = p.cols, top = rcp_dshift(np - 1, np, L.bits);
   unsigned cnt = 0u;
   const rc_i64 stride = (rc_i64)gridDim.x * blockDim.x * U;

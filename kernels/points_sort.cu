@@ -156,6 +156,12 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
   __syncthreads();  // shared memory free for the next tile
 }
 
+// rcp_local's tests before the histogram's, negated (uniform: the sample's info and the parameters
+// only), and sample si's counts of the last pass's digit (the key's top 8 bits: its MSD buckets).
+// Macros, not functions: as functions they changed the register allocation of the pass kernels.
+#define RCP_NOT_LOCAL_KEYS(s, f, p) \
+  (!((p).flags & RCP_F_LOCAL) || (f).wide || (f).err || (f).kbits <= 8 || (f).kbits > RCP_LMAXBITS || (s).n < (rc_i64)(p).local_min)
+#define RCP_TOP_HIST(b, si, f) ((const unsigned *)(b).hist + (rc_i64)(si) * RCP_PASSES * 256 + ((f).npass - 1) * 256)
 // RCP_F_LOCAL: whether sample s is sorted as pass 0 by the key's top 8 bits, then each of those
 // buckets in shared memory (points_local) in place of the passes after: narrow keys of 9 to
 // RCP_LMAXBITS bits, at least p.local_min rows, every top-8-bit bucket (the last pass's histogram)
@@ -163,9 +169,8 @@ __device__ void rcp_pass_tile(const RcPointsBufs &b, const RcPointsSample &s, co
 // reads only what points_hist wrote. Every thread of the block calls it (a block vote).
 __device__ __forceinline__ bool rcp_local(const RcPointsBufs &b, const RcPointsSample &s, const RcPointsInfo &f,
                                           const RcPointsParams &p) {
-  if (!(p.flags & RCP_F_LOCAL) || f.wide || f.err || f.kbits <= 8 || f.kbits > RCP_LMAXBITS || s.n < (rc_i64)p.local_min)
-    return false;  // uniform
-  const unsigned *h = (const unsigned *)b.hist + (rc_i64)blockIdx.y * RCP_PASSES * 256 + (f.npass - 1) * 256;
+  if (RCP_NOT_LOCAL_KEYS(s, f, p)) return false;  // uniform
+  const unsigned *h = RCP_TOP_HIST(b, blockIdx.y, f);
   int big = 0;
   for (int d = threadIdx.x; d < 256; d += blockDim.x) big |= h[d] > (unsigned)RCP_LCAP ? 1 : 0;
   return !__syncthreads_or(big);
@@ -179,9 +184,9 @@ __device__ __forceinline__ bool rcp_local(const RcPointsBufs &b, const RcPointsS
 // offsets; a warp's rounds past the bucket's end skipped); then each sorted place's item goes to keys1
 // (where two passes leave the sorted keys, rcp_np). Bucket 0 also zeroes the status words
 // points_runs looks back through (stat0: pass 0's own) and marks the sample local.
-// NT threads of NI items each (NT * NI >= RCP_LCAP).
-template <int NT, int NI>
-__device__ __forceinline__ void rcp_local_sort(const RcPointsBufs &b, const RcPointsParams &p) {
+// RCP_LTHREADS threads (NT) of RCP_LITEMS items each (NI).
+extern "C" __global__ void __launch_bounds__(RCP_LTHREADS, 2) points_local(RcPointsBufs b, RcPointsParams p) {
+  constexpr int NT = RCP_LTHREADS, NI = RCP_LITEMS;
   __shared__ unsigned sk[NT * NI];
   __shared__ unsigned short wh[NT / 32][256];
   const int t = threadIdx.x, lane = t & 31, w = t >> 5;
@@ -189,12 +194,11 @@ __device__ __forceinline__ void rcp_local_sort(const RcPointsBufs &b, const RcPo
     const int y = (int)(j >> 8), x = (int)(j & 255);
     const RcPointsSample &s = ((const RcPointsSample *)b.samples)[y];
     RcPointsInfo &f = rcp_info(b, y);
-    if (!(p.flags & RCP_F_LOCAL) || f.wide || f.err || f.kbits <= 8 || f.kbits > RCP_LMAXBITS || s.n < (rc_i64)p.local_min)
-      continue;  // not local (uniform: the first test of rcp_local)
-    const unsigned *hc = (const unsigned *)b.hist + (rc_i64)y * RCP_PASSES * 256 + (f.npass - 1) * 256;
+    if (RCP_NOT_LOCAL_KEYS(s, f, p)) continue;  // not local (uniform)
+    const unsigned *hc = RCP_TOP_HIST(b, y, f);
     const int nb = (int)hc[x];
     if (nb == 0 && x != 0) continue;  // nothing to sort, nothing to zero (uniform)
-    // rcp_local's bucket test, and the bucket's start, in one block scan.
+    // The bucket's start and rcp_local's bucket test (as a count: two block scans, not its vote).
     int start, big;
     const int c = t < 256 ? (int)hc[t] : 0;
     rcp_scan(t < x ? c : 0, &start);
@@ -241,7 +245,7 @@ __device__ __forceinline__ void rcp_local_sort(const RcPointsBufs &b, const RcPo
       for (int k = 0; k < NI; k++) {
         if (k >= wk) break;  // uniform in the warp
         const unsigned d = dig(key[k]);
-        const unsigned peers = rcp_match_bits(d, nbits);
+        const unsigned peers = rcp_match_bits<8>(d, nbits);
         const unsigned base = wh[w][d];
         __syncwarp();
         if (lane == __ffs(peers) - 1) wh[w][d] = (unsigned short)(base + __popc(peers));
@@ -281,9 +285,6 @@ __device__ __forceinline__ void rcp_local_sort(const RcPointsBufs &b, const RcPo
     }
     __syncthreads();  // shared memory free for the next bucket
   }
-}
-extern "C" __global__ void __launch_bounds__(RCP_LTHREADS, 2) points_local(RcPointsBufs b, RcPointsParams p) {
-  rcp_local_sort<RCP_LTHREADS, RCP_LITEMS>(b, p);
 }
 
 // Radix pass p.pass of every sample that needs it, a tile per block. A block takes the next tile

@@ -419,7 +419,7 @@ def test_gpu_kernels_emulated_match_cpu_backend_bitwise(rng, points_kernels_on_c
     # A clump of 6000 points in a few voxels next to a spread sample.
     clump = np.concatenate([rng.normal(0, 0.002, (6000, 3)), rng.uniform(-10, 10, (500, 3))]).astype(np.float32)
     spread = rng.uniform(-10, 10, (7000, 3)).astype(np.float32)
-    # local: a top-8-bit bucket of more than 8448 rows (the LSD passes) next to samples that fit.
+    # local: a top-8-bit bucket of more than 8192 rows (the LSD passes) next to samples that fit.
     big_clump = np.concatenate([rng.normal(0, 0.01, (9000, 3)), rng.uniform(-10, 10, (800, 3))]).astype(np.float32)
     # [wide, narrow]: the wide sample finishes its passes in one block of the last pass launch.
     for cl, v in (([wide, np.ascontiguousarray(dense[:3000, :3])], 0.01), ([dense, dense[:40]], 0.5), ([grid], 0.25),
