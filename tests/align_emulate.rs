@@ -5,7 +5,8 @@
 //! groups, ragged random batches with time gaps and NaN runs, under launch knob sets that send the
 //! kernel down each of its paths (shared-memory windows, global-memory searches and rows, cut
 //! windows and unstaged stores), the float32 split form, and the flat forms of kernels/align_flat.cu
-//! (flat, staged, locate + gather, rows, regs). Needs no GPU; needs a C++ compiler (the plugin build has one).
+//! (flat, staged, locate + gather, rows, regs) and the sweep of kernels/align_sweep.cu (small blocks, and a
+//! shared-memory budget that sends its stores to global memory). Needs no GPU; needs a C++ compiler (the plugin build has one).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -252,7 +253,7 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
     // split form (float32 tuning entry point) under the first two. The flat forms (flat, staged,
     // locate + gather, rows), each at its own tile and at an odd one, then built with RC_ALIGN_WIDE=1
     // ("WIDE": the emulator library, not a launch knob).
-    let knob_sets: [&[(&str, &str)]; 25] = [
+    let knob_sets: [&[(&str, &str)]; 29] = [
         &[],
         &[("DESIGN", "tiled")],
         &[("DESIGN", "tiled"), ("SPARSE", "1000000")],
@@ -285,6 +286,10 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
         &[("WIDE", "1"), ("DESIGN", "regs")],
         &[("PROBE4", "1"), ("DESIGN", "staged")],
         &[("PROBE4", "1"), ("DESIGN", "regs"), ("TILE", "3")],
+        &[("DESIGN", "sweep")],
+        &[("DESIGN", "sweep"), ("TILE", "32"), ("BLOCK", "64")],
+        &[("DESIGN", "sweep"), ("TILE", "40"), ("SMEM", "256")],
+        &[("WIDE", "1"), ("DESIGN", "sweep"), ("TILE", "32")],
     ];
     let all = ["TILE", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "THREADS", "BLOCK", "VARIANT", "DESIGN"];
     let mut cases = 0;
@@ -387,5 +392,5 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
     for k in all {
         std::env::remove_var(format!("ROBOCACHE_ALIGN_{k}"));
     }
-    assert_eq!(cases, 23 * 54 + 2 * 18);
+    assert_eq!(cases, 27 * 54 + 2 * 18);
 }

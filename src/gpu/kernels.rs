@@ -43,7 +43,8 @@ pub static RESAMPLE: KernelSource = KernelSource {
     ],
 };
 
-/// `kernels/align_core.cu` + `kernels/align.cu` + `kernels/align_flat.cu` (one program).
+/// `kernels/align_core.cu` + `kernels/align.cu` + `kernels/align_flat.cu` + `kernels/align_sweep.cu`
+/// (one program).
 pub static ALIGN: KernelSource = KernelSource {
     file: "align.cu",
     source: concat!(
@@ -51,7 +52,9 @@ pub static ALIGN: KernelSource = KernelSource {
         "\n",
         include_str!("../../kernels/align.cu"),
         "\n",
-        include_str!("../../kernels/align_flat.cu")
+        include_str!("../../kernels/align_flat.cu"),
+        "\n",
+        include_str!("../../kernels/align_sweep.cu")
     ),
     kernels: &[
         "align_f32",
@@ -82,6 +85,10 @@ pub static ALIGN: KernelSource = KernelSource {
         "align_gather_f64",
         "align_gather_f16",
         "align_gather_bf16",
+        "align_sweep_f32",
+        "align_sweep_f64",
+        "align_sweep_f16",
+        "align_sweep_bf16",
     ],
 };
 

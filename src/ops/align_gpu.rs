@@ -111,24 +111,58 @@ pub enum Design {
     /// As [`Design::Staged`], and each item's NaN test leaves the two rows it loads (16-byte loads)
     /// in the item's `REG_SLOT`-byte shared-memory slot for the write (wider rows as staged).
     Regs = 5,
+    /// `kernels/align_sweep.cu` (computed clocks only): row-driven; a block reads [`SWEEP_ROWS`]
+    /// rows of one stream once (coalesced, into shared memory) and each row writes the steps it
+    /// brackets, so no step searches for its rows; staged stores.
+    Sweep = 6,
 }
 
-/// The default form: the fastest measured at the benchmark shape on an H200 (staged at [`FLAT_TILE`]:
-/// 49.9 us against the tiled form's 61.6 us in one process; benchmarks/results/gpu_align_h200_notes.md).
-/// `ROBOCACHE_ALIGN_DESIGN` (`tiled`, `flat`, `staged`, `gather`, `rows`, `regs`) picks another per launch (for
-/// tuning and for measuring the forms in one process).
+/// The default form for the explicit reference clock, and for computed clocks that upsample a
+/// stream by more than [`SWEEP_MAX_STEPS_PER_ROW`]: the fastest step-driven form measured at the
+/// benchmark shape on an H200 (staged at [`FLAT_TILE`]: 49.9 us against the tiled form's 61.6 us in one
+/// process; benchmarks/results/gpu_align_h200_notes.md). Other computed clocks take [`Design::Sweep`].
+/// `ROBOCACHE_ALIGN_DESIGN` (`tiled`, `flat`, `staged`, `gather`, `rows`, `regs`, `sweep`) picks a
+/// form per launch (for tuning and for measuring the forms in one process; `sweep` only where the
+/// clock is computed).
 const DESIGN: Design = Design::Staged;
 
-/// The form this launch uses.
-pub fn design() -> Design {
+/// The sweep form's rows per block (`ROBOCACHE_ALIGN_TILE` overrides, from [`SWEEP_MIN_ROWS`]).
+const SWEEP_ROWS: usize = 256;
+/// Fewest rows per block of the sweep form (the block map's capacity counts on it).
+const SWEEP_MIN_ROWS: usize = 32;
+/// The sweep form is the default where no stream of any sample has more reference steps per row
+/// than this (a row writes the steps it brackets, one after another: a heavily upsampled stream
+/// would leave each thread a long serial loop).
+const SWEEP_MAX_STEPS_PER_ROW: usize = 16;
+
+/// The form `ROBOCACHE_ALIGN_DESIGN` asks for, if any.
+fn forced_design() -> Option<Design> {
     match std::env::var("ROBOCACHE_ALIGN_DESIGN").as_deref() {
-        Ok("tiled") => Design::Tiled,
-        Ok("flat") => Design::Flat,
-        Ok("staged") => Design::Staged,
-        Ok("gather") => Design::Gather,
-        Ok("rows") => Design::Rows,
-        Ok("regs") => Design::Regs,
-        _ => DESIGN,
+        Ok("tiled") => Some(Design::Tiled),
+        Ok("flat") => Some(Design::Flat),
+        Ok("staged") => Some(Design::Staged),
+        Ok("gather") => Some(Design::Gather),
+        Ok("rows") => Some(Design::Rows),
+        Ok("regs") => Some(Design::Regs),
+        Ok("sweep") => Some(Design::Sweep),
+        _ => None,
+    }
+}
+
+/// The form a launch of this batch uses: the forced one (the sweep only for computed clocks), else
+/// the sweep for computed clocks whose streams are not upsampled past [`SWEEP_MAX_STEPS_PER_ROW`],
+/// else [`DESIGN`].
+pub fn design_for(args: &AlignArgs, samples: &[GpuSample<'_>]) -> Design {
+    let computed = args.clock != Clock::Timestamps;
+    match forced_design() {
+        Some(Design::Sweep) if !computed => DESIGN,
+        Some(d) => d,
+        None if computed
+            && samples.iter().all(|s| s.rows.iter().all(|&r| s.num_out <= SWEEP_MAX_STEPS_PER_ROW * r.max(1))) =>
+        {
+            Design::Sweep
+        }
+        None => DESIGN,
     }
 }
 
@@ -264,15 +298,47 @@ fn flat_shape(layout: &Layout, es: usize, design: Design) -> Shape {
     Shape { tile, threads, smem, sparse: 0, margin: 0, margin_shift: 0 }
 }
 
+/// The sweep form's launch shape: `tile` rows per block ([`SWEEP_ROWS`]; `ROBOCACHE_ALIGN_TILE`;
+/// halved while the rows of the widest stream do not fit [`SMEM_CAP`]), up to 256 threads
+/// (`ROBOCACHE_ALIGN_BLOCK`), shared memory for the rows, their timestamps and first steps, plus a
+/// staging area for the steps a block writes, estimated from the batch's most steps per row with a
+/// margin (a block with more writes to global memory). None when even [`SWEEP_MIN_ROWS`] rows do not fit.
+fn sweep_shape(samples: &[GpuSample<'_>], layout: &Layout, es: usize) -> Option<Shape> {
+    let widest = layout.channels.iter().copied().max().unwrap_or(1);
+    let fixed =
+        |rows: usize| align16(8 * (rows + 1)) + align16(4 * (rows + 1)) + align16((rows + 1) * widest * es + 30);
+    let mut rows = env_usize("ROBOCACHE_ALIGN_TILE").unwrap_or(SWEEP_ROWS).clamp(SWEEP_MIN_ROWS, 4096);
+    while rows > SWEEP_MIN_ROWS && fixed(rows) + 1024 > SMEM_CAP {
+        rows = (rows / 2).max(SWEEP_MIN_ROWS);
+    }
+    if fixed(rows) > SMEM_CAP {
+        return None;
+    }
+    let threads = env_usize("ROBOCACHE_ALIGN_BLOCK").unwrap_or(rows).clamp(32, MAX_THREADS).div_ceil(32) * 32;
+    let mut spr = 0.0f64;
+    for s in samples.iter().filter(|s| s.num_out > 0) {
+        for &r in &s.rows {
+            spr = spr.max(s.num_out as f64 / r.max(1) as f64);
+        }
+    }
+    let steps = (rows as f64 * spr * 1.25).ceil() as usize + 16;
+    let stage = align16(steps * widest * es) + steps;
+    let smem = env_usize("ROBOCACHE_ALIGN_SMEM").unwrap_or(fixed(rows) + stage).clamp(fixed(rows), SMEM_CAP) & !15;
+    Some(Shape { tile: rows, threads, smem, sparse: 0, margin: 0, margin_shift: 0 })
+}
+
 /// Entries of the channel map with its quaternion group list (at most one group per 4 channels) and
 /// its per-channel (channel in its stream, the stream's channels) list.
 const fn cmap_entries(total_channels: usize) -> usize {
     2 * total_channels + total_channels / 4
 }
 
-/// An upper bound of the blocks a batch launches (the smallest tile is one step).
+/// An upper bound of the blocks a batch launches (the smallest tile is one step; the sweep form's
+/// smallest block [`SWEEP_MIN_ROWS`] rows of one stream).
 fn max_tiles(samples: &[GpuSample<'_>]) -> usize {
-    samples.iter().map(|s| s.num_out).sum()
+    let steps: usize = samples.iter().map(|s| s.num_out).sum();
+    let chunks: usize = samples.iter().flat_map(|s| s.rows.iter()).map(|r| r.div_ceil(SWEEP_MIN_ROWS)).sum();
+    steps.max(chunks)
 }
 
 /// Bytes of the [`Design::Gather`] records: 16 per (step, stream) item of every block (a block covers
@@ -286,7 +352,7 @@ fn record_bytes(samples: &[GpuSample<'_>]) -> usize {
 /// the records after them.
 pub fn scratch_bytes(samples: &[GpuSample<'_>], total_channels: usize) -> (usize, usize) {
     let n = packed_bytes(samples, total_channels);
-    (n, if design() == Design::Gather { n + record_bytes(samples) } else { n })
+    (n, if forced_design() == Some(Design::Gather) { n + record_bytes(samples) } else { n })
 }
 
 /// Bytes of the packed descriptors, maps and timestamps (an upper bound).
@@ -423,10 +489,15 @@ pub unsafe fn run_gpu(
         return Err(Error::Batch { op: OP, msg: format!("{} fused channels; expected 1 to 2^31 - 1", layout.total) });
     }
     let ts_int = matches!(samples[0].times.first(), Some(Times::Nanos(_)));
-    let design = design();
-    let shape = match design {
-        Design::Tiled => shape_for(samples, layout, dtype.size()),
-        d => flat_shape(layout, dtype.size(), d),
+    let mut design = design_for(args, samples);
+    let sweep = if design == Design::Sweep { sweep_shape(samples, layout, dtype.size()) } else { None };
+    if design == Design::Sweep && sweep.is_none() {
+        design = DESIGN;
+    }
+    let shape = match (design, sweep) {
+        (Design::Tiled, _) => shape_for(samples, layout, dtype.size()),
+        (Design::Sweep, Some(sh)) => sh,
+        (d, _) => flat_shape(layout, dtype.size(), d),
     };
     let tile = shape.tile;
 
@@ -483,7 +554,12 @@ pub unsafe fn run_gpu(
         d.out_ts = s.out_ts;
         d.num_out = n;
         d.tile_begin = tiles;
-        let t = (n + tile as i64 - 1) / tile as i64;
+        // Sweep: the sample's streams' chunks of `tile` rows, stream after stream (none without steps).
+        let t = match design {
+            Design::Sweep if n > 0 => s.rows.iter().map(|&r| (r as i64 + tile as i64 - 1) / tile as i64).sum(),
+            Design::Sweep => 0,
+            _ => (n + tile as i64 - 1) / tile as i64,
+        };
         if phase != Phase::Launch {
             tile_sample.extend(std::iter::repeat_n(i as i32, t as usize));
         }
@@ -584,6 +660,7 @@ pub unsafe fn run_gpu(
         Design::Gather => (name("locate_"), Some(name("gather_"))),
         Design::Rows => (name("rows_"), None),
         Design::Regs => (name("regs_"), None),
+        Design::Sweep => (name("sweep_"), None),
     };
     let f = gpu::function(&kernels::ALIGN, &first)?;
     let g = second.map(|n| gpu::function(&kernels::ALIGN, &n)).transpose()?;

@@ -1,7 +1,7 @@
-// align_emulator.cc: kernels/align_core.cu + align.cu + align_flat.cu built for the CPU with cuda_host_shim.h;
+// align_emulator.cc: kernels/align_core.cu + align.cu + align_flat.cu + align_sweep.cu built for the CPU with cuda_host_shim.h;
 // one entry per dtype (and the split form for float32) with the signature of
 // robocache::ops::align_gpu::Emulator (Phase::Emulate). Each entry runs the form the host packed for
-// (RcAlignParams::design): the tiled kernel, a flat one, or locate then gather over every block.
+// (RcAlignParams::design): the tiled kernel, a flat one, the sweep, or locate then gather over every block.
 #include "cuda_host_shim.h"
 
 // The tuning entry points too (align_f32_split: the split form; the flat forms' register caps).
@@ -10,6 +10,7 @@
 #include "../../kernels/align_core.cu"
 #include "../../kernels/align.cu"
 #include "../../kernels/align_flat.cu"
+#include "../../kernels/align_sweep.cu"
 
 typedef void (*RcAlignKernel)(const RcAlignSample *, const int *, RcAlignParams);
 
@@ -35,6 +36,7 @@ static void rc_emulate(RcAlignKernel k, unsigned long long samples, unsigned lon
       case 2: rc_emulate(align_staged_##SUFFIX, samples, tile_sample, p, blocks); break;             \
       case 4: rc_emulate(align_rows_##SUFFIX, samples, tile_sample, p, blocks); break;               \
       case 5: rc_emulate(align_regs_##SUFFIX, samples, tile_sample, p, blocks); break;               \
+      case 6: rc_emulate(align_sweep_##SUFFIX, samples, tile_sample, p, blocks); break;              \
       case 3:                                                                                       \
         rc_emulate(align_locate_##SUFFIX, samples, tile_sample, p, blocks, 96);                      \
         rc_emulate(align_gather_##SUFFIX, samples, tile_sample, p, blocks, 96);                      \
