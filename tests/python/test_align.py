@@ -357,9 +357,13 @@ def kernel_on_cpu(tmp_path_factory):
 # with rows in global memory, with every stream's rows in shared-memory windows, with windows too
 # narrow for most steps and an odd tile (the kernel's global-memory searches), and with a
 # shared-memory budget too small for the output tile and most windows (cut windows, unstaged stores)
-# with large tiles; the flat forms (kernels/align_flat.cu): flat, staged, locate + gather (odd tile), rows.
+# with large tiles; the flat forms (kernels/align_flat.cu): flat, staged, locate + gather (odd tile), rows;
+# the sweep (kernels/align_sweep.cu, the default for computed clocks) with small blocks, and with a
+# shared-memory budget too small for its staged steps (stores straight to global memory).
 KNOB_SETS = {
     "default": {},
+    "sweep_small": {"DESIGN": "sweep", "TILE": "32", "BLOCK": "64"},
+    "sweep_unstaged": {"DESIGN": "sweep", "TILE": "48", "SMEM": "256"},
     "tiled": {"DESIGN": "tiled"},
     "dense": {"DESIGN": "tiled", "SPARSE": "1000000"},
     "global": {"DESIGN": "tiled", "SPARSE": "0", "MARGIN": "0", "MARGIN_SHIFT": "31", "TILE": "5"},
