@@ -45,6 +45,20 @@ __device__ __forceinline__ int rc_al_first_step(const RcAlignSample *s, const Rc
     e = b > a ? ceil(((double)x - a) / (b - a) * (double)(T - 1)) : 0.0;
   }
   int k = !(e > 0.0) ? 0 : (e >= (double)T ? T : (int)e);
+#if RC_AL_SWEEP_FAST_KB
+  // Rate clocks: the estimate is the answer when the scaled time y = (x - a) rate lies farther from
+  // an integer than its error and the clock's rounding (t_k = a + k / rate in float64, or rounded to
+  // the nanosecond) can move it, and k is inside the grid, clear of its clamped end.
+  if (p.grid == 0 && k > 0 && k < T - 1) {
+    const double a = p.ts_int ? (double)s->a_i : s->a_f;
+    const double re = p.ts_int ? p.rate * 1e-9 : p.rate;
+    const double y = ((double)x - a) * re;
+    const double mag = fabs((double)x) + fabs(a);
+    const double tol = (8.0 * mag * 2.220446049250313e-16 + (p.ts_int ? 1.0 : 0.0)) * re + 8.0 * fabs(y) * 2.220446049250313e-16;
+    const double fr = y - floor(y);
+    if (fr > tol && fr < 1.0 - tol) return k;
+  }
+#endif
   while (k > 0 && rc_al_target<TS>(s, p, k - 1) >= x) k--;
   while (k < T && rc_al_target<TS>(s, p, k) < x) k++;
   return k;

@@ -241,6 +241,7 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
         build_emulator("default", &[]),
         build_emulator("wide", &["-DRC_ALIGN_WIDE=1"]),
         build_emulator("probe4", &["-DRC_AL_PROBE=4"]),
+        build_emulator("fastkb", &["-DRC_AL_SWEEP_FAST_KB=1"]),
     ];
     // SAFETY: the symbols have the Emulator signature (tests/emulate/align_emulator.cc).
     let emu =
@@ -253,7 +254,7 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
     // split form (float32 tuning entry point) under the first two. The flat forms (flat, staged,
     // locate + gather, rows), each at its own tile and at an odd one, then built with RC_ALIGN_WIDE=1
     // ("WIDE": the emulator library, not a launch knob).
-    let knob_sets: [&[(&str, &str)]; 29] = [
+    let knob_sets: [&[(&str, &str)]; 31] = [
         &[],
         &[("DESIGN", "tiled")],
         &[("DESIGN", "tiled"), ("SPARSE", "1000000")],
@@ -290,6 +291,8 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
         &[("DESIGN", "sweep"), ("TILE", "32"), ("BLOCK", "64")],
         &[("DESIGN", "sweep"), ("TILE", "40"), ("SMEM", "256")],
         &[("WIDE", "1"), ("DESIGN", "sweep"), ("TILE", "32")],
+        &[("FASTKB", "1"), ("DESIGN", "sweep")],
+        &[("FASTKB", "1"), ("DESIGN", "sweep"), ("TILE", "32")],
     ];
     let all = ["TILE", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "THREADS", "BLOCK", "VARIANT", "DESIGN"];
     let mut cases = 0;
@@ -297,8 +300,14 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
         for k in all {
             std::env::remove_var(format!("ROBOCACHE_ALIGN_{k}"));
         }
-        let w = if knobs.contains(&("PROBE4", "1")) { 2 } else { usize::from(knobs.contains(&("WIDE", "1"))) };
-        for (k, v) in knobs.iter().filter(|(k, _)| *k != "WIDE" && *k != "PROBE4") {
+        let w = if knobs.contains(&("FASTKB", "1")) {
+            3
+        } else if knobs.contains(&("PROBE4", "1")) {
+            2
+        } else {
+            usize::from(knobs.contains(&("WIDE", "1")))
+        };
+        for (k, v) in knobs.iter().filter(|(k, _)| !matches!(*k, "WIDE" | "PROBE4" | "FASTKB")) {
             std::env::set_var(format!("ROBOCACHE_ALIGN_{k}"), v);
         }
         let (e32, e64, ebf) =
@@ -392,5 +401,5 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
     for k in all {
         std::env::remove_var(format!("ROBOCACHE_ALIGN_{k}"));
     }
-    assert_eq!(cases, 27 * 54 + 2 * 18);
+    assert_eq!(cases, 29 * 54 + 2 * 18);
 }
