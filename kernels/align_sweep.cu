@@ -1,35 +1,29 @@
-// align_sweep.cu: the row-driven form of the align kernel (design 6, "sweep"), last of the align
-// program (after align_core.cu, align.cu and align_flat.cu), for the computed clocks (target_rate,
-// num_samples); the explicit reference form keeps the step-driven forms (its timestamps need not be
-// sorted).
+// align_sweep.cu: the sweep form of the align kernel (design 6), last of the align program (after
+// align_core.cu, align.cu and align_flat.cu), for the computed clocks (target_rate, num_samples); the
+// explicit reference form keeps the other forms (its timestamps need not be sorted).
 //
-// The step-driven forms search every (step, stream) item's rows from the step's time: each item is a
-// chain of dependent loads (probe, NaN test of two rows, write). Here the work is turned around: a
-// block takes p.tile consecutive rows of one stream of one sample, reads them (and the next row) once
-// with coalesced 16-byte loads into shared memory, and each row i writes the steps k it brackets,
-// those with ts[i] <= t_k < ts[i + 1] (row 0 also every step before ts[0], the last row every step from
-// its timestamp on). That is exactly the steps for which `locate`'s search (the last row with ts <= t)
-// returns i, so no search is needed: the first step of row i is the first k with t_k >= ts[i], from
-// the clock's formula (an estimate from the rate, corrected by evaluating the clock itself). When rows
-// i and i + 1 are both present (no NaN) the item is decided in registers with `locate`'s rules; any
-// other item (NaN rows, steps outside the stream's span) runs align_core.cu's rc_al_locate from the
-// known row, whose walks read rows outside the block from global memory. The block's steps of its
-// stream are staged in shared memory (the fused rows' part of this stream, and the valid flags) and
-// leave with contiguous stores; a block whose steps outgrow the staging space writes straight to
-// global memory. Stream 0's blocks write the output timestamps.
+// The other forms tile the reference steps and let each (step, stream) item find its rows in global
+// memory: a chain of dependent, scattered loads per item. Here a block takes p.tile consecutive rows
+// of one stream of one sample and copies them (and the next row), timestamps and data, into shared
+// memory with coalesced 16-byte loads: every input byte is read once, in whole lines. The steps the
+// block writes are those whose `locate` row (the last row with ts <= t) is one of its rows: from the
+// first k with t_k >= ts[r0] (0 for the stream's first block) to the first k with t_k >= ts[r0 + rows]
+// (T for its last), two positions on the clock that two threads compute (an estimate from the clock's
+// formula, corrected against the clock itself, so exact). Then one thread per step: its row by a
+// binary search in the shared timestamps, rows i and i + 1 present (no NaN) decided with `locate`'s
+// rules from shared memory; anything else (NaN rows, steps outside the stream's span) runs
+// align_core.cu's rc_al_locate from the known row, whose walks read rows outside the block from
+// global memory. The block's part of the fused rows and its valid flags are staged in shared memory
+// and leave with contiguous stores (a block whose steps outgrow the staging space writes them
+// straight to global memory). Stream 0's blocks write the output timestamps.
 //
-// Shared memory (p.smem bytes): timestamps [p.tile + 1], first steps [p.tile + 1] (int), the rows'
-// bytes (16-byte chunks), then the staged steps: [steps][C_s] elements and [steps] valid flags.
+// Blocks: tile_sample[b] = sample * 8 + stream, the chunk b - RcAlignSample::block0[stream].
+// Shared memory (p.smem bytes): the block's range [k0, k1) of steps, timestamps [p.tile + 1] (16-byte
+// chunks), the rows' bytes (16-byte chunks), then the staged steps: [steps][C_s] elements and [steps]
+// valid flags.
 
 #ifndef RC_ALIGN_SWEEP_MIN_BLOCKS
 #define RC_ALIGN_SWEEP_MIN_BLOCKS 4
-#endif
-// The general item (NaN rows, steps outside the span) out of line on the GPU, so that its walks do
-// not take registers from the common path.
-#if defined(__CUDA_ARCH__) && !defined(RC_AL_SWEEP_INLINE)
-#define RC_AL_SWEEP_GENERAL __noinline__
-#else
-#define RC_AL_SWEEP_GENERAL __forceinline__
 #endif
 
 // The first step k in [0, T] with t_k >= x (t_k nondecreasing in k): an estimate from the clock's
@@ -45,20 +39,6 @@ __device__ __forceinline__ int rc_al_first_step(const RcAlignSample *s, const Rc
     e = b > a ? ceil(((double)x - a) / (b - a) * (double)(T - 1)) : 0.0;
   }
   int k = !(e > 0.0) ? 0 : (e >= (double)T ? T : (int)e);
-#if RC_AL_SWEEP_FAST_KB
-  // Rate clocks: the estimate is the answer when the scaled time y = (x - a) rate lies farther from
-  // an integer than its error and the clock's rounding (t_k = a + k / rate in float64, or rounded to
-  // the nanosecond) can move it, and k is inside the grid, clear of its clamped end.
-  if (p.grid == 0 && k > 0 && k < T - 1) {
-    const double a = p.ts_int ? (double)s->a_i : s->a_f;
-    const double re = p.ts_int ? p.rate * 1e-9 : p.rate;
-    const double y = ((double)x - a) * re;
-    const double mag = fabs((double)x) + fabs(a);
-    const double tol = (8.0 * mag * 2.220446049250313e-16 + (p.ts_int ? 1.0 : 0.0)) * re + 8.0 * fabs(y) * 2.220446049250313e-16;
-    const double fr = y - floor(y);
-    if (fr > tol && fr < 1.0 - tol) return k;
-  }
-#endif
   while (k > 0 && rc_al_target<TS>(s, p, k - 1) >= x) k--;
   while (k < T && rc_al_target<TS>(s, p, k) < x) k++;
   return k;
@@ -87,12 +67,13 @@ struct RcAlSView {
   }
 };
 
-// The general item: rc_al_locate from the known row v.lo.
-template <typename TS, typename E>
-__device__ RC_AL_SWEEP_GENERAL void rc_al_sweep_general(const RcAlSView<TS, typename E::bits> &v, TS t, TS first,
-                                                          TS last, int method, double gap, int fill, int &i0, int &i1,
-                                                          double &w, int &ok) {
-  rc_al_locate<TS, E>(v, t, first, last, method, gap, fill, i0, i1, w, ok);
+// Bytes [g0, g1) of global memory, of which [lo, hi) may be read, to shared memory at dst as the
+// 16-byte chunks from g0 & ~15 (2-byte pieces at the ends of [lo, hi)); returns the chunk count.
+__device__ __forceinline__ int rc_al_sweep_copy(unsigned char *dst, rc_u64 g0, rc_u64 g1, rc_u64 lo, rc_u64 hi) {
+  const rc_u64 c0 = g0 & ~15ull;
+  const int nch = (int)((g1 - c0 + 15) >> 4);
+  for (int i = threadIdx.x; i < nch; i += blockDim.x) *(uint4 *)(dst + 16 * i) = rc_al_load16(c0 + 16ull * (rc_u64)i, lo, hi);
+  return nch;
 }
 
 template <typename TS, typename E>
@@ -109,27 +90,24 @@ __device__ __forceinline__ void rc_al_sweep_block(const RcAlignSample *s, const 
   const B *gd = (const B *)s->data[q];
   const int tid = threadIdx.x, bd = blockDim.x;
 
-  TS *sts = (TS *)sbuf;
-  int *skb = (int *)(sbuf + rc_al_round16(8 * (R + 1)));
-  unsigned char *sdat = (unsigned char *)skb + rc_al_round16(4 * (R + 1));
-  // The rows [r0, r0 + have) as 16-byte chunks (2-byte pieces at the ends of the stream's data).
+  int *srange = (int *)sbuf;  // the block's steps [srange[0], srange[1])
+  unsigned char *sts8 = sbuf + 16;
+  const rc_u64 t0 = (rc_u64)(gts + r0), tb = (rc_u64)gts;
+  const int nts = rc_al_sweep_copy(sts8, t0, t0 + 8ull * (rc_u64)have, tb, tb + 8ull * (rc_u64)n);
+  unsigned char *sdat = sts8 + 16 * nts;
   const rc_u64 rb = (rc_u64)cs * sizeof(B);
-  const rc_u64 base = (rc_u64)gd, hi = base + (rc_u64)n * rb;
-  const rc_u64 g0 = base + (rc_u64)r0 * rb, g1 = g0 + (rc_u64)have * rb, c0 = g0 & ~15ull;
-  const int nch = (int)((g1 - c0 + 15) >> 4);
-  for (int i = tid; i < nch; i += bd) *(uint4 *)(sdat + 16 * i) = rc_al_load16(c0 + 16ull * (rc_u64)i, base, hi);
-  for (int j = tid; j < have; j += bd) {
-    const TS t = __ldg(gts + r0 + j);
-    sts[j] = t;
-    skb[j] = r0 + j == 0 ? 0 : rc_al_first_step<TS>(s, p, t, T);
-  }
-  if (tid == 0 && have == rows) skb[rows] = T;  // the stream's last row owns every step from its time on
+  const rc_u64 base = (rc_u64)gd, g0 = base + (rc_u64)r0 * rb;
+  const int nch = rc_al_sweep_copy(sdat, g0, g0 + (rc_u64)have * rb, base, base + (rc_u64)n * rb);
+  // Two warps place the block's steps on the clock.
+  if (tid == 0) srange[0] = r0 == 0 ? 0 : rc_al_first_step<TS>(s, p, __ldg(gts + r0), T);
+  if (tid == (bd > 32 ? 32 : bd - 1)) srange[1] = r0 + rows == n ? T : rc_al_first_step<TS>(s, p, __ldg(gts + r0 + rows), T);
   __syncthreads();
 
-  const int kbase = skb[0], nk = skb[rows] - kbase;
+  const int kbase = srange[0], nk = srange[1] - kbase;
   if (nk <= 0) return;  // uniform across the block
+  const TS *sts = (const TS *)(sts8 + (t0 & 15));
   const int C = p.total_channels, ns = p.num_streams, off = (int)p.streams[q].offset;
-  const int used = (int)(sdat - sbuf) + rc_al_round16(nch * 16);
+  const int used = (int)(sdat - sbuf) + 16 * nch;
   const rc_i64 tile_bytes = ((rc_i64)nk * (rc_i64)rb + 15) & ~15ll;
   const bool staged = (rc_i64)used + tile_bytes + nk <= (rc_i64)p.smem;  // uniform
   B *stile = (B *)(sbuf + used);
@@ -141,7 +119,7 @@ __device__ __forceinline__ void rc_al_sweep_block(const RcAlignSample *s, const 
   v.gts = gts;
   v.sts = sts;
   v.gd = gd;
-  v.sd = (const B *)(sdat + (g0 - c0));
+  v.sd = (const B *)(sdat + (g0 & 15));
   v.n = n;
   v.c = cs;
   v.r0 = r0;
@@ -149,26 +127,27 @@ __device__ __forceinline__ void rc_al_sweep_block(const RcAlignSample *s, const 
   const TS first = rc_al_ts_bits<TS>(s->first[q]), last = rc_al_ts_bits<TS>(s->last[q]);
   const int method = p.streams[q].method, fill = p.fill;
   const double gap = p.streams[q].max_gap;
-  for (int j = tid; j < rows; j += bd) {
-    int k = skb[j];
-    const int ke = skb[j + 1];
-    if (k >= ke) continue;
-    const int i = r0 + j;
+  for (int kk = tid; kk < nk; kk += bd) {
+    const int k = kbase + kk;
+    const TS t = rc_al_target<TS>(s, p, k);
+    // The last of the block's rows with ts <= t (its first row for steps before the stream's start).
+    int lo = 0, hi = rows - 1;
+    while (lo < hi) {
+      const int mid = (lo + hi + 1) >> 1;
+      if (sts[mid] <= t) lo = mid;
+      else hi = mid - 1;
+    }
+    const int i = r0 + lo;
+    const TS ti = sts[lo];
     const bool oki = rc_al_row_ok<E>(v, i);
-    const bool both = oki && i + 1 < n && rc_al_row_ok<E>(v, i + 1);
-    const TS ti = sts[j];
-    const TS tn = i + 1 < n ? sts[j + 1] : ti;
-    v.lo = i;
-    for (; k < ke; k++) {
-      const TS t = rc_al_target<TS>(s, p, k);
-      int i0, i1, ok = 0;
-      double w = 0.0;
-      if (t < first || t > last || !(both || (oki && t == ti))) {
-        rc_al_sweep_general<TS, E>(v, t, first, last, method, gap, fill, i0, i1, w, ok);
-      } else if (t == ti) {
-        i0 = i1 = i;
-        ok = 1;
-      } else if (rc_diff(tn, ti) > gap) {
+    int i0, i1, ok = 0;
+    double w = 0.0;
+    if (t >= first && t <= last && oki && t == ti) {
+      i0 = i1 = i;
+      ok = 1;
+    } else if (t >= first && t <= last && oki && i + 1 < n && rc_al_row_ok<E>(v, i + 1)) {
+      const TS tn = sts[lo + 1];
+      if (rc_diff(tn, ti) > gap) {
         rc_al_invalid(fill, i, i0, i1);
       } else {
         ok = 1;
@@ -182,15 +161,18 @@ __device__ __forceinline__ void rc_al_sweep_block(const RcAlignSample *s, const 
           w = rc_diff(t, ti) / rc_diff(tn, ti);
         }
       }
-      if (staged) {
-        rc_al_write<E>(v, p, q, i0, i1, w, stile + (rc_i64)(k - kbase) * cs - off);
-        sval[k - kbase] = (unsigned char)ok;
-      } else {
-        rc_al_write<E>(v, p, q, i0, i1, w, gout + (rc_i64)k * C);
-        gval[(rc_i64)k * ns + q] = (unsigned char)ok;
-      }
-      if (q == 0) ((TS *)s->out_ts)[k] = t;
+    } else {
+      v.lo = i;
+      rc_al_locate<TS, E>(v, t, first, last, method, gap, fill, i0, i1, w, ok);
     }
+    if (staged) {
+      rc_al_write<E>(v, p, q, i0, i1, w, stile + (rc_i64)kk * cs - off);
+      sval[kk] = (unsigned char)ok;
+    } else {
+      rc_al_write<E>(v, p, q, i0, i1, w, gout + (rc_i64)k * C);
+      gval[(rc_i64)k * ns + q] = (unsigned char)ok;
+    }
+    if (q == 0) ((TS *)s->out_ts)[k] = t;
   }
   if (!staged) return;
   __syncthreads();
@@ -210,23 +192,16 @@ __device__ __forceinline__ void rc_al_sweep_block(const RcAlignSample *s, const 
   for (int k = tid; k < nk; k += bd) gval[(rc_i64)(kbase + k) * ns + q] = sval[k];
 }
 
-// The block's (stream, first row): a sample's blocks are its streams' chunks of p.tile rows, stream
-// after stream, from the sample's tile_begin.
 template <typename E>
 __device__ __forceinline__ void rc_align_sweep(const RcAlignSample *__restrict__ samples,
                                                const int *__restrict__ tile_sample, const RcAlignParams &p) {
   RC_EXTERN_SHARED(sbuf);
-  const RcAlignSample *s = samples + __ldg(tile_sample + blockIdx.x);
-  rc_i64 lb = (rc_i64)blockIdx.x - s->tile_begin;
-  int q = 0;
-  for (; q < p.num_streams; q++) {
-    const rc_i64 c = (s->len[q] + p.tile - 1) / p.tile;
-    if (lb < c) break;
-    lb -= c;
-  }
-  if (q >= p.num_streams) return;  // not reached: the host maps exactly the chunks
-  if (p.ts_int) rc_al_sweep_block<rc_i64, E>(s, p, q, (int)(lb * p.tile), sbuf);
-  else rc_al_sweep_block<double, E>(s, p, q, (int)(lb * p.tile), sbuf);
+  const int e = __ldg(tile_sample + blockIdx.x);
+  const RcAlignSample *s = samples + (e >> 3);
+  const int q = e & 7;
+  const int r0 = ((int)blockIdx.x - s->block0[q]) * p.tile;
+  if (p.ts_int) rc_al_sweep_block<rc_i64, E>(s, p, q, r0, sbuf);
+  else rc_al_sweep_block<double, E>(s, p, q, r0, sbuf);
 }
 
 #define RC_ALIGN_SWEEP_ENTRY(E, SUFFIX, MIN_BLOCKS)                                                      \

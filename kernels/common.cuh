@@ -291,7 +291,8 @@ struct RcAlignSample {
   rc_i64 len[RC_ALIGN_MAX_STREAMS];   // rows per stream
   rc_u64 first[RC_ALIGN_MAX_STREAMS];  // each stream's first timestamp (its 8 bytes, double or long long)
   rc_u64 last[RC_ALIGN_MAX_STREAMS];   // each stream's last timestamp
-};  // 400 bytes
+  int block0[RC_ALIGN_MAX_STREAMS];    // the sweep form: each stream's first block in the launch
+};  // 432 bytes
 
 // Batch-wide facts of one stream (mirrors AlignStreamDesc).
 struct RcAlignStream {

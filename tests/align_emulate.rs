@@ -241,7 +241,6 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
         build_emulator("default", &[]),
         build_emulator("wide", &["-DRC_ALIGN_WIDE=1"]),
         build_emulator("probe4", &["-DRC_AL_PROBE=4"]),
-        build_emulator("fastkb", &["-DRC_AL_SWEEP_FAST_KB=1"]),
     ];
     // SAFETY: the symbols have the Emulator signature (tests/emulate/align_emulator.cc).
     let emu =
@@ -291,8 +290,8 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
         &[("DESIGN", "sweep"), ("TILE", "32"), ("BLOCK", "64")],
         &[("DESIGN", "sweep"), ("TILE", "40"), ("SMEM", "256")],
         &[("WIDE", "1"), ("DESIGN", "sweep"), ("TILE", "32")],
-        &[("FASTKB", "1"), ("DESIGN", "sweep")],
-        &[("FASTKB", "1"), ("DESIGN", "sweep"), ("TILE", "32")],
+        &[("DESIGN", "sweep"), ("TILE", "64"), ("BLOCK", "32")],
+        &[("DESIGN", "sweep"), ("TILE", "32"), ("SMEM", "2048")],
     ];
     let all = ["TILE", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "THREADS", "BLOCK", "VARIANT", "DESIGN"];
     let mut cases = 0;
@@ -300,14 +299,8 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
         for k in all {
             std::env::remove_var(format!("ROBOCACHE_ALIGN_{k}"));
         }
-        let w = if knobs.contains(&("FASTKB", "1")) {
-            3
-        } else if knobs.contains(&("PROBE4", "1")) {
-            2
-        } else {
-            usize::from(knobs.contains(&("WIDE", "1")))
-        };
-        for (k, v) in knobs.iter().filter(|(k, _)| !matches!(*k, "WIDE" | "PROBE4" | "FASTKB")) {
+        let w = if knobs.contains(&("PROBE4", "1")) { 2 } else { usize::from(knobs.contains(&("WIDE", "1"))) };
+        for (k, v) in knobs.iter().filter(|(k, _)| *k != "WIDE" && *k != "PROBE4") {
             std::env::set_var(format!("ROBOCACHE_ALIGN_{k}"), v);
         }
         let (e32, e64, ebf) =

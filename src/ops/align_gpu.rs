@@ -50,8 +50,9 @@ pub struct AlignSampleDesc {
     len: [i64; MAX_STREAMS],
     first: [u64; MAX_STREAMS],
     last: [u64; MAX_STREAMS],
+    block0: [i32; MAX_STREAMS],
 }
-const _: () = assert!(std::mem::size_of::<AlignSampleDesc>() == 400);
+const _: () = assert!(std::mem::size_of::<AlignSampleDesc>() == 432);
 
 /// Mirror of `RcAlignStream`.
 #[repr(C)]
@@ -127,7 +128,7 @@ pub enum Design {
 const DESIGN: Design = Design::Staged;
 
 /// The sweep form's rows per block (`ROBOCACHE_ALIGN_TILE` overrides, from [`SWEEP_MIN_ROWS`]).
-const SWEEP_ROWS: usize = 256;
+const SWEEP_ROWS: usize = 512;
 /// Fewest rows per block of the sweep form (the block map's capacity counts on it).
 const SWEEP_MIN_ROWS: usize = 32;
 /// The sweep form is the default where no stream of any sample has more reference steps per row
@@ -298,30 +299,31 @@ fn flat_shape(layout: &Layout, es: usize, design: Design) -> Shape {
     Shape { tile, threads, smem, sparse: 0, margin: 0, margin_shift: 0 }
 }
 
-/// The sweep form's launch shape: `tile` rows per block ([`SWEEP_ROWS`]; `ROBOCACHE_ALIGN_TILE`;
-/// halved while the rows of the widest stream do not fit [`SMEM_CAP`]), up to 256 threads
-/// (`ROBOCACHE_ALIGN_BLOCK`), shared memory for the rows, their timestamps and first steps, plus a
-/// staging area for the steps a block writes, estimated from the batch's most steps per row with a
-/// margin (a block with more writes to global memory). None when even [`SWEEP_MIN_ROWS`] rows do not fit.
+/// The sweep form's launch shape: `tile` rows per block ([`SWEEP_ROWS`]; `ROBOCACHE_ALIGN_TILE`, a
+/// power of two; halved while the rows of the widest stream do not fit [`SMEM_CAP`]), up to 256
+/// threads (`ROBOCACHE_ALIGN_BLOCK`), shared memory for the rows and their timestamps, plus a staging
+/// area for the steps a block writes, estimated from the batch's most steps per block with a margin
+/// (a block with more writes to global memory). None when even [`SWEEP_MIN_ROWS`] rows do not fit.
 fn sweep_shape(samples: &[GpuSample<'_>], layout: &Layout, es: usize) -> Option<Shape> {
     let widest = layout.channels.iter().copied().max().unwrap_or(1);
-    let fixed =
-        |rows: usize| align16(8 * (rows + 1)) + align16(4 * (rows + 1)) + align16((rows + 1) * widest * es + 30);
-    let mut rows = env_usize("ROBOCACHE_ALIGN_TILE").unwrap_or(SWEEP_ROWS).clamp(SWEEP_MIN_ROWS, 4096);
-    while rows > SWEEP_MIN_ROWS && fixed(rows) + 1024 > SMEM_CAP {
-        rows = (rows / 2).max(SWEEP_MIN_ROWS);
+    let fixed = |rows: usize| 16 + align16(8 * (rows + 1) + 30) + align16((rows + 1) * widest * es + 30);
+    let mut rows =
+        env_usize("ROBOCACHE_ALIGN_TILE").unwrap_or(SWEEP_ROWS).clamp(SWEEP_MIN_ROWS, 4096).next_power_of_two();
+    while rows > SWEEP_MIN_ROWS && fixed(rows) + 2048 > SMEM_CAP {
+        rows /= 2;
     }
     if fixed(rows) > SMEM_CAP {
         return None;
     }
     let threads = env_usize("ROBOCACHE_ALIGN_BLOCK").unwrap_or(rows).clamp(32, MAX_THREADS).div_ceil(32) * 32;
-    let mut spr = 0.0f64;
+    // Steps per block: a block of `rows` rows of a stream with r rows covers about rows / r of its T steps.
+    let mut most = 0.0f64;
     for s in samples.iter().filter(|s| s.num_out > 0) {
         for &r in &s.rows {
-            spr = spr.max(s.num_out as f64 / r.max(1) as f64);
+            most = most.max(s.num_out as f64 * rows.min(r.max(1)) as f64 / r.max(1) as f64);
         }
     }
-    let steps = (rows as f64 * spr * 1.25).ceil() as usize + 16;
+    let steps = (most * 1.25).ceil() as usize + 16;
     let stage = align16(steps * widest * es) + steps;
     let smem = env_usize("ROBOCACHE_ALIGN_SMEM").unwrap_or(fixed(rows) + stage).clamp(fixed(rows), SMEM_CAP) & !15;
     Some(Shape { tile: rows, threads, smem, sparse: 0, margin: 0, margin_shift: 0 })
@@ -554,16 +556,30 @@ pub unsafe fn run_gpu(
         d.out_ts = s.out_ts;
         d.num_out = n;
         d.tile_begin = tiles;
-        // Sweep: the sample's streams' chunks of `tile` rows, stream after stream (none without steps).
-        let t = match design {
-            Design::Sweep if n > 0 => s.rows.iter().map(|&r| (r as i64 + tile as i64 - 1) / tile as i64).sum(),
-            Design::Sweep => 0,
-            _ => (n + tile as i64 - 1) / tile as i64,
-        };
-        if phase != Phase::Launch {
-            tile_sample.extend(std::iter::repeat_n(i as i32, t as usize));
+        if design == Design::Sweep {
+            // The sample's streams' chunks of `tile` rows, stream after stream (none without steps);
+            // a block's map entry is sample * 8 + stream, its chunk blockIdx - block0[stream].
+            for (q, &r) in s.rows.iter().enumerate() {
+                let c = if n > 0 { r.div_ceil(tile) as i64 } else { 0 };
+                if tiles + c > i32::MAX as i64 || i > (i32::MAX as usize >> 3) {
+                    return Err(Error::Batch {
+                        op: OP,
+                        msg: "batch needs more than 2^31 - 1 blocks (or samples / 8); split the batch".to_string(),
+                    });
+                }
+                d.block0[q] = tiles as i32;
+                if phase != Phase::Launch {
+                    tile_sample.extend(std::iter::repeat_n((i * 8 + q) as i32, c as usize));
+                }
+                tiles += c;
+            }
+        } else {
+            let t = (n + tile as i64 - 1) / tile as i64;
+            if phase != Phase::Launch {
+                tile_sample.extend(std::iter::repeat_n(i as i32, t as usize));
+            }
+            tiles += t;
         }
-        tiles += t;
     }
     if tiles > i32::MAX as i64 {
         return Err(Error::Batch {
