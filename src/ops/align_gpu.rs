@@ -112,29 +112,25 @@ pub enum Design {
     /// As [`Design::Staged`], and each item's NaN test leaves the two rows it loads (16-byte loads)
     /// in the item's `REG_SLOT`-byte shared-memory slot for the write (wider rows as staged).
     Regs = 5,
-    /// `kernels/align_sweep.cu` (computed clocks only): row-driven; a block reads [`SWEEP_ROWS`]
-    /// rows of one stream once (coalesced, into shared memory) and each row writes the steps it
-    /// brackets, so no step searches for its rows; staged stores.
+    /// `kernels/align_sweep.cu` (computed clocks only): a block copies [`SWEEP_ROWS`] rows of one
+    /// stream and their timestamps once (coalesced 16-byte loads, into shared memory), then one
+    /// thread per step whose row is among them (binary search in shared memory); staged stores.
     Sweep = 6,
 }
 
-/// The default form for the explicit reference clock, and for computed clocks that upsample a
-/// stream by more than [`SWEEP_MAX_STEPS_PER_ROW`]: the fastest step-driven form measured at the
-/// benchmark shape on an H200 (staged at [`FLAT_TILE`]: 49.9 us against the tiled form's 61.6 us in one
-/// process; benchmarks/results/gpu_align_h200_notes.md). Other computed clocks take [`Design::Sweep`].
-/// `ROBOCACHE_ALIGN_DESIGN` (`tiled`, `flat`, `staged`, `gather`, `rows`, `regs`, `sweep`) picks a
-/// form per launch (for tuning and for measuring the forms in one process; `sweep` only where the
-/// clock is computed).
+/// The default form: the fastest measured at the benchmark shape (staged at [`FLAT_TILE`]: 49.9 us
+/// against the tiled form's 61.6 us in one process on an H200, benchmarks/results/gpu_align_h200_notes.md;
+/// 54.1-54.7 us against the sweep form's 70.9 us at its best on an H100,
+/// benchmarks/results/gpu_align_h100_v8_*). `ROBOCACHE_ALIGN_DESIGN` (`tiled`, `flat`, `staged`,
+/// `gather`, `rows`, `regs`, `sweep`) picks a form per launch (for tuning and for measuring the forms in
+/// one process; `sweep` only where the clock is computed).
 const DESIGN: Design = Design::Staged;
 
-/// The sweep form's rows per block (`ROBOCACHE_ALIGN_TILE` overrides, from [`SWEEP_MIN_ROWS`]).
-const SWEEP_ROWS: usize = 512;
+/// The sweep form's rows per block (`ROBOCACHE_ALIGN_TILE` overrides, from [`SWEEP_MIN_ROWS`]): its
+/// fastest on an H100 (70.9 us against 85.3 at 512 and 127.3 at 256).
+const SWEEP_ROWS: usize = 1024;
 /// Fewest rows per block of the sweep form (the block map's capacity counts on it).
 const SWEEP_MIN_ROWS: usize = 32;
-/// The sweep form is the default where no stream of any sample has more reference steps per row
-/// than this (a row writes the steps it brackets, one after another: a heavily upsampled stream
-/// would leave each thread a long serial loop).
-const SWEEP_MAX_STEPS_PER_ROW: usize = 16;
 
 /// The form `ROBOCACHE_ALIGN_DESIGN` asks for, if any.
 fn forced_design() -> Option<Design> {
@@ -151,18 +147,11 @@ fn forced_design() -> Option<Design> {
 }
 
 /// The form a launch of this batch uses: the forced one (the sweep only for computed clocks), else
-/// the sweep for computed clocks whose streams are not upsampled past [`SWEEP_MAX_STEPS_PER_ROW`],
-/// else [`DESIGN`].
-pub fn design_for(args: &AlignArgs, samples: &[GpuSample<'_>]) -> Design {
-    let computed = args.clock != Clock::Timestamps;
+/// [`DESIGN`].
+pub fn design_for(args: &AlignArgs) -> Design {
     match forced_design() {
-        Some(Design::Sweep) if !computed => DESIGN,
+        Some(Design::Sweep) if args.clock == Clock::Timestamps => DESIGN,
         Some(d) => d,
-        None if computed
-            && samples.iter().all(|s| s.rows.iter().all(|&r| s.num_out <= SWEEP_MAX_STEPS_PER_ROW * r.max(1))) =>
-        {
-            Design::Sweep
-        }
         None => DESIGN,
     }
 }
@@ -491,7 +480,7 @@ pub unsafe fn run_gpu(
         return Err(Error::Batch { op: OP, msg: format!("{} fused channels; expected 1 to 2^31 - 1", layout.total) });
     }
     let ts_int = matches!(samples[0].times.first(), Some(Times::Nanos(_)));
-    let mut design = design_for(args, samples);
+    let mut design = design_for(args);
     let sweep = if design == Design::Sweep { sweep_shape(samples, layout, dtype.size()) } else { None };
     if design == Design::Sweep && sweep.is_none() {
         design = DESIGN;

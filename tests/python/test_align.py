@@ -358,10 +358,11 @@ def kernel_on_cpu(tmp_path_factory):
 # narrow for most steps and an odd tile (the kernel's global-memory searches), and with a
 # shared-memory budget too small for the output tile and most windows (cut windows, unstaged stores)
 # with large tiles; the flat forms (kernels/align_flat.cu): flat, staged, locate + gather (odd tile), rows;
-# the sweep (kernels/align_sweep.cu, the default for computed clocks) with small blocks, and with a
+# the sweep (kernels/align_sweep.cu, selectable for computed clocks) with small blocks, and with a
 # shared-memory budget too small for its staged steps (stores straight to global memory).
 KNOB_SETS = {
     "default": {},
+    "sweep": {"DESIGN": "sweep"},
     "sweep_small": {"DESIGN": "sweep", "TILE": "32", "BLOCK": "64"},
     "sweep_unstaged": {"DESIGN": "sweep", "TILE": "48", "SMEM": "256"},
     "tiled": {"DESIGN": "tiled"},
