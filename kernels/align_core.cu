@@ -284,6 +284,23 @@ __device__ __forceinline__ void rc_al_invalid(int fill, int h, int &i0, int &i1)
   i0 = i1 = fill == 0 ? (h >= 0 ? h : -1) : (fill == 1 ? -1 : -2);
 }
 
+// The end of `locate` once the present rows around t are known (l at tl <= t, r at tr > t): invalid
+// (hold l) when they are more than gap apart, else the method's rows and weight. ok and w must be 0.
+template <typename TS>
+__device__ __forceinline__ void rc_al_pick(TS t, int l, int r, TS tl, TS tr, int method, double gap, int fill,
+                                           int &i0, int &i1, double &w, int &ok) {
+  if (rc_diff(tr, tl) > gap) {
+    rc_al_invalid(fill, l, i0, i1);
+    return;
+  }
+  ok = 1;
+  if (method == 2) { i0 = i1 = l; return; }
+  if (method == 1) { i0 = i1 = (rc_diff(t, tl) <= rc_diff(tr, t)) ? l : r; return; }
+  i0 = l;
+  i1 = r;
+  w = rc_diff(t, tl) / rc_diff(tr, tl);
+}
+
 // Mirror of `locate` in src/ops/align.rs. Outputs: (i0, i1, w) with i0 == i1 for a copy, i0 < 0
 // for a fill (-1 NaN, -2 zero); ok = valid flag. The view's search finds the last row with ts <= t
 // (RcAlView: in the shared-memory window when it brackets t, else global memory; RcAlGView: global
@@ -367,17 +384,7 @@ __device__ __forceinline__ void rc_al_locate(const V &v, TS t, TS first, TS last
     rc_al_invalid(fill, l >= 0 ? l : r, i0, i1);
     return;
   }
-  TS tl = v.t(l), tr = v.t(r);
-  if (rc_diff(tr, tl) > gap) {
-    rc_al_invalid(fill, l, i0, i1);
-    return;
-  }
-  ok = 1;
-  if (method == 2) { i0 = i1 = l; return; }
-  if (method == 1) { i0 = i1 = (rc_diff(t, tl) <= rc_diff(tr, t)) ? l : r; return; }
-  i0 = l;
-  i1 = r;
-  w = rc_diff(t, tl) / rc_diff(tr, tl);
+  rc_al_pick(t, l, r, v.t(l), v.t(r), method, gap, fill, i0, i1, w, ok);
 }
 
 __device__ __forceinline__ void rc_al_normalise(double q[4]) {

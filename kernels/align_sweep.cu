@@ -140,27 +140,16 @@ __device__ __forceinline__ void rc_al_sweep_block(const RcAlignSample *s, const 
     const int i = r0 + lo;
     const TS ti = sts[lo];
     const bool oki = rc_al_row_ok<E>(v, i);
+    // Inside the stream's span with row i present: a copy at its time, or rows i and i + 1 when
+    // i + 1 is present too (locate's walks stop at once); anything else through rc_al_locate.
+    const bool inside = t >= first && t <= last && oki;
     int i0, i1, ok = 0;
     double w = 0.0;
-    if (t >= first && t <= last && oki && t == ti) {
+    if (inside && t == ti) {
       i0 = i1 = i;
       ok = 1;
-    } else if (t >= first && t <= last && oki && i + 1 < n && rc_al_row_ok<E>(v, i + 1)) {
-      const TS tn = sts[lo + 1];
-      if (rc_diff(tn, ti) > gap) {
-        rc_al_invalid(fill, i, i0, i1);
-      } else {
-        ok = 1;
-        if (method == 2) {
-          i0 = i1 = i;
-        } else if (method == 1) {
-          i0 = i1 = rc_diff(t, ti) <= rc_diff(tn, t) ? i : i + 1;
-        } else {
-          i0 = i;
-          i1 = i + 1;
-          w = rc_diff(t, ti) / rc_diff(tn, ti);
-        }
-      }
+    } else if (inside && i + 1 < n && rc_al_row_ok<E>(v, i + 1)) {
+      rc_al_pick(t, i, i + 1, ti, sts[lo + 1], method, gap, fill, i0, i1, w, ok);
     } else {
       v.lo = i;
       rc_al_locate<TS, E>(v, t, first, last, method, gap, fill, i0, i1, w, ok);

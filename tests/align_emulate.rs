@@ -252,7 +252,8 @@ fn emulated_kernel_matches_cpu_backend_bit_for_bit() {
     // with an odd tile; a shared-memory budget too small for the output tile and most windows; the
     // split form (float32 tuning entry point) under the first two. The flat forms (flat, staged,
     // locate + gather, rows), each at its own tile and at an odd one, then built with RC_ALIGN_WIDE=1
-    // ("WIDE": the emulator library, not a launch knob).
+    // ("WIDE": the emulator library, not a launch knob). The sweep: its default rows per block, small
+    // blocks with few threads, and shared-memory budgets that send some or all stores to global memory.
     let knob_sets: [&[(&str, &str)]; 31] = [
         &[],
         &[("DESIGN", "tiled")],
