@@ -328,6 +328,10 @@ def bench(name, clouds_np, v, cores, o3d_ok=True):
     kern = []
     k_us = cupti_us(pb.run, "points_", breakdown=kern)
     w_us = wall_us(pb.run)
+    # The same batch launching 5 radix passes (what every batch launched before PassHint; the
+    # instance above launches as many as its first batch needed): the launches' share, same run.
+    p5 = PointsBatch("voxel_downsample", tc, stream=s, voxel_size=[v], return_counts=True, pass_hint=5)
+    k5_us = cupti_us(p5.run, "points_")
     cap = max(int(o.shape[0]) for o in out[0])
     pn = PointsBatch("voxel_downsample", tc, stream=s, voxel_size=[v], return_counts=True, max_points=cap)
     kn_us = cupti_us(pn.run, "points_")
@@ -340,7 +344,7 @@ def bench(name, clouds_np, v, cores, o3d_ok=True):
     row = {
         "case": name, "points": n, "voxel": v, "voxels": m, "torch_voxels": int(len(tcnt)), "kernels": kern,
         "bytes": int(sum(c.nbytes for c in clouds_np) + m * (clouds_np[0].shape[1] + 1) * 4),
-        "robocache_kernels_us": k_us, "robocache_wall_us": w_us, "robocache_nosync_kernels_us": kn_us, "robocache_nosync_wall_us": wn_us,
+        "robocache_kernels_us": k_us, "pass_launches": pb.pass_hint or 5, "robocache_5_launches_kernels_us": k5_us, "robocache_wall_us": w_us, "robocache_nosync_kernels_us": kn_us, "robocache_nosync_wall_us": wn_us,
         "torch_kernels_us": t_us, "torch_wall_us": tw_us, "cpu_backend_ms": cpu_ms, "cpu_threads": cores, "open3d_ms": o3_ms,
         "speedup_vs_torch_kernels": t_us / k_us, "speedup_vs_torch_wall": tw_us / w_us,
         "speedup_vs_cpu_backend_wall": cpu_ms * 1e3 / w_us, "speedup_vs_open3d_wall": (o3_ms * 1e3 / w_us) if o3_ms else None,
@@ -504,14 +508,14 @@ def main():
             print(f"\n-- kernels, {r['case']} v={r['voxel']} (us per call, launches per call):", ", ".join(f"{k[:18]} {t} x{c}" for k, t, c in r["kernels"][:14]))
     if RESULTS["bench"]:
         print(f"\n== voxel_downsample on {RESULTS['env']['gpu']}; d2d copy {RESULTS['copy_GBps']:.0f} GB/s; open3d: {RESULTS['env']['open3d'] or O3D_ERR} ==")
-        print(f"{'case':<16}{'voxel':>6}{'points':>10}{'voxels':>9}{'rc kern us':>11}{'%copy':>6}{'rc wall us':>11}{'nosync us':>10}{'torch k us':>11}{'torch w us':>11}{'x torch k':>10}{'x torch w':>10}{'CPU ms':>9}{'O3D ms':>9}")
+        print(f"{'case':<16}{'voxel':>6}{'points':>10}{'voxels':>9}{'rc kern us':>11}{'passes':>7}{'5 pass us':>10}{'%copy':>6}{'rc wall us':>11}{'nosync us':>10}{'torch k us':>11}{'torch w us':>11}{'x torch k':>10}{'x torch w':>10}{'CPU ms':>9}{'O3D ms':>9}")
         for r in RESULTS["bench"]:
             if "error" in r:
                 print(f"{r['case']:<16}{r['voxel']:>6} ERROR {r['error'][:120]}")
                 continue
             pct = 100.0 * r["bytes"] / (r["robocache_kernels_us"] * 1e-6) / (RESULTS["copy_GBps"] * 1e9)
-            print(f"{r['case']:<16}{r['voxel']:>6}{r['points']:>10}{r['voxels']:>9}{r['robocache_kernels_us']:>11.1f}{pct:>6.1f}{r['robocache_wall_us']:>11.1f}{r['robocache_nosync_wall_us']:>10.1f}{r['torch_kernels_us']:>11.1f}{r['torch_wall_us']:>11.1f}{r['speedup_vs_torch_kernels']:>10.1f}{r['speedup_vs_torch_wall']:>10.1f}{r['cpu_backend_ms']:>9.1f}{(r['open3d_ms'] or float('nan')):>9.1f}")
-        print("kern: CUPTI kernel time per call (robocache: points_* kernels; torch: all its kernels); %copy: (input + output bytes) / kern time as a share of the d2d copy rate; wall: host clock per call incl. launches, the D2H count copy + sync and output allocation; nosync: max_points path, wall")
+            print(f"{r['case']:<16}{r['voxel']:>6}{r['points']:>10}{r['voxels']:>9}{r['robocache_kernels_us']:>11.1f}{r['pass_launches']:>7}{r['robocache_5_launches_kernels_us']:>10.1f}{pct:>6.1f}{r['robocache_wall_us']:>11.1f}{r['robocache_nosync_wall_us']:>10.1f}{r['torch_kernels_us']:>11.1f}{r['torch_wall_us']:>11.1f}{r['speedup_vs_torch_kernels']:>10.1f}{r['speedup_vs_torch_wall']:>10.1f}{r['cpu_backend_ms']:>9.1f}{(r['open3d_ms'] or float('nan')):>9.1f}")
+        print("kern: CUPTI kernel time per call (robocache: points_* kernels; torch: all its kernels); passes: radix-pass launches the instance learned from its first batch (PassHint); 5 pass us: the same batch with 5 launches (as before PassHint); %copy: (input + output bytes) / kern time as a share of the d2d copy rate; wall: host clock per call incl. launches, the D2H count copy + sync and output allocation; nosync: max_points path, wall")
         goals = []
         for r in rows:
             if r["case"] == "1M random":

@@ -39,6 +39,8 @@ struct RcRawPoints {
   int need_finish;  // phase 0: 1 when shapes came back and phase 1 must follow
   unsigned long long emulator;  // 0: the GPU; else a CPU build of the kernels (tests/emulate/),
                                 // with every pointer (scratch, points, outputs) host memory
+  unsigned pass_hint;           // in/out (phase 0): the radix-pass launches learned so far (0: none);
+                                // a raw caller's runs act as one operator instance's batches
 };
 
 // phase -1: validate, plan (shapes when known, scratch sizes); 0: run (one D2H copy + sync when
@@ -77,10 +79,12 @@ __attribute__((visibility("default"))) int robocache_points_raw(RcRawPoints *r, 
     }
     rust::Slice<const size_t> outs(reinterpret_cast<const size_t *>(r->outs), static_cast<size_t>(r->batch) * 4);
     if (phase == 0) {
+      robocache::ffi::points_set_pass_hint(*op, r->pass_hint);
       r->need_finish = robocache::ffi::points_gpu_run(*op, samples, outs, r->host_scratch, r->host_bytes,
                                                       r->dev_scratch, r->stream, r->emulator, shapes)
                            ? 1
                            : 0;
+      r->pass_hint = robocache::ffi::points_pass_hint(*op);
     } else {
       robocache::ffi::points_gpu_finish(*op, samples, outs, r->host_scratch, r->host_bytes, r->dev_scratch,
                                         r->stream, r->emulator);

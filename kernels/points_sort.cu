@@ -290,8 +290,8 @@ extern "C" __global__ void __launch_bounds__(RCP_LTHREADS, 2) points_local(RcPoi
 // Radix pass p.pass of every sample that needs it, a tile per block. A block takes the next tile
 // ticket of its sample (tickets follow the order blocks start in, so the tile before it is held by
 // a block already running: the look-back cannot wait on a block that never runs). A sample that
-// needs more passes than the host launched (p.last_pass: keys over 40 bits for voxel_downsample)
-// gets them all in this launch from its block 0 alone, tile after tile (slow, rare). LOOKW > 1: the
+// needs more passes than the host launched (p.last_pass: keys over 40 bits for voxel_downsample, or
+// over what the instance's earlier batches needed) gets them all in this launch from its block 0 alone, tile after tile (slow, rare). LOOKW > 1: the
 // look-back reads LOOKW tiles' words per step (points_passw 16, points_passw4, points_passw2).
 template <int LOOKW>
 __device__ __forceinline__ void rcp_pass(const RcPointsBufs &b, const RcPointsParams &p) {
@@ -302,7 +302,9 @@ __device__ __forceinline__ void rcp_pass(const RcPointsBufs &b, const RcPointsPa
   const int pass = p.pass;
   if (pass >= f.npass || (pass > 0 && f.local)) return;  // a local sample's later passes: points_local
   const rc_i64 tile0 = s.row_begin / RCP_TILE;
-  if (pass == p.last_pass && f.npass > pass + 1) {
+  // A local sample whose pass 0 is the last launch (the host launched one pass: PassHint) is not
+  // behind: points_local follows (rcp_local is a block vote, reached by the whole block).
+  if (pass == p.last_pass && f.npass > pass + 1 && !(pass == 0 && rcp_local(b, s, f, p))) {
     if (blockIdx.x != 0) return;
     for (int q = pass; q < f.npass; q++) {
       runsum[threadIdx.x] = 0u;  // read and written by thread d only

@@ -360,6 +360,9 @@ mod bridge {
             stream: usize,
             emulator: usize,
         ) -> Result<()>;
+        /// The radix-pass launches the instance learned (0: none), for raw callers to carry.
+        fn points_pass_hint(op: &PointsOp) -> u32;
+        fn points_set_pass_hint(op: &PointsOp, v: u32);
     }
 
     /// `robocache__Align`'s constant arguments.

@@ -46,6 +46,7 @@ class RawPoints(ctypes.Structure):
         ("known", ctypes.c_int),
         ("need_finish", ctypes.c_int),
         ("emulator", ctypes.c_ulonglong),
+        ("pass_hint", ctypes.c_uint),
     ]
 
 
@@ -94,12 +95,14 @@ class PointsBatch:
         emulator: address of ``emulate_points`` in a CPU build of the kernels
             (``tests/emulate/points_emulator.cc``): then ``points`` are numpy arrays, every buffer is
             host memory and no GPU (nor torch) is needed.
+        pass_hint: voxel_downsample's radix-pass launches to start from (0: none learned; the
+            object's runs act as one operator instance's batches and raise it, see ``pass_hint``).
 
     Raises:
         RuntimeError: with the operator's error message.
     """
 
-    def __init__(self, kind, points, *, stream=0, poison=0xFF, voxel_size=None, origin=None, anchor="origin", range=None, mode="", min_points=1, max_points=0, max_voxels=0, return_counts=False, emulator=0):
+    def __init__(self, kind, points, *, stream=0, poison=0xFF, voxel_size=None, origin=None, anchor="origin", range=None, mode="", min_points=1, max_points=0, max_voxels=0, return_counts=False, emulator=0, pass_hint=0):
         self.emulated = bool(emulator)
         if not self.emulated:
             import torch
@@ -128,6 +131,7 @@ class PointsBatch:
         r.data, r.rows, r.shapes, r.outs = self._data, self._rows, self._shapes, self._outs
         r.stream = stream
         r.emulator = emulator
+        r.pass_hint = pass_hint
         self._call(-1)
         if self.emulated:
             self.host, r.host_scratch = _aligned(max(64, r.host_bytes))
@@ -178,6 +182,11 @@ class PointsBatch:
                     x.reshape(-1).view(np.uint8)[:] = self.poison
                 elif x.numel():
                     x.view(-1).view(self.torch.uint8).fill_(self.poison)
+
+    @property
+    def pass_hint(self) -> int:
+        """The radix-pass launches learned so far (0: none)."""
+        return int(self.r.pass_hint)
 
     def run(self) -> list[list]:
         """The operator's whole GPU path (for data-dependent sizes: one D2H copy + sync, output

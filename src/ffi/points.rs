@@ -23,6 +23,8 @@ pub struct PointsOp {
     args: PointsArgs,
     /// CPU results between setup and run, per sample.
     results: Mutex<Vec<Option<Vec<OutBuf>>>>,
+    /// The GPU backend's radix-pass launches learned from earlier batches.
+    hint: ptg::PassHint,
 }
 
 pub(super) fn points_new(cfg: &PointsConfig) -> Result<Box<PointsOp>> {
@@ -39,7 +41,11 @@ pub(super) fn points_new(cfg: &PointsConfig) -> Result<Box<PointsOp>> {
             max_voxels: cfg.max_voxels,
             return_counts: cfg.return_counts,
         };
-        Ok(Box::new(PointsOp { args: PointsArgs::parse(&raw)?, results: Mutex::new(Vec::new()) }))
+        Ok(Box::new(PointsOp {
+            args: PointsArgs::parse(&raw)?,
+            results: Mutex::new(Vec::new()),
+            hint: Default::default(),
+        }))
     })
 }
 
@@ -214,7 +220,7 @@ pub(super) unsafe fn points_gpu_run(
         let (cols, g) = gpu_samples(op, samples)?;
         let table = if op.args.data_dependent() { Vec::new() } else { out_table(outs, samples.len()) };
         let h = super::slice_mut::<u8>(host, host_bytes);
-        let counts = ptg::run_gpu(&op.args, cols, &g, &table, h, dev as u64, exec(stream, emulator))?;
+        let counts = ptg::run_gpu(&op.args, cols, &g, &table, h, dev as u64, exec(stream, emulator), &op.hint)?;
         let Some(counts) = counts else { return Ok(false) };
         let sparse = op.args.kind == pts::Kind::Voxelize;
         for (i, m) in counts.iter().enumerate() {
@@ -248,6 +254,16 @@ pub(super) unsafe fn points_gpu_finish(
         let h = super::slice_mut::<u8>(host, host_bytes);
         ptg::finish_gpu(&op.args, cols, &g, &out_table(outs, samples.len()), h, dev as u64, exec(stream, emulator))
     })
+}
+
+/// The radix-pass launches `op` learned (0: none; raw callers carry it from one instance to the next).
+pub(super) fn points_pass_hint(op: &PointsOp) -> u32 {
+    op.hint.get()
+}
+
+/// Sets what [`points_pass_hint`] returns.
+pub(super) fn points_set_pass_hint(op: &PointsOp, v: u32) {
+    op.hint.set(v)
 }
 
 /// The device stream, or (tests, `emulator` != 0) a CPU build of the kernels at that address.

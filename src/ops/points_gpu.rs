@@ -10,6 +10,7 @@
 //! caller then allocates the outputs and calls [`finish_gpu`]. Nothing else synchronises.
 
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::error::{Error, Result};
 use crate::gpu::{self, align16, kernels, Stream};
@@ -26,6 +27,41 @@ const LO_INIT: u32 = 0xff80_0000;
 const HI_INIT: u32 = 0x007f_ffff;
 /// Passes voxel_downsample launches (keys up to 40 bits at full speed).
 const FAST_PASSES: usize = 5;
+/// Radix-pass launches voxel_downsample learned from the earlier batches of one operator instance.
+///
+/// The host cannot know how many 8-bit passes a batch's keys need (that depends on the clouds'
+/// extents, known after points_hist, on the device) without a second synchronisation, so it
+/// launches [`FAST_PASSES`] and the passes a sample does not need exit at once (~1.8 us each). After
+/// each data-dependent batch (whose one device-to-host copy brings every sample's pass count back),
+/// the instance keeps the most launches any batch so far needed (a sample sorted locally needs one:
+/// pass 0, then points_local); later batches launch that many. A sample that needs more than were
+/// launched does its remaining passes in the last launch, one block per sample (slower, but the
+/// same result), and raises the count for the batches after it. 0: nothing learned (the no-sync path
+/// never learns).
+#[derive(Debug, Default)]
+pub struct PassHint(AtomicU32);
+
+impl PassHint {
+    /// Launches for the next batch.
+    pub fn launches(&self) -> usize {
+        match self.0.load(Ordering::Relaxed) {
+            0 => FAST_PASSES,
+            n => (n as usize).min(FAST_PASSES),
+        }
+    }
+    /// The learned count (0: none), e.g. to carry it across raw calls.
+    pub fn get(&self) -> u32 {
+        self.0.load(Ordering::Relaxed)
+    }
+    /// Sets the learned count (0 forgets it; at most [`FAST_PASSES`] are launched).
+    pub fn set(&self, v: u32) {
+        self.0.store(v, Ordering::Relaxed)
+    }
+    fn learn(&self, need: usize) {
+        self.0.fetch_max(need.clamp(1, FAST_PASSES) as u32, Ordering::Relaxed);
+    }
+}
+
 /// Ticket counters per sample (`RCP_CTRS`).
 const CTRS: usize = 10;
 
@@ -445,12 +481,14 @@ fn blocks(n: usize, per_block: usize, cap: usize) -> u32 {
 /// Returns `None` when done (shapes were known at setup: `outs` must be given), or, for
 /// data-dependent shapes (`outs` empty), the per-sample output row counts, after the one
 /// device-to-host copy and stream synchronisation; then allocate the outputs and call
-/// [`finish_gpu`] with the same scratch.
+/// [`finish_gpu`] with the same scratch. `hint`: the instance's radix-pass launches
+/// (voxel_downsample), read before the launches and raised after the copy.
 ///
 /// # Safety
 /// Device pointers must be valid for the shapes; `host` must be pinned memory of at least the host
 /// bytes of [`scratch_bytes`], valid until the work queued on `stream` ran; `dev` device memory of
 /// the device bytes, valid until [`finish_gpu`]'s kernels (or this call's) ran.
+#[allow(clippy::too_many_arguments)]
 pub unsafe fn run_gpu(
     args: &PointsArgs,
     cols: usize,
@@ -459,6 +497,7 @@ pub unsafe fn run_gpu(
     host: &mut [u8],
     dev: u64,
     exec: Exec,
+    hint: &PassHint,
 ) -> Result<Option<Vec<i64>>> {
     let op = args.op();
     let nb = samples.len();
@@ -562,14 +601,15 @@ pub unsafe fn run_gpu(
             let hist = if v & F_HIST4 != 0 { "points_hist4" } else { "points_hist" };
             launch(hist, (blocks(l.max_n, TILE, 512), y), THREADS, &b, &p, exec)?;
             // The device knows how many passes each sample needs (points_hist). voxelize knows its
-            // grid: exactly the passes needed. voxel_downsample: 5 launches (keys up to 40 bits; the
-            // 5 cm KITTI scans have 30-33); a sample with wider keys does its remaining passes in
-            // the last launch, in one block (slow, rare: 1 cm over 200 m is 41 bits).
+            // grid: exactly the passes needed. voxel_downsample: as many launches as the instance's
+            // earlier batches needed (PassHint), else 5 (keys up to 40 bits; the 5 cm KITTI scans
+            // have 30-33); a sample that needs more does its remaining passes in the last launch,
+            // in one block (slow, rare: 1 cm over 200 m is 41 bits).
             let passes = match args.kind {
                 Kind::Voxelize => {
                     samples.iter().map(|s| args.sparse_key_bits(s.voxel)).max().unwrap_or(0).div_ceil(8).max(1) as usize
                 }
-                _ => FAST_PASSES,
+                _ => hint.launches(),
             };
             let pass_kernel = if v & F_PASSW != 0 {
                 "points_passw"
@@ -600,13 +640,23 @@ pub unsafe fn run_gpu(
             // The one device-to-host copy and synchronisation of the batch: voxel counts and errors.
             let info_bytes = nb * std::mem::size_of::<PointsInfo>();
             to_host_sync(exec, &mut host[l.info..l.info + info_bytes], dev + l.info as u64)?;
-            let mut counts = Vec::with_capacity(nb);
-            for i in 0..nb {
+            let info = |i: usize| -> PointsInfo {
                 // SAFETY: the host buffer holds `nb` PointsInfo records just copied from the device;
                 // read_unaligned copes with any alignment.
-                let f: PointsInfo = std::ptr::read_unaligned(
-                    host[l.info + i * std::mem::size_of::<PointsInfo>()..].as_ptr() as *const PointsInfo,
-                );
+                unsafe {
+                    std::ptr::read_unaligned(
+                        host[l.info + i * std::mem::size_of::<PointsInfo>()..].as_ptr() as *const PointsInfo
+                    )
+                }
+            };
+            if args.kind == Kind::Downsample {
+                // Launches this batch needed: a local sample's sort is pass 0 (then points_local).
+                let need = (0..nb).map(&info).map(|f| if f.local != 0 { 1 } else { f.npass.max(1) as usize });
+                hint.learn(need.max().unwrap_or(1));
+            }
+            let mut counts = Vec::with_capacity(nb);
+            for i in 0..nb {
+                let f = info(i);
                 match f.err {
                     0 => {}
                     1 => return Err(Error::sample(op, i, format!("the grid spans more than the 2^31 cells an axis may have along axis {}; increase voxel_size or move origin", f.err_axis))),

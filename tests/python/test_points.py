@@ -448,6 +448,42 @@ def test_gpu_kernels_emulated_match_cpu_backend_bitwise(rng, points_kernels_on_c
         emulated(addr, "voxel_downsample", [random_cloud(rng, 50, 4, scale=1.0), far], voxel_size=1e-4)
 
 
+def test_gpu_kernels_emulated_learned_pass_launches(rng, points_kernels_on_cpu, monkeypatch):
+    """voxel_downsample launches as many radix passes as the instance's earlier batches needed
+    (PassHint): a local sample needs one (pass 0, then points_local); a batch needing more than were
+    launched finishes in the last launch and raises the count; results equal the CPU backend for
+    every count, including a local sample whose pass 0 is the only launch."""
+    from robocache._raw_points import PointsBatch
+
+    monkeypatch.delenv("ROBOCACHE_POINTS_VARIANT", raising=False)
+    addr = points_kernels_on_cpu
+    spread = rng.uniform(-10, 10, (7000, 3)).astype(np.float32)  # 0.5: 18-bit keys, sorted locally
+    spread4 = random_cloud(rng, 6000, 4, scale=10.0)  # NaN rows too
+    wide = np.concatenate([rng.uniform([-100, -100, -5], [100, 100, 15], (3000, 3)), rng.uniform(0, 0.01, (200, 3))]).astype(np.float32)
+    empty = np.zeros((0, 3), np.float32)
+
+    def learned(cl, v, hint):
+        pb = PointsBatch("voxel_downsample", cl, emulator=addr, voxel_size=[v], return_counts=True, pass_hint=hint)
+        got = pb.run()
+        assert_bitwise(got, run("voxel_downsample", cl, voxel_size=v, return_counts=True), f"hint {hint} v={v} {[len(c) for c in cl]}")
+        return pb.pass_hint
+
+    assert learned([spread], 0.5, 0) == 1
+    assert learned([spread, empty, spread[:100]], 0.5, 0) == 1
+    cases = (([spread], 0.5), ([spread, spread[:3000] * np.float32(3)], 0.02), ([spread4[:, :3].copy(), empty, spread[:900]], 0.05),
+             ([wide, spread], 0.01), ([spread, wide[:1000]], 0.1))
+    for cl, v in cases:
+        need = learned(cl, v, 0)  # from the default 5 launches
+        assert 1 <= need <= 5
+        for hint in range(1, 6):
+            assert learned(cl, v, hint) == max(hint, need), f"hint {hint} v={v}"
+    # One instance's batches: it keeps the most any batch needed.
+    pb = PointsBatch("voxel_downsample", [spread], emulator=addr, voxel_size=[0.5])
+    pb.run()
+    pb.run()
+    assert pb.pass_hint == 1
+
+
 @pytest.mark.parametrize("variant", POINTS_VARIANTS)
 def test_gpu_kernels_emulated_long_look_back(rng, points_kernels_on_cpu, monkeypatch, variant):
     """Samples of 20-37 tiles whose tiles publish only aggregates ("aggonly"): every look-back (radix
