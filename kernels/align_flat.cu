@@ -137,8 +137,13 @@ __device__ __forceinline__ void rc_align_flat(const RcAlignSample *__restrict__ 
   int kcount;
   const RcAlignSample *s = rc_al_tile(samples, tile_sample, p, k0, kcount);
   if (kcount <= 0) return;  // uniform across the block
+#if RC_AL_LEAN & 2
+  if (p.ts_int) __trap();
+#else
   if (p.ts_int) rc_al_flat_block<rc_i64, E>(s, p, k0, kcount, form, sbuf);
-  else rc_al_flat_block<double, E>(s, p, k0, kcount, form, sbuf);
+  else
+#endif
+  rc_al_flat_block<double, E>(s, p, k0, kcount, form, sbuf);
 }
 
 template <typename E>

@@ -62,7 +62,8 @@ pub struct AlignStreamDesc {
     offset: i64,
     max_gap: f64,
     method: i32,
-    pad: i32,
+    /// Quaternion groups in the stream.
+    quats: i32,
 }
 const _: () = assert!(std::mem::size_of::<AlignStreamDesc>() == 32);
 
@@ -636,7 +637,7 @@ pub unsafe fn run_gpu(
             offset: layout.offsets[q] as i64,
             max_gap: if ts_int { i64::native(g) } else { f64::native(g) },
             method: args.methods[q] as i32,
-            pad: 0,
+            quats: layout.quats[q].len() as i32,
         };
     }
     if phase == Phase::Emulate {
