@@ -129,7 +129,9 @@ __device__ __forceinline__ void rc_align_rows(const RcAlignSample *__restrict__ 
   else rc_al_rows_block<double, E>(s, p, k0, kcount, sbuf);
 }
 
-template <typename E>
+// TSK: 0 both timestamp kinds (p.ts_int at run time), 1 float64 seconds only, 2 int64 ns only (the
+// staged form's _d_ / _i_ entry points: half the code, the registers of one kind's path).
+template <typename E, int TSK = 0>
 __device__ __forceinline__ void rc_align_flat(const RcAlignSample *__restrict__ samples,
                                               const int *__restrict__ tile_sample, const RcAlignParams &p, int form) {
   RC_EXTERN_SHARED(sbuf);
@@ -137,13 +139,19 @@ __device__ __forceinline__ void rc_align_flat(const RcAlignSample *__restrict__ 
   int kcount;
   const RcAlignSample *s = rc_al_tile(samples, tile_sample, p, k0, kcount);
   if (kcount <= 0) return;  // uniform across the block
+  if constexpr (TSK == 1) {
+    rc_al_flat_block<double, E>(s, p, k0, kcount, form, sbuf);
+  } else if constexpr (TSK == 2) {
+    rc_al_flat_block<rc_i64, E>(s, p, k0, kcount, form, sbuf);
+  } else {
 #if RC_AL_LEAN & 2
-  if (p.ts_int) __trap();
+    if (p.ts_int) __trap();
 #else
-  if (p.ts_int) rc_al_flat_block<rc_i64, E>(s, p, k0, kcount, form, sbuf);
-  else
+    if (p.ts_int) rc_al_flat_block<rc_i64, E>(s, p, k0, kcount, form, sbuf);
+    else
 #endif
-  rc_al_flat_block<double, E>(s, p, k0, kcount, form, sbuf);
+    rc_al_flat_block<double, E>(s, p, k0, kcount, form, sbuf);
+  }
 }
 
 template <typename E>
@@ -168,6 +176,16 @@ __device__ __forceinline__ void rc_align_gather(const RcAlignSample *__restrict_
       align_staged_##SUFFIX(const RcAlignSample *__restrict__ samples, const int *__restrict__ tile_sample, \
                             RcAlignParams p) {                                                        \
     rc_align_flat<E>(samples, tile_sample, p, 2);                                                     \
+  }                                                                                                   \
+  extern "C" __global__ void __launch_bounds__(256, MIN_BLOCKS)                                       \
+      align_staged_d_##SUFFIX(const RcAlignSample *__restrict__ samples, const int *__restrict__ tile_sample, \
+                              RcAlignParams p) {                                                      \
+    rc_align_flat<E, 1>(samples, tile_sample, p, 2);                                                  \
+  }                                                                                                   \
+  extern "C" __global__ void __launch_bounds__(256, MIN_BLOCKS)                                       \
+      align_staged_i_##SUFFIX(const RcAlignSample *__restrict__ samples, const int *__restrict__ tile_sample, \
+                              RcAlignParams p) {                                                      \
+    rc_align_flat<E, 2>(samples, tile_sample, p, 2);                                                  \
   }                                                                                                   \
   extern "C" __global__ void __launch_bounds__(256, MIN_BLOCKS)                                       \
       align_regs_##SUFFIX(const RcAlignSample *__restrict__ samples, const int *__restrict__ tile_sample, \

@@ -662,6 +662,10 @@ pub unsafe fn run_gpu(
     let (first, second) = match design {
         Design::Tiled => (name(""), None),
         Design::Flat => (name("flat_"), None),
+        // `ROBOCACHE_ALIGN_TSSPLIT=1`: the entry point of the batch's timestamp kind (tuning).
+        Design::Staged if variant.is_none() && env_usize("ROBOCACHE_ALIGN_TSSPLIT") == Some(1) => {
+            (name(if ts_int { "staged_i_" } else { "staged_d_" }), None)
+        }
         Design::Staged => (name("staged_"), None),
         Design::Gather => (name("locate_"), Some(name("gather_"))),
         Design::Rows => (name("rows_"), None),
