@@ -406,7 +406,7 @@ def bench(rng, copy_gbs):
     return row
 
 
-KNOBS = ("TILE", "THREADS", "BLOCK", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "VARIANT", "DESIGN")
+KNOBS = ("TILE", "THREADS", "BLOCK", "SMEM", "SPARSE", "MARGIN", "MARGIN_SHIFT", "VARIANT", "DESIGN", "TSSPLIT")
 
 
 def kernel_only(rng, launches, configs=None):
