@@ -184,6 +184,17 @@ def poisoned_checks(rng, kitti):
         g = [[t.cpu().numpy() for t in o] for o in out]
         c = run_pipe("cpu", "voxel_downsample", clouds, **{k: (v[0] if k == "voxel_size" else v) for k, v in kw.items()})
         compare(f"poisoned raw path downsample {kw}", g, c)
+    # Learned radix-pass launches (PassHint) below what the batch needs: the samples past them
+    # finish in the last launch (one block each), a local 1M sample after pass 0 alone.
+    big = rng.uniform(-5, 5, (1_000_000, 4)).astype(np.float32)
+    clouds = kitti[:2] + [big]
+    c = run_pipe("cpu", "voxel_downsample", clouds, voxel_size=0.1, return_counts=True)
+    for hint in (1, 2, 3):
+        pb = PointsBatch("voxel_downsample", [torch.from_numpy(x).cuda() for x in clouds], stream=s, voxel_size=[0.1], return_counts=True, pass_hint=hint)
+        out = pb.run()
+        torch.cuda.synchronize()
+        g = [[t.cpu().numpy() for t in o] for o in out]
+        compare(f"pass launches learned {hint} (KITTI x2 + 1M local) -> {pb.pass_hint}", g, c)
     pb = PointsBatch("voxelize", [torch.from_numpy(x).cuda() for x in kitti], stream=s, voxel_size=[0.16, 0.16, 4.0], range=[0.0, -39.68, -3.0, 69.12, 39.68, 1.0], mode="sparse", max_voxels=9000, max_points=10000)
     out = pb.run()
     torch.cuda.synchronize()
