@@ -11,12 +11,6 @@
 #ifndef RC_ALIGN_WIDE
 #define RC_ALIGN_WIDE 0
 #endif
-// Tuning (measured before it is taken up): bit 0, rc_al_write's streams without quaternion groups
-// skip the channel map (a plain lerp loop); bit 1, the flat forms compiled for float64 timestamps
-// only (an int64 batch traps: benchmark builds only).
-#ifndef RC_AL_LEAN
-#define RC_AL_LEAN 0
-#endif
 // Timestamps per probe of the flat forms' search (RC_ALIGN_WIDE: 8), 2 to 8.
 #ifndef RC_AL_PROBE
 #define RC_AL_PROBE 8
@@ -453,24 +447,6 @@ __device__ __forceinline__ void rc_al_write(const V &v, const RcAlignParams &p, 
   const B *r0p = v.row(i0 < 0 ? 0 : i0);
   const B *r1p = v.row(i0 < 0 ? 0 : i1);
   B *o = orow + off;
-#if RC_AL_LEAN & 1
-  if (p.streams[q].quats == 0) {  // no quaternion group: no channel-map reads
-    if (i0 < 0) {
-      const B x = i0 == -1 ? E::nan() : E::store((A)0.0f);
-      for (int c = 0; c < cs; c++) o[c] = x;
-    } else if (i1 == i0) {
-      for (int c = 0; c < cs; c++) o[c] = r0p[c];
-    } else {
-      const A wa = (A)w;
-#pragma unroll 4
-      for (int c = 0; c < cs; c++) {
-        const A x0 = E::load(r0p[c]), x1 = E::load(r1p[c]);
-        o[c] = E::store(x0 + wa * (x1 - x0));
-      }
-    }
-    return;
-  }
-#endif
   for (int c = 0; c < cs;) {
     if (__ldg(cmap + off + c).y < 0) {
       B x;

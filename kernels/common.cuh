@@ -300,7 +300,7 @@ struct RcAlignStream {
   rc_i64 offset;    // first fused channel
   double max_gap;   // in the timestamps' unit (s or ns); +inf: no limit
   int method;       // 0 linear, 1 nearest, 2 previous
-  int quats;        // quaternion groups in the stream
+  int pad;
 };  // 32 bytes
 
 struct RcAlignParams {

@@ -33,7 +33,9 @@ static void rc_emulate(RcAlignKernel k, unsigned long long samples, unsigned lon
                                          const RcAlignParams *p, unsigned blocks) {                  \
     switch (p->design) {                                                                            \
       case 1: rc_emulate(align_flat_##SUFFIX, samples, tile_sample, p, blocks, 96); break;           \
-      case 2: rc_emulate(align_staged_##SUFFIX, samples, tile_sample, p, blocks); break;             \
+      case 2: /* as the host launches it: the entry point of the timestamp kind */                  \
+        rc_emulate(p->ts_int ? align_staged_i_##SUFFIX : align_staged_d_##SUFFIX, samples, tile_sample, p, blocks); \
+        break;                                                                                      \
       case 4: rc_emulate(align_rows_##SUFFIX, samples, tile_sample, p, blocks); break;               \
       case 5: rc_emulate(align_regs_##SUFFIX, samples, tile_sample, p, blocks); break;               \
       case 6: rc_emulate(align_sweep_##SUFFIX, samples, tile_sample, p, blocks); break;              \
