@@ -291,8 +291,9 @@ extern "C" __global__ void __launch_bounds__(RCP_LTHREADS, 2) points_local(RcPoi
 // ticket of its sample (tickets follow the order blocks start in, so the tile before it is held by
 // a block already running: the look-back cannot wait on a block that never runs). A sample that
 // needs more passes than the host launched (p.last_pass: keys over 40 bits for voxel_downsample, or
-// over what the instance's earlier batches needed) gets them all in this launch from its block 0 alone, tile after tile (slow, rare). LOOKW > 1: the
-// look-back reads LOOKW tiles' words per step (points_passw 16, points_passw4, points_passw2).
+// more than the instance's earlier batches needed) gets them all in this launch from its block 0
+// alone, tile after tile (slow, rare). LOOKW > 1: the look-back reads LOOKW tiles' words per step
+// (points_passw 16, points_passw4, points_passw2).
 template <int LOOKW>
 __device__ __forceinline__ void rcp_pass(const RcPointsBufs &b, const RcPointsParams &p) {
   __shared__ unsigned runsum[256];

@@ -640,23 +640,24 @@ pub unsafe fn run_gpu(
             // The one device-to-host copy and synchronisation of the batch: voxel counts and errors.
             let info_bytes = nb * std::mem::size_of::<PointsInfo>();
             to_host_sync(exec, &mut host[l.info..l.info + info_bytes], dev + l.info as u64)?;
-            let info = |i: usize| -> PointsInfo {
-                // SAFETY: the host buffer holds `nb` PointsInfo records just copied from the device;
-                // read_unaligned copes with any alignment.
-                unsafe {
-                    std::ptr::read_unaligned(
-                        host[l.info + i * std::mem::size_of::<PointsInfo>()..].as_ptr() as *const PointsInfo
-                    )
-                }
-            };
+            let infos: Vec<PointsInfo> = (0..nb)
+                .map(|i| {
+                    // SAFETY: the host buffer holds `nb` PointsInfo records just copied from the
+                    // device; read_unaligned copes with any alignment.
+                    unsafe {
+                        std::ptr::read_unaligned(
+                            host[l.info + i * std::mem::size_of::<PointsInfo>()..].as_ptr() as *const PointsInfo
+                        )
+                    }
+                })
+                .collect();
             if args.kind == Kind::Downsample {
                 // Launches this batch needed: a local sample's sort is pass 0 (then points_local).
-                let need = (0..nb).map(&info).map(|f| if f.local != 0 { 1 } else { f.npass.max(1) as usize });
+                let need = infos.iter().map(|f| if f.local != 0 { 1 } else { f.npass.max(1) as usize });
                 hint.learn(need.max().unwrap_or(1));
             }
             let mut counts = Vec::with_capacity(nb);
-            for i in 0..nb {
-                let f = info(i);
+            for (i, f) in infos.iter().enumerate() {
                 match f.err {
                     0 => {}
                     1 => return Err(Error::sample(op, i, format!("the grid spans more than the 2^31 cells an axis may have along axis {}; increase voxel_size or move origin", f.err_axis))),
